@@ -1,0 +1,222 @@
+"""Run folders: the one place that creates them, writes files atomically and
+records the environment (STYLE.md rule 3).
+
+A run folder is self-describing::
+
+    results/<stamp>_<name>/
+        config.json     resolved config (written by main before work starts)
+        env.json        versions, device, git sha + dirty flag, seeds
+        metrics.jsonl   one JSON object per line, appended as the run goes
+        summary.json    the run's result (atomic)
+        *.npz           arrays (atomic)
+        figures/        PNG/PDF/GIF
+        checkpoints/    model states (atomic)
+
+Atomic means: write ``<name>.tmp-<pid>`` in the same folder, flush and fsync,
+then ``os.replace`` it over the target, so a crash never leaves a half file
+and never destroys the previous version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------
+# atomic writes
+# --------------------------------------------------------------------------
+
+def _atomic_write_bytes(path: Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, dataclasses and non-finite floats
+    into plain JSON (NaN and inf become null: JSON has no spelling for them)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n"
+    return _atomic_write_bytes(Path(path), text.encode())
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def save_npz(path: Path, **arrays: Any) -> Path:
+    """Save arrays to a compressed ``.npz`` file, atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return _atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def save_torch(path: Path, obj: Any) -> Path:
+    """``torch.save`` to ``path`` atomically (checkpoints)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return _atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def write_text(path: Path, text: str) -> Path:
+    return _atomic_write_bytes(Path(path), text.encode())
+
+
+class JsonlLogger:
+    """Append-only JSON-lines log (one flushed line per record)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(self, **record: Any) -> None:
+        line = json.dumps(to_jsonable(record), sort_keys=False)
+        with open(self.path, "a") as fh:
+            fh.write(line + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+# --------------------------------------------------------------------------
+# run folders
+# --------------------------------------------------------------------------
+
+def create_run_dir(out_root: Path, name: str) -> Path:
+    """Create ``out_root/<YYYYmmdd-HHMMSS>_<name>`` (suffixed if it exists)."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = out_root / f"{stamp}_{name}"
+    run_dir, i = base, 1
+    while True:
+        try:
+            run_dir.mkdir(parents=True)
+            break
+        except FileExistsError:
+            i += 1
+            run_dir = base.with_name(f"{base.name}-{i}")
+    (run_dir / "figures").mkdir()
+    return run_dir
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ``OSError`` with a clear message if ``folder`` can't be written."""
+    folder = Path(folder)
+    probe_root = folder
+    while not probe_root.exists():
+        probe_root = probe_root.parent
+    if not probe_root.is_dir() or not os.access(probe_root, os.W_OK | os.X_OK):
+        raise OSError(f"output folder {folder} is not writable")
+
+
+def git_state(repo: Path = REPO_ROOT) -> dict:
+    """Git sha and dirty flag of the code that runs (None outside a checkout)."""
+    def _git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    sha = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}
+
+
+def env_record(device: str, seeds: Iterable[int]) -> dict:
+    """Versions, device and seeds; STYLE.md rule 11: record versions, never assert them."""
+    import torch
+
+    rec = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "numpy": np.__version__,
+        "device": device,
+        "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda")
+                        else platform.processor() or platform.machine()),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "seeds": list(seeds),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    for mod in ("torchvision", "matplotlib", "scipy", "imageio"):
+        try:
+            rec[mod] = __import__(mod).__version__
+        except Exception:  # recorded, not required
+            rec[mod] = None
+    rec.update(git_state())
+    return rec
+
+
+def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[Path]:
+    """Copy figures of the latest run to ``out_root/figures/<name>`` so that the
+    seed's stable paths (``results/figures/exp_a_fitting.gif`` ...) keep working,
+    and record which run they came from in ``out_root/figures/LATEST_RUN.txt``."""
+    dest = Path(out_root) / "figures"
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in names:
+        src = Path(run_dir) / "figures" / name
+        if src.exists():
+            tmp = dest / f".{name}.tmp-{os.getpid()}"
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest / name)
+            copied.append(dest / name)
+    if copied:
+        write_text(dest / "LATEST_RUN.txt", f"{Path(run_dir).resolve()}\n")
+    return copied
