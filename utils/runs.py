@@ -218,5 +218,9 @@ def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[
             os.replace(tmp, dest / name)
             copied.append(dest / name)
     if copied:
-        write_text(dest / "LATEST_RUN.txt", f"{Path(run_dir).resolve()}\n")
+        try:
+            where = Path(run_dir).resolve().relative_to(Path(out_root).resolve())
+        except ValueError:
+            where = Path(run_dir).resolve()
+        write_text(dest / "LATEST_RUN.txt", f"{where}\n")
     return copied

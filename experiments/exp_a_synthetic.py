@@ -1,0 +1,425 @@
+"""Experiment A: which frequency is learned when, with and without L2 and
+dropout (SCIENCE.md section 1).
+
+An MLP fits ``y = sin(5x) + sin(20x) + sin(50x)`` on the periodic grid,
+full batch. At log-spaced steps, in eval mode, we measure per target frequency
+the phase-aware relative error ``Delta_k``, the gain ``g_k`` and, from the
+curves, the learning time ``t_k(eps)``. Every arm starts from the same
+weights for a given seed; arms x seeds are independent jobs.
+
+Measured on a 2-core AMD EPYC CPU (float32, torch 2.14.1): see README
+"Experiment A" for the default run's wall time and learning times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data.toy_data import make_target, validate_grid
+from models.mlp import MLP
+from utils import frequency as fq
+from utils import runs, stats
+from utils.visualization import exp_a as viz
+
+NAME = "exp_a"
+# Stable figure names kept from the seed project (copied to results/figures/).
+STABLE_FIGURES = ("exp_a_fitting.gif", "exp_a_frequency_curves.png")
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- target (SCIENCE.md 1): sin(k x + phi) on x_j = 2 pi j / N
+    freqs: tuple[int, ...] = (5, 20, 50)
+    amplitudes: tuple[float, ...] = ()    # empty: all 1
+    random_phases: bool = False           # phi_k ~ U[0, 2pi) per seed instead of 0
+    n_points: int = 512                   # N >= 8 k_max; 512 suffices for k = 50
+    # --- network
+    width: int = 256                      # 4x256 is what makes k = 50 reachable (3x128 is not)
+    depth: int = 4
+    activation: str = "relu"
+    # --- optimisation: Adam, linear warm-up then cosine decay to 0
+    steps: int = 4000                     # full-batch steps (= epochs over the grid)
+    lr: float = 1e-2
+    warmup_steps: int = 200               # lr 1e-2 without warm-up diverges early
+    # --- arms (each a first-class arm; legends say exactly which)
+    arms: tuple[str, ...] = ("baseline", "l2", "dropout")  # also "l2+dropout"
+    l2_reg: float = 1e-4                  # lambda in lambda * sum ||W||^2 over weight matrices
+    l2_mode: str = "penalty"              # "penalty" (added to the loss) | "decoupled" (AdamW)
+    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" for a strength sweep
+    dropout: float = 0.1                  # rate on hidden layers, measured in eval mode
+    seeds: tuple[int, ...] = (0, 1, 2)
+    # --- measurement
+    n_checkpoints: int = 120              # log-spaced in [1, steps], plus step 0
+    eps: float = 0.1                      # learned: Delta_k below eps ...
+    window_checkpoints: int = 5           # ... for 5 checkpoints or
+    window_fraction: float = 0.02         # 2% of the run, whichever is longer
+    spectrum_kmax: int = 64               # full-spectrum heat map up to this k
+    gif_frames: int = 80                  # 50-100 frames on log-spaced steps
+    gif_frame_ms: int = 100
+    # --- execution
+    device: str = "cpu"
+    workers: int = 1                      # parallel processes over (arm, seed) jobs; 0 = one per core
+
+    def quick(self) -> "Config":
+        """Every axis shrunk, same code path (what CI and smoke tests run)."""
+        return dataclasses.replace(self, width=64, depth=3, steps=300, n_checkpoints=40,
+                                   seeds=self.seeds[:2], gif_frames=12, gif_frame_ms=150)
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    l2: float
+    dropout: float
+
+    def describe(self, mode: str) -> str:
+        parts = []
+        if self.l2 > 0:
+            parts.append(f"L2 {self.l2:g}*sum||W||^2" if mode == "penalty"
+                         else f"AdamW weight_decay {self.l2:g}")
+        if self.dropout > 0:
+            parts.append(f"dropout p={self.dropout:g}")
+        return self.name + (" (" + ", ".join(parts) + ")" if parts else " (no regulariser)")
+
+
+def build_arms(cfg: Config) -> list[Arm]:
+    table = {"baseline": Arm("baseline", 0.0, 0.0), "l2": Arm("l2", cfg.l2_reg, 0.0),
+             "dropout": Arm("dropout", 0.0, cfg.dropout),
+             "l2+dropout": Arm("l2+dropout", cfg.l2_reg, cfg.dropout)}
+    arms = []
+    for name in cfg.arms:
+        if name not in table:
+            raise ValueError(f"arms: unknown arm {name!r}; expected some of {sorted(table)}")
+        arms.append(table[name])
+    arms += [Arm(f"l2={lam:g}", float(lam), 0.0) for lam in cfg.l2_sweep]
+    return arms
+
+
+def validate(cfg: Config) -> None:
+    """Raise ValueError (naming the field) for a config that cannot run."""
+    validate_grid(cfg.freqs, cfg.n_points)
+    if cfg.spectrum_kmax > cfg.n_points // 2:
+        raise ValueError(f"spectrum_kmax: expected <= N/2 = {cfg.n_points // 2}, got {cfg.spectrum_kmax}")
+    if cfg.steps < 1:
+        raise ValueError(f"steps: expected >= 1, got {cfg.steps}")
+    if not cfg.seeds:
+        raise ValueError("seeds: expected at least one seed")
+    if cfg.l2_reg < 0 or any(lam < 0 for lam in cfg.l2_sweep):
+        raise ValueError(f"l2_reg: expected >= 0, got {cfg.l2_reg} (sweep {cfg.l2_sweep})")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout: expected 0 <= p < 1, got {cfg.dropout}")
+    if cfg.l2_mode not in ("penalty", "decoupled"):
+        raise ValueError(f"l2_mode: expected 'penalty' or 'decoupled', got {cfg.l2_mode!r}")
+    if cfg.amplitudes and len(cfg.amplitudes) != len(cfg.freqs):
+        raise ValueError(f"amplitudes: expected {len(cfg.freqs)} values, got {cfg.amplitudes}")
+    if cfg.n_checkpoints < 2 or cfg.gif_frames < 2:
+        raise ValueError("n_checkpoints, gif_frames: expected >= 2")
+    build_arms(cfg)
+
+
+def checkpoint_steps(steps: int, n: int) -> np.ndarray:
+    """Step 0 plus ``n`` log-spaced steps in ``[1, steps]`` (deduplicated)."""
+    log = np.unique(np.round(np.geomspace(1, steps, n)).astype(np.int64))
+    return np.concatenate([[0], log])
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
+
+
+def weight_matrices(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Weights of Linear layers (the L2 set: biases excluded, SCIENCE.md 1)."""
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _target(cfg: Config, seed: int):
+    return make_target(cfg.freqs, cfg.n_points, amplitudes=cfg.amplitudes or None,
+                       random_phase_seed=seed if cfg.random_phases else None)
+
+
+def train_job(cfg: Config, arm: Arm, seed: int, threads: int | None = None) -> dict:
+    """Train one (arm, seed) and return its predictions at the checkpoints.
+
+    Returns a dict with ``preds`` float32 ``(C, N)`` (eval mode, full grid),
+    ``loss`` float64 ``(C,)`` (data term of the training loss at that step),
+    ``seconds`` wall time of the training loop.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(cfg.device)
+    target = _target(cfg, seed)
+    u, y = target.tensors(device)
+    # Same initial weights in every arm for a seed: build under a fixed seed
+    # without touching the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MLP(1, cfg.width, cfg.depth, cfg.activation, arm.dropout).to(device)
+        torch.manual_seed(10_000 + seed)  # dropout masks
+        return _fit(cfg, arm, model, u, y)
+
+
+def _fit(cfg: Config, arm: Arm, model: torch.nn.Module, u, y) -> dict:
+    weights = weight_matrices(model)
+    wid = {id(w) for w in weights}
+    others = [p for p in model.parameters() if id(p) not in wid]
+    if cfg.l2_mode == "decoupled" and arm.l2 > 0:
+        opt = torch.optim.AdamW([{"params": weights, "weight_decay": arm.l2},
+                                 {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
+        penalty_lam = 0.0
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        penalty_lam = arm.l2
+    ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
+    is_ckpt[ckpts] = True
+    preds = np.empty((ckpts.size, u.shape[0]), dtype=np.float32)
+    losses = torch.empty(cfg.steps + 1, dtype=torch.float64)
+
+    def measure(i: int, step: int) -> None:
+        model.eval()
+        with torch.inference_mode():
+            h = model(u)
+        model.train()
+        preds[i] = h.squeeze(-1).float().cpu().numpy()
+        if not np.all(np.isfinite(preds[i])):
+            raise FloatingPointError(f"non-finite prediction at step {step} ({arm.name})")
+
+    t0 = time.perf_counter()
+    ci = 0
+    with torch.no_grad():
+        losses[0] = torch.mean((model(u) - y) ** 2)
+    measure(ci, 0)
+    ci += 1
+    model.train()
+    for step in range(1, cfg.steps + 1):
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * lr_factor(step - 1, cfg.warmup_steps, cfg.steps)
+        data_loss = torch.mean((model(u) - y) ** 2)
+        loss = data_loss
+        if penalty_lam > 0:
+            loss = loss + penalty_lam * sum(w.pow(2).sum() for w in weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses[step] = data_loss.detach()
+        if is_ckpt[step]:
+            bad = ~torch.isfinite(losses[: step + 1])
+            if bad.any():
+                first = int(bad.nonzero()[0])
+                raise FloatingPointError(f"non-finite loss {float(losses[first])} at step {first} "
+                                         f"({arm.name}); lower --set lr=...")
+            measure(ci, step)
+            ci += 1
+    return {"preds": preds, "loss": losses[ckpts].numpy(), "seconds": time.perf_counter() - t0}
+
+
+def _run_jobs(cfg: Config, arms: list[Arm], progress) -> dict:
+    jobs = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
+    workers = cfg.workers or (os.cpu_count() or 1)
+    workers = max(1, min(workers, len(jobs)))
+    out = {}
+    if workers == 1:
+        for a, s in jobs:
+            out[a, s] = train_job(cfg, arms[a], cfg.seeds[s])
+            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"])
+        return out
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futs = {(a, s): pool.submit(train_job, cfg, arms[a], cfg.seeds[s], threads)
+                for a, s in jobs}
+        for (a, s), fut in futs.items():
+            out[a, s] = fut.result()
+            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"])
+    return out
+
+
+def analyse(cfg: Config, arms: list[Arm], steps: np.ndarray, preds: np.ndarray) -> dict:
+    """Per-frequency metrics from saved predictions ``(A, S, C, N)``."""
+    n_arms, n_seeds = preds.shape[:2]
+    freqs = np.asarray(cfg.freqs)
+    Y = np.stack([fq.dft_coefficients(_target(cfg, s).y, freqs) for s in cfg.seeds])  # (S, K)
+    H = fq.dft_coefficients(preds, freqs)                                             # (A,S,C,K)
+    delta = fq.relative_error(H, Y[None, :, None, :])
+    gain = fq.spectral_gain(H, Y[None, :, None, :])
+    Yall = np.stack([fq.dft_coefficients(_target(cfg, s).y) for s in cfg.seeds])
+    Hall = fq.dft_coefficients(preds)
+    kmax = cfg.spectrum_kmax
+    residual = np.abs(Hall - Yall[None, :, None, :])[..., : kmax + 1] * 2 / cfg.n_points
+    t, learned = fq.learning_times(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
+                                   cfg.window_fraction)                              # (A,S,K)
+    return {"delta": delta, "gain": gain, "residual": residual, "t": t, "learned": learned,
+            "pred_amp": np.abs(Hall)[..., : kmax + 1] * 2 / cfg.n_points,
+            "target_amp": np.abs(Yall)[0, : kmax + 1] * 2 / cfg.n_points}
+
+
+def _median_censored(t: np.ndarray, learned: np.ndarray) -> float:
+    """Median over seeds with censored values ranked last; NaN if censored."""
+    vals = np.sort(np.where(learned, t, np.inf))
+    n = vals.size
+    med = vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
+    return float(med) if np.isfinite(med) else float("nan")
+
+
+def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], list[str]]:
+    """Learning-time table rows, per-arm summary and warnings."""
+    freqs = list(cfg.freqs)
+    rows, per_arm, warnings = [], {}, []
+    base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
+    for a, arm in enumerate(arms):
+        arm_sum = {"label": arm.describe(cfg.l2_mode), "l2": arm.l2, "dropout": arm.dropout,
+                   "spearman_k_vs_t": fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a],
+                                                             cfg.steps),
+                   "frequencies": {}}
+        for j, k in enumerate(freqs):
+            t, lr_ = m["t"][a, :, j], m["learned"][a, :, j]
+            med = _median_censored(t, lr_)
+            fd = stats.summarize(m["delta"][a, :, -1, j])
+            fg = stats.summarize(m["gain"][a, :, -1, j])
+            entry = {"t_per_seed": [None if not l else float(v) for v, l in zip(t, lr_)],
+                     "n_learned": int(lr_.sum()), "t_median": med,
+                     "final_delta": fd, "final_gain": fg}
+            if base is not None and a != base:
+                tb, lb = m["t"][base, :, j], m["learned"][base, :, j]
+                both = lr_ & lb
+                entry["delay_vs_baseline"] = [float(x) if ok else None
+                                              for x, ok in zip(t - tb, both)]
+                gb = m["gain"][base, :, -1, j]
+                entry["final_gain_ratio_vs_baseline"] = stats.summarize(m["gain"][a, :, -1, j] / gb)
+            arm_sum["frequencies"][str(k)] = entry
+            rows.append({"arm": arm.name, "k": k,
+                         "t_median": (f"{med:.0f}" if np.isfinite(med)
+                                      else f"not learned by T={cfg.steps}"),
+                         "n_learned": f"{int(lr_.sum())}/{lr_.size}",
+                         "t_per_seed": " ".join("-" if not l else f"{v:.0f}" for v, l in zip(t, lr_)),
+                         "final_delta": f"{fd['mean']:.3f} [{fd['lo']:.3f}, {fd['hi']:.3f}]",
+                         "final_gain": f"{fg['mean']:.3f} [{fg['lo']:.3f}, {fg['hi']:.3f}]"})
+        per_arm[arm.name] = arm_sum
+    if base is not None:
+        for j, k in enumerate(freqs):
+            n_bad = int((~m["learned"][base, :, j]).sum())
+            if n_bad:
+                warnings.append(f"baseline did not learn k={k} in {n_bad}/{len(cfg.seeds)} seeds "
+                                f"by T={cfg.steps} steps: learning times of the other arms at k={k} "
+                                f"cannot separate 'slower' from 'too few steps'; raise --epochs")
+    return per_arm, rows, warnings
+
+
+def write_table(path: Path, rows: list[dict]) -> Path:
+    cols = list(rows[0])
+    lines = [",".join(cols)] + [",".join(f'"{r[c]}"' if "," in str(r[c]) or " " in str(r[c])
+                                         else str(r[c]) for c in cols) for r in rows]
+    return runs.write_text(path, "\n".join(lines) + "\n")
+
+
+def format_table(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    head = "  ".join(c.ljust(width[c]) for c in cols)
+    body = ["  ".join(str(r[c]).ljust(width[c]) for c in cols) for r in rows]
+    return "\n".join([head, "-" * len(head), *body])
+
+
+def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:
+    """Indices of at most ``n_frames`` checkpoints, evenly spread (the
+    checkpoints themselves are log-spaced, so the frames are too)."""
+    if n_ckpts <= n_frames:
+        return np.arange(n_ckpts)
+    return np.unique(np.round(np.linspace(0, n_ckpts - 1, n_frames)).astype(int))
+
+
+def run(cfg: Config, run_dir: Path, log=print) -> dict:
+    """Train every arm and seed, measure, save arrays, figures and the table.
+    Returns the summary dict (also written to ``summary.json``)."""
+    validate(cfg)
+    run_dir = Path(run_dir)
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    arms = build_arms(cfg)
+    metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
+    t_start = time.perf_counter()
+
+    def progress(arm: str, seed: int, seconds: float) -> None:
+        metrics.log(event="job_done", arm=arm, seed=seed, seconds=seconds)
+        log(f"  [exp A] {arm:>12s} seed {seed}: {seconds:6.1f} s")
+
+    results = _run_jobs(cfg, arms, progress)
+    steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    preds = np.stack([np.stack([results[a, s]["preds"] for s in range(len(cfg.seeds))])
+                      for a in range(len(arms))])                                  # (A,S,C,N)
+    loss = np.stack([np.stack([results[a, s]["loss"] for s in range(len(cfg.seeds))])
+                     for a in range(len(arms))])
+    m = analyse(cfg, arms, steps, preds)
+    for a, arm in enumerate(arms):
+        for s, seed in enumerate(cfg.seeds):
+            for i, step in enumerate(steps):
+                metrics.log(arm=arm.name, seed=seed, step=int(step), train_mse=loss[a, s, i],
+                            **{f"delta_{k}": m["delta"][a, s, i, j] for j, k in enumerate(cfg.freqs)},
+                            **{f"gain_{k}": m["gain"][a, s, i, j] for j, k in enumerate(cfg.freqs)})
+    train_seconds = time.perf_counter() - t_start
+
+    d_mean, d_lo, d_hi = stats.mean_ci(m["delta"], axis=1)
+    g_mean, g_lo, g_hi = stats.mean_ci(m["gain"], axis=1)
+    target0 = _target(cfg, cfg.seeds[0])
+    runs.save_npz(run_dir / "exp_a_arrays.npz", steps=steps, x=target0.x, y=target0.y,
+                  freqs=np.asarray(cfg.freqs), arms=np.asarray([a.name for a in arms]),
+                  seeds=np.asarray(cfg.seeds), preds=preds, train_loss=loss,
+                  delta=m["delta"], gain=m["gain"], residual=m["residual"],
+                  t_learn=m["t"], learned=m["learned"],
+                  delta_mean=d_mean, delta_lo=d_lo, delta_hi=d_hi,
+                  gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
+    per_arm, rows, warnings = summarise(cfg, arms, m)
+    write_table(run_dir / "learning_times.csv", rows)
+
+    labels = [a.describe(cfg.l2_mode) for a in arms]
+    figs = run_dir / "figures"
+    title = (f"Experiment A: MLP {cfg.depth}x{cfg.width} {cfg.activation} fits "
+             + " + ".join(f"sin({k}x)" for k in cfg.freqs))
+    viz.plot_frequency_curves(figs / "exp_a_frequency_curves.png", steps, d_mean, d_lo, d_hi,
+                              cfg.freqs, labels, cfg.eps, len(cfg.seeds),
+                              title + "\nper-frequency relative error (eval mode, full grid)")
+    viz.plot_frequency_curves(figs / "exp_a_gain_curves.png", steps, g_mean, g_lo, g_hi,
+                              cfg.freqs, labels, None, len(cfg.seeds),
+                              title + "\ngain Re(H_k/Y_k): below 1 = component shrunk",
+                              ylabel=r"gain $g_k$", reference=1.0)
+    viz.plot_spectrum_heatmaps(figs / "exp_a_spectrum_heatmap.png", steps,
+                               m["residual"].mean(axis=1), cfg.freqs, labels,
+                               title + f"\nresidual spectrum, mean over {len(cfg.seeds)} seeds")
+    frames = pick_frames(steps.size, cfg.gif_frames)
+    viz.make_fit_gif(figs / "exp_a_fitting.gif", target0.x, target0.y, preds[:, 0, frames],
+                     steps[frames], m["target_amp"], m["pred_amp"][:, 0][:, frames],
+                     cfg.freqs, [a.name for a in arms], f"Experiment A, seed {cfg.seeds[0]}",
+                     duration_ms=cfg.gif_frame_ms)
+
+    summary = {
+        "experiment": "A",
+        "target": {"freqs": list(cfg.freqs), "n_points": cfg.n_points,
+                   "amplitudes": list(cfg.amplitudes) or [1.0] * len(cfg.freqs),
+                   "random_phases": cfg.random_phases},
+        "steps": cfg.steps, "eps": cfg.eps, "seeds": list(cfg.seeds),
+        "arms": per_arm,
+        "table": rows,
+        "gif": {"frames": int(frames.size), "frame_ms": cfg.gif_frame_ms, "loop": 0},
+        "warnings": warnings,
+        "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},
+    }
+    runs.write_json(run_dir / "summary.json", summary)
+    log("\nExperiment A learning times (median over seeds; eps = "
+        f"{cfg.eps:g}, sustained window):\n" + format_table(rows))
+    for arm in arms:
+        log(f"  spectral-bias order (Spearman k vs t_k, pooled over seeds), {arm.name}: "
+            f"{per_arm[arm.name]['spearman_k_vs_t']:+.2f}")
+    for w in warnings:
+        log(f"WARNING: {w}")
+    return summary

@@ -1,0 +1,242 @@
+"""Command line: ``python main.py --experiment a|b|c|all``.
+
+A thin dispatcher (STYLE.md rule 2): parse and validate flags, resolve each
+experiment's frozen config, print it, create the run folder, call
+``experiments.<exp>.run(cfg, run_dir)``. Bad input is one line on stderr and
+exit code 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _experiments() -> dict:
+    """Registry: experiment letter -> module with Config, validate, run."""
+    from experiments import exp_a_synthetic
+    return {"a": exp_a_synthetic}
+
+
+NOT_YET = {"b": "experiment b (weight-spectrum evolution on images) is not available yet",
+           "c": "experiment c (robustness) is not available yet"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="main.py",
+        description="Regularisation through the frequency lens. Runs write one "
+                    "self-describing folder under --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("what to run")
+    g.add_argument("--experiment", default="a", choices=["a", "b", "c", "all"],
+                   help="a: 1D spectral bias; b: first-layer spectrum on images; "
+                        "c: robustness of b's models; all: a, b, c in one run folder")
+    g.add_argument("--quick", action="store_true",
+                   help="same code path with every axis shrunk (smoke test, seconds)")
+    g.add_argument("--report", metavar="RUN_DIR", default=None,
+                   help="rebuild report.html of an existing run folder without training")
+
+    g = p.add_argument_group("training (the seed project's flags)")
+    g.add_argument("--epochs", type=int, default=None,
+                   help="training length; experiment A: full-batch steps (default 4000, "
+                        "which the baseline needs to learn k=50); B: epochs over the train set")
+    g.add_argument("--l2_reg", "--l2-reg", dest="l2_reg", type=float, default=None,
+                   help="lambda of the L2 arm's penalty lambda*sum||W||^2 over weight matrices "
+                        "(default: A 1e-4)")
+    g.add_argument("--dropout", type=float, default=None,
+                   help="dropout rate of the dropout arm, 0 <= p < 1 (default: A 0.1)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="run a single seed (default: seeds 0, 1, 2)")
+    g.add_argument("--seeds", default=None,
+                   help="number of seeds N (seeds 0..N-1) or a comma list such as 0,3,7 "
+                        "(default: 3 seeds; --quick: 2)")
+
+    g = p.add_argument_group("where and how")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto picks cuda when available")
+    g.add_argument("--out", default="results",
+                   help="folder that receives the run folder")
+    g.add_argument("--workers", type=int, default=None,
+                   help="experiment A: parallel worker processes over (arm, seed) jobs "
+                        "(default 1; 0 = one per CPU core)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, type-checked (e.g. --set lr=3e-3 "
+                        "or --set a.width=128 with --experiment all); repeatable")
+    return p
+
+
+def parse_seeds(args) -> tuple[int, ...] | None:
+    if args.seed is not None and args.seeds is not None:
+        raise UsageError("give --seed or --seeds, not both")
+    if args.seed is not None:
+        if args.seed < 0:
+            raise UsageError(f"--seed: expected >= 0, got {args.seed}")
+        return (args.seed,)
+    if args.seeds is None:
+        return None
+    text = args.seeds.strip()
+    try:
+        if "," in text:
+            seeds = tuple(int(s) for s in text.split(",") if s.strip())
+        else:
+            n = int(text)
+            if n < 1:
+                raise UsageError(f"--seeds: expected a count >= 1, got {n}")
+            seeds = tuple(range(n))
+    except ValueError:
+        raise UsageError(f"--seeds: expected a count or a comma list of integers, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds: expected distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def validate_flags(args) -> None:
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        raise UsageError(f"--dropout: expected 0 <= p < 1, got {args.dropout}")
+    if args.l2_reg is not None and not args.l2_reg >= 0.0:
+        raise UsageError(f"--l2_reg: expected >= 0, got {args.l2_reg}")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers: expected >= 0, got {args.workers}")
+
+
+def resolve_device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return name
+
+
+# Flag -> config field, per experiment (a flag only touches configs that have the field).
+FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dropout": "dropout",
+               "seeds": "seeds", "device": "device", "workers": "workers"}
+
+
+def build_configs(args, letters: list[str], registry: dict, device: str) -> dict:
+    """defaults -> quick -> flags -> --set overrides, type-checked and validated."""
+    from utils.config import apply_overrides, split_override
+
+    seeds = parse_seeds(args)
+    flag_values = {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
+                   "seeds": seeds, "device": device, "workers": args.workers}
+    overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
+    for item in args.overrides:
+        try:
+            key, value = split_override(item)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        prefix, _, rest = key.partition(".")
+        if rest and prefix in registry:
+            if prefix not in letters:
+                raise UsageError(f"--set {item}: experiment {prefix} is not part of this run")
+            overrides[prefix][rest] = value
+            continue
+        owners = [k for k in letters
+                  if key in {f.name for f in dataclasses.fields(registry[k].Config)}]
+        if not owners:
+            raise UsageError(f"--set {item}: unknown config key {key!r} for experiment(s) "
+                             f"{', '.join(letters)}")
+        for k in owners:
+            overrides[k][key] = value
+
+    cfgs = {}
+    for k in letters:
+        mod = registry[k]
+        cfg = mod.Config()
+        if hasattr(mod, "preset"):
+            cfg = mod.preset(cfg, device)
+        if args.quick:
+            cfg = cfg.quick()
+        names = {f.name for f in dataclasses.fields(cfg)}
+        changes = {}
+        for flag, value in flag_values.items():
+            field = FLAG_FIELDS[flag]
+            field = field.get(k) if isinstance(field, dict) else field
+            if value is not None and field in names:
+                changes[field] = value
+        cfg = dataclasses.replace(cfg, **changes)
+        try:
+            cfg = apply_overrides(cfg, overrides[k])
+            mod.validate(cfg)
+        except ValueError as e:
+            raise UsageError(f"experiment {k}: {e}") from None
+        cfgs[k] = cfg
+    return cfgs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        validate_flags(args)
+        letters = ["a", "b", "c"] if args.experiment == "all" else [args.experiment]
+        registry = _experiments()
+        missing = [k for k in letters if k not in registry]
+        if missing:
+            raise UsageError("; ".join(NOT_YET[k] for k in missing)
+                             + " (run --experiment a)")
+        device = resolve_device(args.device)
+        cfgs = build_configs(args, letters, registry, device)
+        from utils import runs
+        out_root = Path(args.out)
+        try:
+            runs.check_writable(out_root)
+        except OSError as e:
+            raise UsageError(str(e)) from None
+    except UsageError as e:
+        print(f"main.py: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    import matplotlib
+    matplotlib.use("Agg")  # chosen here, never at import of a library module
+    from utils import runs
+
+    name = args.experiment + ("_quick" if args.quick else "")
+    run_dir = runs.create_run_dir(out_root, name)
+    print(f"run folder: {run_dir}", flush=True)
+    seeds = sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})
+    runs.write_json(run_dir / "env.json", runs.env_record(device, seeds))
+    runs.write_json(run_dir / "config.json",
+                    {"argv": sys.argv if argv is None else argv,
+                     "experiments": {k: dataclasses.asdict(c) for k, c in cfgs.items()}})
+    print("resolved config:\n" + json.dumps({k: dataclasses.asdict(c) for k, c in cfgs.items()},
+                                            indent=1, default=str), flush=True)
+    t0 = time.perf_counter()
+    try:
+        for k in letters:
+            mod = registry[k]
+            sub = run_dir if len(letters) == 1 else run_dir / mod.NAME
+            summary = mod.run(cfgs[k], sub)
+            runs.publish_stable(sub, out_root, mod.STABLE_FIGURES)
+    except FloatingPointError as e:
+        print(f"main.py: error: training stopped: {e}", file=sys.stderr)
+        print(f"run folder: {run_dir}")
+        return EXIT_RUN_FAILED
+    print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
+    print(f"run folder: {run_dir}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

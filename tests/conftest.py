@@ -1,0 +1,22 @@
+"""Shared test set-up: Agg backend (chosen here, never by library imports),
+repository root importable, and data caches kept out of the user's home."""
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own cache and data roots unless a test sets them."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("FREQREG_CACHE", os.environ.get("FREQREG_TEST_CACHE", str(base / "cache")))
+    monkeypatch.setenv("FREQREG_DATA", str(base / "data"))

@@ -1,0 +1,26 @@
+"""Frequency tools: the 1D metrics of experiment A and the 2D spectral
+toolkit of experiments B and C (SCIENCE.md sections 1-6).
+
+Pure numpy/torch: no files, no plotting, no printing, no global RNG.
+Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).
+
+* :mod:`.signal1d`: per-frequency learning metrics of 1D fits (section 1).
+* :mod:`.spectrum`: radial power spectrum, HFF, white-noise reference (2).
+* :mod:`.ssr`: spectral suppression ratio, both flavours (3).
+* :mod:`.filters`: gaussian / radial / square low- and high-pass (4).
+* :mod:`.noise`: deterministic noise for robustness curves (5).
+* :mod:`.basis`: Fourier basis images and heat maps (6).
+* :mod:`.hooks`: spectra of feature maps via forward hooks (2).
+"""
+
+from .signal1d import *  # noqa: F401,F403
+from .spectrum import *  # noqa: F401,F403
+from .ssr import *  # noqa: F401,F403
+from .filters import *  # noqa: F401,F403
+from .noise import *  # noqa: F401,F403
+from .basis import *  # noqa: F401,F403
+from .hooks import *  # noqa: F401,F403
+from . import basis, filters, hooks, noise, signal1d, spectrum, ssr
+
+__all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
+           + noise.__all__ + basis.__all__ + hooks.__all__)

@@ -1,0 +1,160 @@
+"""Shared plumbing of the 2D tools: input checks and frequency grids.
+
+Frequencies are in cycles per pixel (c/p), SCIENCE.md conventions: on an
+``n``-point axis the DFT bin ``k`` (``numpy.fft.fftfreq`` order) sits at
+``k / n`` c/p, Nyquist is 0.5 and the corner of a square grid is about 0.707.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+# The corner of a square spectrum, 0.5 * sqrt(2) c/p: no bin lies beyond it.
+CORNER = 0.5 * math.sqrt(2.0)
+
+_FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_dtype(dtype, name: str = "dtype") -> None:
+    if dtype is not None and dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"{name}: expected None, torch.float32 or torch.float64, got {dtype!r}")
+
+
+def as_real_tensor(x, name: str = "x", min_ndim: int = 2, dtype=None,
+                   require_float: bool = False) -> torch.Tensor:
+    """``x`` as a detached real floating tensor on its own device.
+
+    numpy arrays (and anything ``np.asarray`` takes) become CPU tensors.
+    ``dtype=None`` keeps float64 input in float64 and computes everything
+    else in float32. Raises ValueError on complex, boolean or empty input,
+    on fewer than ``min_ndim`` dims and on non-finite values.
+    """
+    check_dtype(dtype)
+    if not isinstance(x, torch.Tensor):
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise ValueError(f"{name}: expected a numeric array or tensor, got {type(x).__name__}")
+        x = torch.from_numpy(np.ascontiguousarray(arr))
+    x = x.detach()
+    if x.is_complex() or x.dtype == torch.bool:
+        raise ValueError(f"{name}: expected a real numeric tensor, got dtype {x.dtype}")
+    if require_float and not x.is_floating_point():
+        raise ValueError(f"{name}: expected float pixels in [0, 1], got dtype {x.dtype} "
+                         "(convert uint8 images with x.float() / 255)")
+    if x.ndim < min_ndim:
+        want = "(..., H, W)" if min_ndim == 2 else f"at least {min_ndim} dims"
+        raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty tensor, got shape {tuple(x.shape)}")
+    target = dtype if dtype is not None else (
+        torch.float64 if x.dtype == torch.float64 else torch.float32)
+    x = x.to(target)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains non-finite values (NaN or inf)")
+    return x
+
+
+def check_unit_range(x: torch.Tensor, name: str = "x") -> None:
+    """Pixels must be in [0, 1] *before* normalisation (SCIENCE.md
+    conventions): noise or filters applied after mean/std normalisation are a
+    known bug that this check catches."""
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{name}: expected pixels in [0, 1] before mean/std normalisation, "
+                         f"got values in [{lo:.4g}, {hi:.4g}]")
+
+
+def resolve_pad(pad_to, H: int, W: int) -> int:
+    """FFT size ``P``: ``max(H, W)`` by default, else ``pad_to >= max(H, W)``."""
+    if pad_to is None:
+        return max(H, W)
+    if isinstance(pad_to, bool) or not isinstance(pad_to, (int, np.integer)):
+        raise ValueError(f"pad_to: expected None or an int, got {pad_to!r}")
+    if pad_to < max(H, W):
+        raise ValueError(f"pad_to: expected >= the input size {H}x{W} (zero padding only; "
+                         f"cropping would discard signal), got {pad_to}")
+    return int(pad_to)
+
+
+def check_size(P, name: str = "P") -> int:
+    """A grid size: an int >= 1."""
+    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
+        raise ValueError(f"{name}: expected an int >= 1, got {P!r}")
+    return int(P)
+
+
+def check_positive(value, name: str, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        want = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: expected a finite number {want}, got {value!r}")
+    return v
+
+
+def check_cutoff(cutoff, name: str = "cutoff") -> float:
+    """A radius in c/p that splits the grid: ``0 <= cutoff < 0.707`` (corner)."""
+    c = check_positive(cutoff, name, allow_zero=True)
+    if c >= CORNER:
+        raise ValueError(f"{name}: expected a radius in c/p in [0, {CORNER:.4f}) "
+                         f"(the corner of the spectrum), got {cutoff!r}")
+    return c
+
+
+def integer_frequencies(n: int) -> np.ndarray:
+    """Signed integer DFT frequencies of an ``n``-point axis (fftfreq order)."""
+    return np.rint(np.fft.fftfreq(n) * n).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _rho_numpy(H: int, W: int) -> np.ndarray:
+    fu = np.fft.fftfreq(H)[:, None]
+    fv = np.fft.fftfreq(W)[None, :]
+    rho = np.hypot(fu, fv)
+    rho.setflags(write=False)
+    return rho
+
+
+def rho_grid(H: int, W: int) -> np.ndarray:
+    """float64 ``(H, W)`` radius ``sqrt(fu^2 + fv^2)`` in c/p, fftfreq order.
+
+    Symmetric under ``k -> -k mod n`` (Nyquist bins included), so masks that
+    depend only on it are Hermitian-symmetric.
+    """
+    return _rho_numpy(int(H), int(W))
+
+
+@functools.lru_cache(maxsize=64)
+def ring_index(P: int) -> tuple[np.ndarray, int]:
+    """Ring of every bin of a ``P x P`` grid: ``round(rho * P)``, flattened.
+
+    Computed from the integer frequencies, ``round(sqrt(ku^2 + kv^2))``, which
+    is exact: ``sqrt`` of an integer is never a half-integer, so no bin sits
+    on a rounding tie. Returns ``(ring (P*P,) int64, number_of_rings)``.
+    """
+    k = integer_frequencies(P)
+    ring = np.rint(np.sqrt(k[:, None] ** 2 + k[None, :] ** 2)).astype(np.int64).ravel()
+    ring.setflags(write=False)
+    return ring, int(ring.max()) + 1
+
+
+@functools.lru_cache(maxsize=32)
+def ring_one_hot(P: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """``(P*P, R)`` one-hot ring matrix: a matmul with it sums power per ring
+    deterministically (no atomics on CUDA, unlike ``index_add``)."""
+    ring, R = ring_index(P)
+    m = torch.zeros(P * P, R, dtype=dtype)
+    m[torch.arange(P * P), torch.from_numpy(ring.copy())] = 1
+    return m.to(device)
+
+
+def high_mask(P: int, cutoff: float, device, dtype) -> torch.Tensor:
+    """``(P, P)`` 1 where ``rho > cutoff`` (strictly), per bin: an exact cut,
+    unlike a cut between rings."""
+    return torch.from_numpy(rho_grid(P, P) > cutoff).to(device, dtype)
