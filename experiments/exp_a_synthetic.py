@@ -43,13 +43,15 @@ class Config:
     random_phases: bool = False           # phi_k ~ U[0, 2pi) per seed instead of 0
     n_points: int = 512                   # N >= 8 k_max; 512 suffices for k = 50
     # --- network
-    width: int = 256                      # 4x256 is what makes k = 50 reachable (3x128 is not)
+    width: int = 192                      # 4x192 learns k = 50 by ~3,000-3,800 steps here;
+                                          # 3x128 does not learn k = 20 in 10,000 (SCIENCE.md 1)
     depth: int = 4
     activation: str = "relu"
     # --- optimisation: Adam, linear warm-up then cosine decay to 0
-    steps: int = 4000                     # full-batch steps (= epochs over the grid)
-    lr: float = 1e-2
-    warmup_steps: int = 200               # lr 1e-2 without warm-up diverges early
+    steps: int = 5000                     # full-batch steps (= epochs over the grid); the
+                                          # baseline needs ~3,800 for k = 50 in the worst seed
+    lr: float = 1e-2                      # with warm-up: k = 50 at ~3,000 steps; Adam 2e-3
+    warmup_steps: int = 200               # cosine had k = 50 at only Delta 0.32 after 8,000
     # --- arms (each a first-class arm; legends say exactly which)
     arms: tuple[str, ...] = ("baseline", "l2", "dropout")  # also "l2+dropout"
     l2_reg: float = 1e-4                  # lambda in lambda * sum ||W||^2 over weight matrices
@@ -71,8 +73,9 @@ class Config:
 
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run)."""
-        return dataclasses.replace(self, width=64, depth=3, steps=300, n_checkpoints=40,
-                                   seeds=self.seeds[:2], gif_frames=12, gif_frame_ms=150)
+        return dataclasses.replace(self, width=64, depth=3, steps=400, warmup_steps=20,
+                                   n_checkpoints=40, seeds=self.seeds[:2], gif_frames=12,
+                                   gif_frame_ms=150)
 
 
 @dataclass(frozen=True)
@@ -332,12 +335,72 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join([head, "-" * len(head), *body])
 
 
+# Measured with the default network and optimiser (README "Experiment A"):
+# the baseline's slowest seed learned k = 50 at about 3,800 steps.
+BASELINE_STEPS_FOR_K50 = 3800
+
+
+def short_run_warning(cfg: Config) -> str | None:
+    """A warning when ``steps`` leaves the baseline too little time to learn
+    the highest target frequency (then nobody can tell 'slower' from 'too
+    few steps'), scaled as k_max^2 from the measured k = 50 time -- a rough
+    guide; the run itself checks what the baseline learned."""
+    need = BASELINE_STEPS_FOR_K50 * (max(cfg.freqs) / 50) ** 2
+    if cfg.steps < need:
+        return (f"steps={cfg.steps} is likely too short for the baseline to learn k={max(cfg.freqs)} "
+                f"(about {need:,.0f} steps with the default network); its learning times "
+                f"will probably be censored ('not learned by T')")
+    return None
+
+
 def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:
     """Indices of at most ``n_frames`` checkpoints, evenly spread (the
     checkpoints themselves are log-spaced, so the frames are too)."""
     if n_ckpts <= n_frames:
         return np.arange(n_ckpts)
     return np.unique(np.round(np.linspace(0, n_ckpts - 1, n_frames)).astype(int))
+
+
+def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
+    """Draw every figure of a finished run from its saved arrays alone
+    (``exp_a_arrays.npz``, ``exp_a_gif.npz``, ``config.json``)."""
+    run_dir = Path(run_dir)
+    if cfg is None:
+        cfg = config_from_run(run_dir)
+    arr = np.load(run_dir / "exp_a_arrays.npz")
+    gif = np.load(run_dir / "exp_a_gif.npz")
+    arms = build_arms(cfg)
+    labels = [a.describe(cfg.l2_mode) for a in arms]
+    steps, n_seeds = arr["steps"], len(cfg.seeds)
+    figs = run_dir / "figures"
+    title = (f"Experiment A: MLP {cfg.depth}x{cfg.width} {cfg.activation} fits "
+             + " + ".join(f"sin({k}x)" for k in cfg.freqs))
+    return [
+        viz.plot_frequency_curves(figs / "exp_a_frequency_curves.png", steps, arr["delta_mean"],
+                                  arr["delta_lo"], arr["delta_hi"], cfg.freqs, labels, cfg.eps,
+                                  n_seeds, title + "\nper-frequency relative error "
+                                  "(eval mode, full grid)"),
+        viz.plot_frequency_curves(figs / "exp_a_gain_curves.png", steps, arr["gain_mean"],
+                                  arr["gain_lo"], arr["gain_hi"], cfg.freqs, labels, None, n_seeds,
+                                  title + "\ngain Re(H_k/Y_k): below 1 = component shrunk",
+                                  ylabel=r"gain $g_k$", reference=1.0),
+        viz.plot_spectrum_heatmaps(figs / "exp_a_spectrum_heatmap.png", steps,
+                                   arr["residual"].mean(axis=1), cfg.freqs, labels,
+                                   title + f"\nresidual spectrum, mean over {n_seeds} seeds"),
+        viz.make_fit_gif(figs / "exp_a_fitting.gif", arr["x"], arr["y"],
+                         arr["preds"][:, 0][:, gif["frames"]], steps[gif["frames"]],
+                         gif["target_amp"], gif["pred_amp"], cfg.freqs, [a.name for a in arms],
+                         f"Experiment A, seed {cfg.seeds[0]}", duration_ms=cfg.gif_frame_ms),
+    ]
+
+
+def config_from_run(run_dir: Path) -> Config:
+    """The Config a run folder was made with (its ``config.json``)."""
+    saved = runs.read_json(Path(run_dir) / "config.json")
+    fields = saved["experiments"]["a"] if "experiments" in saved else saved
+    types_ = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v
+                     for k, v in fields.items() if k in types_})
 
 
 def run(cfg: Config, run_dir: Path, log=print) -> dict:
@@ -349,6 +412,9 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     arms = build_arms(cfg)
     metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
     t_start = time.perf_counter()
+    short = short_run_warning(cfg)
+    if short:
+        log(f"WARNING: {short}")
 
     def progress(arm: str, seed: int, seconds: float) -> None:
         metrics.log(event="job_done", arm=arm, seed=seed, seconds=seconds)
@@ -382,26 +448,9 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     per_arm, rows, warnings = summarise(cfg, arms, m)
     write_table(run_dir / "learning_times.csv", rows)
 
-    labels = [a.describe(cfg.l2_mode) for a in arms]
-    figs = run_dir / "figures"
-    title = (f"Experiment A: MLP {cfg.depth}x{cfg.width} {cfg.activation} fits "
-             + " + ".join(f"sin({k}x)" for k in cfg.freqs))
-    viz.plot_frequency_curves(figs / "exp_a_frequency_curves.png", steps, d_mean, d_lo, d_hi,
-                              cfg.freqs, labels, cfg.eps, len(cfg.seeds),
-                              title + "\nper-frequency relative error (eval mode, full grid)")
-    viz.plot_frequency_curves(figs / "exp_a_gain_curves.png", steps, g_mean, g_lo, g_hi,
-                              cfg.freqs, labels, None, len(cfg.seeds),
-                              title + "\ngain Re(H_k/Y_k): below 1 = component shrunk",
-                              ylabel=r"gain $g_k$", reference=1.0)
-    viz.plot_spectrum_heatmaps(figs / "exp_a_spectrum_heatmap.png", steps,
-                               m["residual"].mean(axis=1), cfg.freqs, labels,
-                               title + f"\nresidual spectrum, mean over {len(cfg.seeds)} seeds")
     frames = pick_frames(steps.size, cfg.gif_frames)
-    viz.make_fit_gif(figs / "exp_a_fitting.gif", target0.x, target0.y, preds[:, 0, frames],
-                     steps[frames], m["target_amp"], m["pred_amp"][:, 0][:, frames],
-                     cfg.freqs, [a.name for a in arms], f"Experiment A, seed {cfg.seeds[0]}",
-                     duration_ms=cfg.gif_frame_ms)
-
+    runs.save_npz(run_dir / "exp_a_gif.npz", frames=frames, target_amp=m["target_amp"],
+                  pred_amp=m["pred_amp"][:, 0][:, frames])
     summary = {
         "experiment": "A",
         "target": {"freqs": list(cfg.freqs), "n_points": cfg.n_points,
@@ -411,9 +460,12 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         "arms": per_arm,
         "table": rows,
         "gif": {"frames": int(frames.size), "frame_ms": cfg.gif_frame_ms, "loop": 0},
-        "warnings": warnings,
+        "warnings": ([short] if short else []) + warnings,
         "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},
     }
+    runs.write_json(run_dir / "summary.json", summary)
+    render_figures(run_dir, cfg)
+    summary["wall_seconds"]["total"] = time.perf_counter() - t_start
     runs.write_json(run_dir / "summary.json", summary)
     log("\nExperiment A learning times (median over seeds; eps = "
         f"{cfg.eps:g}, sustained window):\n" + format_table(rows))
