@@ -1,0 +1,95 @@
+"""Where image data lives on disk, and the few file and network helpers the
+loaders share.
+
+Two folders, both outside the repository so that no dataset or anything
+decoded from one is ever committed:
+
+- the **data root** holds downloaded or hand-copied datasets in their
+  original formats: ``$FREQREG_DATA``, else ``~/.cache/freqreg/data``;
+- the **cache** holds arrays decoded by this project (an image folder read
+  once): ``$FREQREG_CACHE``, else ``~/.cache/freqreg/cache``. Deleting it is
+  always safe.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "FREQREG_DATA"
+CACHE_ENV = "FREQREG_CACHE"
+DEFAULT_DATA_ROOT = Path("~/.cache/freqreg/data")
+DEFAULT_CACHE_DIR = Path("~/.cache/freqreg/cache")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder to look for datasets in: ``root`` if given, else
+    ``$FREQREG_DATA``, else ``~/.cache/freqreg/data``. Not created here."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else DEFAULT_DATA_ROOT.expanduser()
+
+
+def cache_dir() -> Path:
+    """The folder for decoded arrays: ``$FREQREG_CACHE``, else
+    ``~/.cache/freqreg/cache``. Not created here."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else DEFAULT_CACHE_DIR.expanduser()
+
+
+def host_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to ``host:port`` opens within ``timeout`` s.
+
+    The probe runs in a daemon thread because the socket timeout does not
+    cover the DNS look-up, which on some offline machines waits far longer
+    than the connect would; the caller never waits more than ``timeout``.
+    """
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(True)
+        except OSError:
+            outcome.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(outcome) and outcome[0]
+
+
+def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically.
+
+    A temporary file in the same folder is renamed over the target only once
+    it is complete, so a crash or a second process never leaves a half
+    written cache that a later run would trust.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        # mkstemp makes the file private (0600); a cache is ordinary data.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` written by :func:`atomic_save_arrays`
+    (no pickles: object arrays are refused)."""
+    with np.load(Path(path), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}

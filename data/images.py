@@ -1,0 +1,264 @@
+"""The image-data record and the one entry point that loads any image set.
+
+Everything downstream reads :class:`ImageData`: uint8 tensors in
+``(N, C, H, W)`` with pixels 0..255, int64 labels, the class names, and a
+``dataset_id`` that names the data actually used (``"cifar10"``,
+``"cifar10-jpeg"``, ``"fashion-mnist"``, ``"synthetic-v1"``,
+``"imagefolder:<name>"``). Figures and ``config.json`` take the id from here,
+never from the command-line flag, because ``auto`` may fall back to the
+synthetic set; such a fallback is announced in ``notes``.
+
+Datasets (see each module for the formats it reads):
+
+========================  ===================================================
+``name``                  source
+========================  ===================================================
+``"cifar10"``             :mod:`data.cifar10`: local copy or torchvision download
+``"cifar10-jpeg"``        :mod:`data.imagefolder`: the lossy JPEG q75 copy
+``"fashion-mnist"``       :mod:`data.fashion_mnist`: idx files or download
+``"imagefolder"``         :mod:`data.imagefolder`: ``train/<class>/*`` tree
+``"synthetic"``           :mod:`data.synthetic`: generated from the seed
+``"auto"``                CIFAR-10 when on disk or downloadable, else synthetic
+========================  ===================================================
+
+The loader modules are imported inside :func:`load_image_data` because they
+import this module for the record; importing them here would be circular.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+DATASET_NAMES = ("auto", "cifar10", "cifar10-jpeg", "fashion-mnist", "imagefolder", "synthetic")
+
+
+def _check_images(name: str, x) -> None:
+    if not (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.ndim == 4):
+        raise ValueError(f"{name}: expected a uint8 tensor (N, C, H, W), got "
+                         f"{type(x).__name__} {getattr(x, 'dtype', '')} "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+
+
+class DatasetUnavailable(RuntimeError):
+    """A dataset was asked for that is neither on disk nor downloadable. The
+    message says what was looked for, where, and what to do instead."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageData:
+    """One image classification set, ready to move to a device.
+
+    ``train_x``: uint8 ``(N, C, H, W)``, pixels 0..255 (float [0, 1] is
+    ``x / 255``); ``train_y``: int64 ``(N,)``; ``test_x``/``test_y`` likewise
+    with M images. ``mean``/``std``: per-channel mean and (population)
+    standard deviation of ``train_x / 255``. ``source``: where the pixels came
+    from. ``notes``: warnings to show the user (fallbacks, lossy copies).
+    ``extra``: dataset-specific arrays, e.g. the synthetic cue-conflict split.
+
+    Build it with :func:`make_image_data`, which computes ``mean``/``std``.
+    ``eq=False`` because field-wise ``==`` on tensors is not a boolean.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    dataset_id: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str
+    notes: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_classes = len(self.classes)
+        for split in ("train", "test"):
+            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+            _check_images(f"{split}_x", x)
+            if not (isinstance(y, torch.Tensor) and y.dtype == torch.int64
+                    and y.shape == (x.shape[0],)):
+                raise ValueError(f"{split}_y: expected int64 ({x.shape[0]},), got "
+                                 f"{getattr(y, 'dtype', type(y).__name__)} "
+                                 f"{tuple(getattr(y, 'shape', ()))}")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+                raise ValueError(f"{split}_y: labels must lie in [0, {n_classes}), got "
+                                 f"[{int(y.min())}, {int(y.max())}]")
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise ValueError(f"test_x: expected images of shape {tuple(self.train_x.shape[1:])} "
+                             f"like train_x, got {tuple(self.test_x.shape[1:])}")
+        channels = self.train_x.shape[1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"mean/std: expected {channels} values each, got "
+                             f"{len(self.mean)} and {len(self.std)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of every image."""
+        return tuple(self.train_x.shape[1:])
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and population std of ``x / 255``.
+
+    x: uint8 ``(N, C, H, W)``. Computed from the exact per-channel histogram
+    of the 256 pixel values (bincount is several times faster than summing
+    int64 copies, and no sum can overflow), in float64.
+    """
+    _check_images("x", x)
+    if x.shape[0] == 0:
+        raise ValueError("x: expected at least one image, got N=0")
+    hist = torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256)
+                        for c in range(x.shape[1])]).cpu().double()
+    values = torch.arange(256, dtype=torch.float64) / 255.0
+    count = hist.sum(dim=1)
+    mean = hist @ values / count
+    var = hist @ (values * values) / count - mean * mean
+    return tuple(mean.tolist()), tuple(var.clamp_min(0.0).sqrt().tolist())
+
+
+def make_image_data(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+                    test_y: torch.Tensor, *, classes, dataset_id: str, source: str,
+                    notes=(), extra: dict | None = None) -> ImageData:
+    """Build an :class:`ImageData`, computing ``mean``/``std`` on ``train_x``."""
+    _check_images("train_x", train_x)
+    mean, std = channel_stats(train_x)
+    return ImageData(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
+                     classes=tuple(classes), dataset_id=dataset_id, mean=mean, std=std,
+                     source=source, notes=tuple(notes), extra=dict(extra or {}))
+
+
+def stratified_subset(y: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of ``n`` samples balanced over the classes present in ``y``.
+
+    y: int ``(N,)``. Every class gets ``n // k`` samples (k classes present),
+    and the remainder goes one each to the smallest class labels. Inside a
+    class the choice is uniform, driven by a generator seeded with ``seed``
+    (never the global RNG). Returns sorted int64 indices ``(n,)``, so the
+    subset keeps the original order. A class with too few samples is a
+    ValueError, not a silently unbalanced subset.
+    """
+    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point:
+        raise ValueError(f"y: expected an integer tensor (N,), got "
+                         f"{getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= y.numel():
+        raise ValueError(f"n: expected an int in [1, {y.numel()}], got {n!r}")
+    labels, counts = torch.unique(y, return_counts=True)
+    k = labels.numel()
+    quota = torch.full((k,), n // k, dtype=torch.int64)
+    quota[: n % k] += 1
+    short = (counts < quota).nonzero().flatten()
+    if short.numel():
+        c = int(short[0])
+        raise ValueError(f"n: {n} samples need {int(quota[c])} of class {int(labels[c])}, "
+                         f"which has only {int(counts[c])}")
+    gen = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(y.numel(), generator=gen)
+    # Stable sort by class keeps the random order inside each class; the rank
+    # of an index inside its class then decides whether it is taken.
+    cls = torch.searchsorted(labels, y[perm].contiguous())
+    order = torch.argsort(cls, stable=True)
+    grouped, cls_sorted = perm[order], cls[order]
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(y.numel()) - starts[cls_sorted]
+    return torch.sort(grouped[rank < quota[cls_sorted]]).values
+
+
+def subset_image_data(data: ImageData, n_train: int | None, n_test: int | None,
+                      seed: int) -> ImageData:
+    """``data`` restricted to stratified, seeded subsets of each split (None
+    keeps a split whole); ``mean``/``std`` are recomputed on the new train
+    split. ``extra`` arrays are per-dataset and are kept only when the test
+    split is whole."""
+    if n_train is None and n_test is None:
+        return data
+    train_idx = None if n_train is None else stratified_subset(data.train_y, n_train, seed)
+    test_idx = None if n_test is None else stratified_subset(data.test_y, n_test, seed)
+    train_x = data.train_x if train_idx is None else data.train_x[train_idx]
+    train_y = data.train_y if train_idx is None else data.train_y[train_idx]
+    test_x = data.test_x if test_idx is None else data.test_x[test_idx]
+    test_y = data.test_y if test_idx is None else data.test_y[test_idx]
+    mean, std = channel_stats(train_x) if train_idx is not None else (data.mean, data.std)
+    return dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x,
+                               test_y=test_y, mean=mean, std=std,
+                               extra=data.extra if test_idx is None else {})
+
+
+def _check_count(name: str, n) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"{name}: expected a positive int or None, got {n!r}")
+
+
+def _load_auto(root, *, seed: int, n_train: int | None, n_test: int | None,
+               download: bool) -> ImageData:
+    """CIFAR-10 when on disk or downloadable, else synthetic-v1 with a note."""
+    from data import cifar10
+    from data.synthetic import load_synthetic
+
+    why_not = cifar10.why_unavailable(root, download=download)
+    if why_not is None:
+        try:
+            data = cifar10.load_cifar10(root, download=download)
+            return subset_image_data(data, n_train, n_test, seed)
+        except DatasetUnavailable as err:  # reachable, yet the download failed
+            why_not = str(err)
+    data = load_synthetic(seed=seed, n_train=n_train, n_test=n_test)
+    note = (f"CIFAR-10 was not used ({why_not}). Using the embedded synthetic set "
+            f"{data.dataset_id} (seed={seed}) instead: results are NOT CIFAR-10.")
+    return dataclasses.replace(data, notes=(note,) + data.notes)
+
+
+def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *, seed: int = 0,
+                    n_train: int | None = None, n_test: int | None = None,
+                    download: bool = True) -> ImageData:
+    """Load the image set ``name`` (one of :data:`DATASET_NAMES`).
+
+    root: where to look (the data root for cifar10/fashion-mnist, the tree or
+    archive for imagefolder, the archive or its folder for cifar10-jpeg);
+    None means each dataset's default. seed: drives the stratified subsets
+    and, for ``synthetic``, the generation itself. n_train/n_test: sizes of
+    stratified subsets (None = whole split); for ``synthetic`` they are the
+    numbers of images generated. download: allow torchvision downloads when
+    the files are missing and the host answers.
+
+    Raises ValueError for an unknown name or bad sizes, DatasetUnavailable
+    when an explicitly named dataset cannot be had. Only ``auto`` falls back
+    (to synthetic), and it says so in ``notes``.
+    """
+    if name not in DATASET_NAMES:
+        raise ValueError(f"name: expected one of {', '.join(DATASET_NAMES)}, got {name!r}")
+    _check_count("n_train", n_train)
+    _check_count("n_test", n_test)
+    if name == "synthetic":
+        from data.synthetic import load_synthetic
+
+        return load_synthetic(seed=seed, n_train=n_train, n_test=n_test)
+    if name == "auto":
+        return _load_auto(root, seed=seed, n_train=n_train, n_test=n_test, download=download)
+    if name == "cifar10":
+        from data.cifar10 import load_cifar10
+
+        data = load_cifar10(root, download=download)
+    elif name == "fashion-mnist":
+        from data.fashion_mnist import load_fashion_mnist
+
+        data = load_fashion_mnist(root, download=download)
+    elif name == "cifar10-jpeg":
+        from data.imagefolder import load_cifar10_jpeg
+
+        data = load_cifar10_jpeg(root)
+    else:
+        from data.imagefolder import load_imagefolder
+
+        if root is None:
+            raise ValueError("root: imagefolder needs the path of a train/<class>/*, "
+                             "test/<class>/* tree or of a .tar.gz of one, got None")
+        data = load_imagefolder(root)
+    return subset_image_data(data, n_train, n_test, seed)
