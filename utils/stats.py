@@ -3,6 +3,8 @@ never one seed alone)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats as _st
 
@@ -17,9 +19,12 @@ def mean_ci(values, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.
     v = np.asarray(values, dtype=np.float64)
     v = np.moveaxis(v, axis, 0)
     n = np.sum(np.isfinite(v), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(np.isfinite(v), v, np.nan), axis=0) if v.size else v
-        sd = np.nanstd(v, axis=0, ddof=1) if v.shape[0] > 1 else np.zeros_like(mean)
+    finite = np.where(np.isfinite(v), v, np.nan)
+    # all-NaN positions (e.g. the baseline's SSR against itself) stay NaN quietly
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(finite, axis=0)
+        sd = np.nanstd(finite, axis=0, ddof=1) if v.shape[0] > 1 else np.zeros_like(mean)
         half = _st.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
     half = np.where(n >= 2, half, 0.0)
     return mean, mean - half, mean + half

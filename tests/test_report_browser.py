@@ -1,0 +1,110 @@
+"""The report of a real quick run, opened in headless Chromium: every image
+decodes, no script error, and the page renders to something that is not
+blank. Skipped where Chromium is not installed (``apt-get install -y chromium``).
+
+The page's own inline script writes ``data-images-ok``, ``data-images-total``
+and ``data-js-errors`` on <body> after ``load``; ``--dump-dom`` shows them.
+Console errors are also read from Chromium's log (``--enable-logging=stderr``),
+so an error thrown before the page's hook is registered is still caught.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from utils.report import build_comparison, build_report
+
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed "
+                                 "(apt-get install -y chromium)"),
+              pytest.mark.slow]
+TIMEOUT_S = 60
+# Offline and quiet: no network fetches, no profile shared with a user's browser.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=5000"]
+WARNING_BG = (255, 244, 214)  # --warn in markup.CSS: the warnings box was styled
+
+
+def chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"chromium did not finish within {TIMEOUT_S} s: {' '.join(cmd)}")
+    assert out.returncode == 0, f"chromium exited {out.returncode}:\n{out.stderr[-3000:]}"
+    return out
+
+
+def body_attrs(dom: str) -> dict[str, str]:
+    m = re.search(r"<body([^>]*)>", dom)
+    assert m, f"no <body> in dumped DOM:\n{dom[:2000]}"
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', m.group(1)))
+
+
+def console_errors(log: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if ":CONSOLE" in line and re.search(r"uncaught|error|not allowed", line, re.I)]
+
+
+def check_page(page: Path, profile: Path, n_images: int) -> None:
+    out = chromium(page, profile, "--enable-logging=stderr", "--v=0", "--dump-dom")
+    attrs = body_attrs(out.stdout)
+    assert attrs.get("data-js-errors") == "0", f"script errors: {attrs}"
+    assert attrs.get("data-images-ok") == "true", \
+        f"{attrs.get('data-images-broken')} of {attrs.get('data-images-total')} images " \
+        f"did not load in {page}"
+    assert attrs.get("data-images-total") == str(n_images), attrs
+    assert not console_errors(out.stderr), "\n".join(console_errors(out.stderr))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    import main
+
+    out = tmp_path_factory.mktemp("runs")
+    assert main.main(["--experiment", "a", "--quick", "--seed", "0", "--out", str(out)]) == 0
+    (run,) = [p for p in out.iterdir() if p.name.endswith("_a_quick")]
+    build_report(run)
+    return run
+
+
+def n_image_figures(run: Path) -> int:
+    figures = json.loads((run / "summary.json").read_text())["figures"]
+    return sum(Path(f["file"]).suffix in (".png", ".gif") for f in figures)
+
+
+def test_report_loads_every_image_without_script_errors(quick_run, tmp_path):
+    check_page(quick_run / "report.html", tmp_path / "profile", n_image_figures(quick_run))
+
+
+def test_report_screenshot_is_not_blank(quick_run, tmp_path):
+    shot = tmp_path / "report.png"
+    chromium(quick_run / "report.html", tmp_path / "profile", f"--screenshot={shot}",
+             "--window-size=1280,2400")
+    assert shot.is_file(), "chromium wrote no screenshot"
+    rgb = iio.imread(shot)[..., :3].astype(float)
+    assert rgb.shape[:2] == (2400, 1280)
+    # Measured on a good page: std of grey ~42, ~20% of pixels not white. A blank
+    # or unstyled render is far below both.
+    grey = rgb.mean(-1)
+    assert grey.std() > 10, f"screenshot looks blank (grey std {grey.std():.1f})"
+    assert (rgb.min(-1) < 250).mean() > 0.05, "screenshot is almost all white"
+    if json.loads((quick_run / "summary.json").read_text())["warnings"]:
+        top = rgb[:800].reshape(-1, 3)
+        styled = (np.abs(top - WARNING_BG).max(1) <= 2).sum()
+        assert styled > 1000, "the run has warnings but no styled warnings box near the top"
+
+
+def test_comparison_loads_every_image(quick_run, tmp_path):
+    other = tmp_path / "copy" / quick_run.name
+    shutil.copytree(quick_run, other)
+    page = build_comparison([quick_run, other], tmp_path / "cmp")
+    check_page(page, tmp_path / "profile", 2 * n_image_figures(quick_run))

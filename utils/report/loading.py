@@ -1,0 +1,186 @@
+"""Read a run folder into plain records for the report (no HTML here).
+
+A run folder is either one experiment (``summary.json`` with
+``"experiment": "A"``) or an ``--experiment all`` folder whose
+``summary.json`` says ``"experiment": "all"`` and names one sub-folder per
+experiment in ``"parts"``. Each experiment's summary follows the generic
+contract (``figures``, ``tables``, ``warnings``, ``wall_seconds``, optional
+``dataset_id`` / ``dataset_notes``), so nothing here knows what A, B or C
+compute.
+
+Every problem is a ``ValueError`` whose one-line message names the file,
+because ``main.py`` prints it as is and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+SUMMARY = "summary.json"
+# Files the report writes itself: never listed as run outputs, so a rebuild
+# sees the same folder as the first build.
+REPORT_FILES = ("report.html", "report_standalone.html", "comparison.html")
+
+
+@dataclass(frozen=True)
+class Figure:
+    file: str          # POSIX path relative to the experiment's folder
+    caption: str
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One experiment's results inside a run folder."""
+    letter: str        # "A", "B", "C"
+    rel: str           # folder relative to the run folder ("" when it is the run folder)
+    path: Path
+    summary: dict
+    figures: tuple[Figure, ...]
+    tables: tuple[Table, ...]
+    warnings: tuple[str, ...]
+    dataset_id: str | None
+    dataset_notes: tuple[str, ...]
+    wall_seconds: dict
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    summary: dict
+    config: dict | None
+    env: dict | None
+    parts: tuple[Part, ...]
+    warnings: tuple[str, ...] = field(default=())  # run-level (top summary of an "all" run)
+
+
+def _read_json(path: Path, *, required: bool) -> Any:
+    if not path.is_file():
+        if required:
+            raise ValueError(f"{path}: file not found (not a run folder, or the run did not finish)")
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def _as_dict(obj: Any, path: Path) -> dict:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _strings(value: Any, path: Path, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: {key!r} must be a string or a list of strings")
+    return tuple(value)
+
+
+def _inside(rel: str, path: Path, key: str) -> str:
+    """A relative POSIX path that stays inside its folder, so links work after zipping."""
+    p = PurePosixPath(rel)
+    if not rel or p.is_absolute() or ".." in p.parts or "\\" in rel:
+        raise ValueError(f"{path}: {key} must be a relative path inside the run folder, got {rel!r}")
+    return p.as_posix()
+
+
+def _figures(value: Any, path: Path) -> tuple[Figure, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: 'figures' must be a list of {{file, caption}} objects")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("file"), str):
+            raise ValueError(f"{path}: figures[{i}] must be an object with a string 'file'")
+        caption = item.get("caption", "")
+        if not isinstance(caption, str):
+            raise ValueError(f"{path}: figures[{i}].caption must be a string")
+        out.append(Figure(_inside(item["file"], path, f"figures[{i}].file"), caption))
+    return tuple(out)
+
+
+def _tables(value: Any, path: Path) -> tuple[Table, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: 'tables' must be a list of {{title, columns, rows}} objects")
+    out = []
+    for i, t in enumerate(value):
+        if (not isinstance(t, dict) or not isinstance(t.get("columns"), list)
+                or not isinstance(t.get("rows"), list)
+                or not all(isinstance(r, list) for r in t["rows"])):
+            raise ValueError(f"{path}: tables[{i}] must have a 'columns' list and a 'rows' "
+                             "list of lists")
+        out.append(Table(str(t.get("title", "")), tuple(str(c) for c in t["columns"]),
+                         tuple(tuple(r) for r in t["rows"])))
+    return tuple(out)
+
+
+def _part(folder: Path, rel: str, letter_hint: str | None) -> Part:
+    path = folder / SUMMARY
+    s = _as_dict(_read_json(path, required=True), path)
+    letter = s.get("experiment", letter_hint)
+    if not isinstance(letter, str) or not letter:
+        raise ValueError(f"{path}: missing the 'experiment' field")
+    wall = s.get("wall_seconds") or {}
+    if not isinstance(wall, dict):
+        raise ValueError(f"{path}: 'wall_seconds' must be an object")
+    dataset_id = s.get("dataset_id")
+    return Part(letter=letter.upper(), rel=rel, path=folder, summary=s,
+                figures=_figures(s.get("figures"), path), tables=_tables(s.get("tables"), path),
+                warnings=_strings(s.get("warnings"), path, "warnings"),
+                dataset_id=None if dataset_id is None else str(dataset_id),
+                dataset_notes=_strings(s.get("dataset_notes"), path, "dataset_notes"),
+                wall_seconds=wall)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read ``run_dir`` (single-experiment or ``all`` layout); parts in A, B, C order."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir}: not a folder")
+    top_path = run_dir / SUMMARY
+    top = _as_dict(_read_json(top_path, required=True), top_path)
+    config = _read_json(run_dir / "config.json", required=False)
+    env = _read_json(run_dir / "env.json", required=False)
+    if str(top.get("experiment", "")).lower() == "all":
+        parts_map = top.get("parts")
+        if not isinstance(parts_map, dict) or not parts_map:
+            raise ValueError(f"{top_path}: an 'all' run needs 'parts' mapping experiment -> sub-folder")
+        parts = tuple(_part(run_dir / _inside(str(sub), top_path, f"parts[{k!r}]"),
+                            _inside(str(sub), top_path, f"parts[{k!r}]"), str(k))
+                      for k, sub in parts_map.items())
+        warnings = _strings(top.get("warnings"), top_path, "warnings")
+    else:
+        parts = (_part(run_dir, "", None),)
+        warnings = ()
+    parts = tuple(sorted(parts, key=lambda p: p.letter))
+    return Run(path=run_dir, summary=top,
+               config=config if isinstance(config, dict) else None,
+               env=env if isinstance(env, dict) else None,
+               parts=parts, warnings=warnings)
+
+
+def part_files(part: Part) -> list[tuple[str, int]]:
+    """Top-level files of an experiment folder as (name, bytes), sorted; the report's
+    own outputs and half-written temporaries are left out so rebuilds are identical."""
+    out = []
+    for p in sorted(part.path.iterdir()):
+        if p.is_file() and p.name not in REPORT_FILES and ".tmp-" not in p.name:
+            out.append((p.name, p.stat().st_size))
+    return out
