@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _experiments() -> dict:
     """Registry: experiment letter -> module with Config, validate, run."""
-    from experiments import exp_a_synthetic
-    return {"a": exp_a_synthetic}
+    from experiments import exp_a_synthetic, exp_b_spectrum_evolution
+    return {"a": exp_a_synthetic, "b": exp_b_spectrum_evolution}
 
 
 NOT_YET = {"b": "experiment b (weight-spectrum evolution on images) is not available yet",
@@ -51,23 +51,42 @@ def build_parser() -> argparse.ArgumentParser:
                         "c: robustness of b's models; all: a, b, c in one run folder")
     g.add_argument("--quick", action="store_true",
                    help="same code path with every axis shrunk (smoke test, seconds)")
+    g.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted experiment-b run folder from its checkpoints "
+                        "(same config; finished jobs are kept)")
     g.add_argument("--report", metavar="RUN_DIR", default=None,
-                   help="rebuild report.html of an existing run folder without training")
+                   help="redraw the figures and rebuild report.html of a run folder from its "
+                        "saved data, without training")
+    g.add_argument("--compare", metavar="RUN_DIR", nargs="+", default=None,
+                   help="write one comparison report of several run folders (e.g. two L2 "
+                        "strengths) into a new folder under --out")
 
     g = p.add_argument_group("training (the seed project's flags)")
     g.add_argument("--epochs", type=int, default=None,
                    help="training length; experiment A: full-batch steps (default 5000: the "
-                        "baseline needs ~3,800 to learn k=50); B: epochs over the train set")
+                        "baseline needs ~3,800 to learn k=50); B: epochs over the train set "
+                        "(default: cpu preset 8, gpu preset 50)")
     g.add_argument("--l2_reg", "--l2-reg", dest="l2_reg", type=float, default=None,
                    help="lambda of the L2 arm's penalty lambda*sum||W||^2 over weight matrices "
-                        "(default: A 1e-4)")
+                        "(default: A 1e-4, B 5e-4)")
     g.add_argument("--dropout", type=float, default=None,
-                   help="dropout rate of the dropout arm, 0 <= p < 1 (default: A 0.1)")
+                   help="dropout rate of the dropout arms, 0 <= p < 1 (default: A 0.1 on hidden "
+                        "layers, B 0.5 before the classifier)")
     g.add_argument("--seed", type=int, default=None,
                    help="run a single seed (default: seeds 0, 1, 2)")
     g.add_argument("--seeds", default=None,
                    help="number of seeds N (seeds 0..N-1) or a comma list such as 0,3,7 "
                         "(default: 3 seeds; --quick: 2)")
+
+    g = p.add_argument_group("data (experiments b and c)")
+    g.add_argument("--dataset", default=None,
+                   choices=["auto", "cifar10", "cifar10-jpeg", "fashion-mnist", "imagefolder",
+                            "synthetic"],
+                   help="auto: CIFAR-10 if on disk or downloadable, else the embedded synthetic "
+                        "set (said loudly); cifar10 never falls back (default: auto)")
+    g.add_argument("--data-root", "--data_root", dest="data_root", default=None,
+                   help="dataset location: CIFAR-10/Fashion-MNIST root, or the image-folder "
+                        "tree or .tar.gz (default: $FREQREG_DATA or ~/.cache/freqreg/data)")
 
     g = p.add_argument_group("where and how")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -130,7 +149,8 @@ def resolve_device(name: str) -> str:
 
 # Flag -> config field, per experiment (a flag only touches configs that have the field).
 FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dropout": "dropout",
-               "seeds": "seeds", "device": "device", "workers": "workers"}
+               "seeds": "seeds", "device": "device", "workers": "workers",
+               "dataset": "dataset", "data_root": "data_root"}
 
 
 def build_configs(args, letters: list[str], registry: dict, device: str) -> dict:
@@ -139,7 +159,8 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
 
     seeds = parse_seeds(args)
     flag_values = {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
-                   "seeds": seeds, "device": device, "workers": args.workers}
+                   "seeds": seeds, "device": device, "workers": args.workers,
+                   "dataset": args.dataset, "data_root": args.data_root}
     overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
     for item in args.overrides:
         try:
@@ -185,11 +206,46 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
     return cfgs
 
 
+def resume(run_dir: Path) -> int:
+    """Continue an interrupted experiment-B run folder with its own config."""
+    from experiments import exp_b_spectrum_evolution as exp_b
+    if not (run_dir / "config.json").is_file():
+        raise UsageError(f"--resume {run_dir}: not a run folder (no config.json)")
+    saved = json.loads((run_dir / "config.json").read_text())
+    if "b" not in saved.get("experiments", {}):
+        raise UsageError(f"--resume {run_dir}: not an experiment-b run folder")
+    cfg = exp_b.config_from_run(run_dir)
+    print(f"run folder: {run_dir} (resuming)", flush=True)
+    exp_b.run(cfg, run_dir, resume=True)
+    print(f"run folder: {run_dir}", flush=True)
+    return 0
+
+
+# Failures during a run that deserve one line, not a traceback:
+# bad data or checkpoints are the user's input (2); a diverged run is 1.
+def _run_errors():
+    from data.images import DatasetUnavailable
+    from utils.checkpoints import CheckpointError
+    return (DatasetUnavailable, CheckpointError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         validate_flags(args)
+        if args.resume or args.report or args.compare:
+            import matplotlib
+            matplotlib.use("Agg")
+            try:
+                if args.report:
+                    return rebuild_report(Path(args.report))
+                if args.compare:
+                    return compare(args.compare, Path(args.out))
+                return resume(Path(args.resume))
+            except (ValueError, *_run_errors()) as e:
+                print(f"main.py: error: {' '.join(str(e).split())}", file=sys.stderr)
+                return EXIT_BAD_INPUT
         letters = ["a", "b", "c"] if args.experiment == "all" else [args.experiment]
         registry = _experiments()
         missing = [k for k in letters if k not in registry]
@@ -198,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                              + " (run --experiment a)")
         device = resolve_device(args.device)
         cfgs = build_configs(args, letters, registry, device)
+        # Load image data now, so a missing dataset stops before any work.
+        try:
+            prepared = {k: registry[k].prepare(cfgs[k]) for k in letters
+                        if hasattr(registry[k], "prepare")}
+        except _run_errors() as e:
+            raise UsageError(" ".join(str(e).split())) from None
         from utils import runs
         out_root = Path(args.out)
         try:
@@ -210,40 +272,97 @@ def main(argv: list[str] | None = None) -> int:
 
     import matplotlib
     matplotlib.use("Agg")  # chosen here, never at import of a library module
+    return execute(args, argv, letters, registry, cfgs, prepared, device, out_root)
+
+
+def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Path) -> int:
+    """Create the run folder, run the experiments in order, write the report."""
     from utils import runs
 
     name = args.experiment + ("_quick" if args.quick else "")
     run_dir = runs.create_run_dir(out_root, name)
     print(f"run folder: {run_dir}", flush=True)
+    sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
+    if "b" in sub_dirs and "c" in sub_dirs:  # C evaluates the models B trains in this run
+        cfgs["c"] = dataclasses.replace(cfgs["c"], b_run=str(sub_dirs["b"]))
     seeds = sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})
     env = runs.env_record(device, seeds)
-    argv_used = sys.argv if argv is None else argv
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
     runs.write_json(run_dir / "env.json", env)
-    runs.write_json(run_dir / "config.json",
-                    {"argv": argv_used,
-                     "experiments": {k: dataclasses.asdict(c) for k, c in cfgs.items()}})
-    sub_dirs = {}
-    for k in letters:
-        sub = run_dir if len(letters) == 1 else run_dir / registry[k].NAME
+    runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved})
+    for k, sub in sub_dirs.items():
         if sub != run_dir:  # each experiment's folder describes itself too
             runs.write_json(sub / "env.json", env)
-            runs.write_json(sub / "config.json", {"argv": argv_used, "experiments":
-                                                  {k: dataclasses.asdict(cfgs[k])}})
-        sub_dirs[k] = sub
-    print("resolved config:\n" + json.dumps({k: dataclasses.asdict(c) for k, c in cfgs.items()},
-                                            indent=1, default=str), flush=True)
+            runs.write_json(sub / "config.json", {"argv": argv_used,
+                                                  "experiments": {k: resolved[k]}})
+    print("resolved config:\n" + json.dumps(resolved, indent=1, default=str), flush=True)
     t0 = time.perf_counter()
+    summaries = {}
     try:
         for k in letters:
             mod = registry[k]
-            mod.run(cfgs[k], sub_dirs[k])
+            summaries[k] = mod.run(cfgs[k], sub_dirs[k],
+                                   **({"data": prepared[k]} if k in prepared else {}))
             runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
     except FloatingPointError as e:
         print(f"main.py: error: training stopped: {e}", file=sys.stderr)
         print(f"run folder: {run_dir}")
         return EXIT_RUN_FAILED
-    print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
+    except _run_errors() as e:
+        print(f"main.py: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"run folder: {run_dir}")
+        return EXIT_BAD_INPUT
+    wall = time.perf_counter() - t0
+    if len(letters) > 1:
+        runs.write_json(run_dir / "summary.json", {
+            "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
+            "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
+            "headline": {k: summaries[k]["tables"][0] for k in letters}})
+        print("\n=== summary of the run ===")
+        for k in letters:
+            print_table(summaries[k]["tables"][0])
+    from utils.report import build_report
+    report = build_report(run_dir)
+    print(f"\nfinished in {wall:.1f} s; report: {report}")
     print(f"run folder: {run_dir}", flush=True)
+    return 0
+
+
+def print_table(table: dict) -> None:
+    """A summary table (title, columns, rows) as aligned text."""
+    cols, rows = table["columns"], table["rows"]
+    width = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+    print("\n" + table["title"])
+    print("  ".join(str(c).ljust(w) for c, w in zip(cols, width)))
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, width)))
+
+
+def rebuild_report(run_dir: Path) -> int:
+    """--report: redraw every figure from the saved arrays, rebuild report.html."""
+    from utils import runs
+    from utils.report import build_report
+    if not (run_dir / "summary.json").is_file():
+        raise UsageError(f"--report {run_dir}: not a finished run folder (no summary.json)")
+    registry = _experiments()
+    top = runs.read_json(run_dir / "summary.json")
+    parts = (top.get("parts", {}) if top.get("experiment") == "all"
+             else {top.get("experiment", "").lower(): "."})
+    for k, sub in parts.items():
+        mod = registry.get(k)
+        if mod is not None and hasattr(mod, "render_figures"):
+            mod.render_figures(run_dir / sub)
+    print(f"report: {build_report(run_dir)}")
+    return 0
+
+
+def compare(run_dirs: list[str], out_root: Path) -> int:
+    """--compare: one report overlaying several run folders."""
+    from utils import runs
+    from utils.report import build_comparison
+    out = runs.create_run_dir(out_root, "compare")
+    print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out)}")
     return 0
 
 

@@ -1,0 +1,227 @@
+"""Experiment B's measurements from the recorded conv1 weights: radial
+spectra, HFF, SSR (both flavours, both comparisons, SCIENCE.md 3), intervals
+over seeds, verdicts, and the figures drawn from the saved arrays alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from utils import frequency as fq
+from utils import runs, stats
+from utils.visualization import exp_b as viz
+
+ARRAYS = "exp_b_arrays.npz"
+
+FIGURE_CAPTIONS = {
+    "exp_b_spectrum_evolution.png": "conv1's radial power profile (share of the layer's energy) "
+                                    "per epoch and arm on one colour scale: a low-pass effect "
+                                    "shows as the right-hand side darkening faster than the "
+                                    "baseline's.",
+    "exp_b_ssr_comparison.png": "Spectral suppression ratio at the last epoch: left against "
+                                "initialisation (training alone moves it), right against the "
+                                "baseline of the same seed (isolates the regulariser); bars "
+                                "above 0 mean high frequencies suppressed.",
+    "exp_b_hff.png": "High-frequency fraction of conv1 over epochs with the white-noise "
+                     "reference (where Kaiming initialisation starts).",
+    "exp_b_accuracy.png": "Test accuracy per epoch: what each regulariser costs or buys.",
+    "exp_b_radial_profiles.png": "Radial profile at initialisation and at the end per arm "
+                                 "(log scale).",
+    "exp_b_kernels.png": "First-layer kernels at the end (seed 0), each scaled to its own "
+                         "maximum: smoother kernels mean less high-frequency content.",
+}
+
+
+def _stack(results: dict, arms, seeds, key: str) -> np.ndarray:
+    return np.stack([np.stack([np.stack([np.asarray(h[key]) for h in results[a.name, s]])
+                               for s in seeds]) for a in arms])
+
+
+def verdict(name: str, d: dict, n_seeds: int) -> str:
+    """Plain-language reading of the paired normalized SSR vs the baseline."""
+    txt = f"{d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+    if n_seeds < 2:
+        return f"{name}: normalized SSR vs baseline {txt} from one seed: no interval, inconclusive"
+    if d["lo"] > 0:
+        return (f"{name}: acts as a low-pass filter on conv1 -- normalized SSR vs baseline {txt} "
+                f"(95% interval over {n_seeds} seeds above 0)")
+    if d["hi"] < 0:
+        return (f"{name}: does NOT act as a low-pass filter on conv1 -- it raises the "
+                f"high-frequency fraction relative to the baseline: normalized SSR {txt} "
+                f"(interval over {n_seeds} seeds below 0)")
+    return (f"{name}: no detectable low-pass effect on conv1 -- normalized SSR vs baseline {txt} "
+            f"(95% interval over {n_seeds} seeds includes 0)")
+
+
+def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
+    """Compute everything from the histories, save ``exp_b_arrays.npz`` and
+    return the summary dict (without wall times)."""
+    seeds = list(cfg.seeds)
+    A, S = len(arms), len(seeds)
+    W = _stack(results, arms, seeds, "conv1").astype(np.float64)          # (A,S,E+1,O,I,k,k)
+    E1 = W.shape[2]
+    P = data.image_shape[-1]
+    cut = cfg.hff_cutoff
+    acc = {k: _stack(results, arms, seeds, k) for k in ("test_acc", "test_loss", "train_acc",
+                                                        "train_loss")}
+    ssr_t = {f: np.full((A, S, E1), np.nan) for f in ("abs", "norm")}
+    ssr_b = {f: np.full((A, S, E1), np.nan) for f in ("abs", "norm")}
+    hff = np.empty((A, S, E1))
+    norm_sq = np.empty((A, S, E1))
+    residual = 0.0
+    base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
+    for a in range(A):
+        for s in range(S):
+            r = fq.spectral_suppression_ratio(W[a, s, 0], W[a, s], cut, pad_to=P, comparison="time")
+            ssr_t["abs"][a, s], ssr_t["norm"][a, s] = r.ssr_abs, r.ssr_norm
+            hff[a, s], norm_sq[a, s] = r.hff_after, r.norm_sq_after
+            residual = max(residual, float(np.nanmax(np.abs(r.identity_residual()))))
+            if base is None or a == base:
+                continue
+            for e in range(E1):
+                rb = fq.spectral_suppression_ratio(W[base, s, e], W[a, s, e], cut, pad_to=P,
+                                                   comparison="vs_baseline")
+                ssr_b["abs"][a, s, e], ssr_b["norm"][a, s, e] = rb.ssr_abs, rb.ssr_norm
+                residual = max(residual, abs(rb.identity_residual()))
+    # one arm at a time keeps the padded FFTs small (ResNet-18 runs have 51 epochs)
+    energy = np.stack([fq.radial_power_spectrum(torch.from_numpy(W[a]), pad_to=P,
+                                                dtype=torch.float64).energy.sum(dim=(-3, -2)).numpy()
+                       for a in range(A)])                                # (A,S,E+1,R) per layer
+    count, freq = fq.ring_counts(P), fq.ring_frequencies(P)
+    profile = energy / count / energy.sum(-1, keepdims=True)             # share per bin of ring
+    extra = {}
+    conv_keys = [k for k in results[arms[0].name, seeds[0]][0] if k.startswith("conv_spec/")]
+    for k in conv_keys:
+        extra["layer_" + k.split("/", 1)[1].replace(".", "_")] = _stack(results, arms, seeds, k)
+    runs.save_npz(run_dir / ARRAYS, arms=np.array([a.name for a in arms]),
+                  arm_labels=np.array([a.describe(cfg.l2_mode) for a in arms]),
+                  seeds=np.array(seeds), epochs=np.arange(E1), conv1=W.astype(np.float32),
+                  ring_energy=energy, ring_count=count, ring_frequency=freq,
+                  profile=profile, hff=hff, norm_sq=norm_sq, hff_white=fq.white_noise_hff(P, cut),
+                  ssr_time_abs=ssr_t["abs"], ssr_time_norm=ssr_t["norm"],
+                  ssr_base_abs=ssr_b["abs"], ssr_base_norm=ssr_b["norm"], **acc, **extra)
+
+    per_arm, verdicts = {}, []
+    for a, arm in enumerate(arms):
+        entry = {"label": arm.describe(cfg.l2_mode), "l2": arm.l2, "dropout": arm.dropout,
+                 "final_test_acc": stats.summarize(acc["test_acc"][a, :, -1]),
+                 "hff_init": stats.summarize(hff[a, :, 0]),
+                 "hff_final": stats.summarize(hff[a, :, -1]),
+                 "norm_sq_ratio_final": stats.summarize(norm_sq[a, :, -1] / norm_sq[a, :, 0]),
+                 "ssr_time_norm": stats.summarize(ssr_t["norm"][a, :, -1]),
+                 "ssr_time_abs": stats.summarize(ssr_t["abs"][a, :, -1])}
+        if base is not None and a != base:
+            entry["ssr_vs_baseline_norm"] = stats.summarize(ssr_b["norm"][a, :, -1])
+            entry["ssr_vs_baseline_abs"] = stats.summarize(ssr_b["abs"][a, :, -1])
+            entry["verdict"] = verdict(arm.name, entry["ssr_vs_baseline_norm"], S)
+            verdicts.append(entry["verdict"])
+        per_arm[arm.name] = entry
+
+    def ci(d, fmt="{:+.3f}"):
+        return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
+
+    rows = []
+    for name, e in per_arm.items():
+        rows.append([name, ci(e["final_test_acc"], "{:.3f}"), ci(e["hff_final"], "{:.3f}"),
+                     ci(e["ssr_time_norm"]), ci(e["ssr_time_abs"]),
+                     ci(e["ssr_vs_baseline_norm"]) if "ssr_vs_baseline_norm" in e else "-",
+                     ci(e["ssr_vs_baseline_abs"]) if "ssr_vs_baseline_abs" in e else "-"])
+    warnings = list(data.notes)
+    if not np.all(np.isfinite(acc["train_loss"][:, :, 1:])):
+        warnings.append("some training losses are not finite")
+    title_ds = f"dataset {data.dataset_id}"
+    return {
+        "experiment": "B",
+        "dataset_id": data.dataset_id,
+        "dataset_notes": list(data.notes),
+        "dataset": {"name": cfg.dataset, "source": data.source, "n_train": int(data.train_x.shape[0]),
+                    "n_test": int(data.test_x.shape[0]), "classes": list(data.classes),
+                    "mean": list(data.mean), "std": list(data.std)},
+        "model": cfg.model, "seeds": seeds, "epochs": cfg.epochs, "hff_cutoff": cut,
+        "hff_white_noise": fq.white_noise_hff(P, cut), "pad_to": P,
+        "identity_max_residual": residual,
+        "arms": per_arm,
+        "verdicts": verdicts,
+        "checkpoints": [{"arm": arm.name, "seed": s,
+                         "path": f"checkpoints/{arm.name}_seed{s}.pt",
+                         "final_test_acc": float(acc["test_acc"][a, j, -1])}
+                        for a, arm in enumerate(arms) for j, s in enumerate(seeds)],
+        "figures": [{"file": f"figures/{n}", "caption": c} for n, c in FIGURE_CAPTIONS.items()],
+        "tables": [{"title": f"Experiment B ({title_ds}), last epoch, mean [95% interval] over "
+                             f"{S} seeds; SSR > 0 = high frequencies suppressed (cut "
+                             f"{cut:g} c/p)",
+                    "columns": ["arm", "test acc", "HFF", "SSR norm vs init", "SSR abs vs init",
+                                "SSR norm vs baseline", "SSR abs vs baseline"],
+                    "rows": rows}],
+        "warnings": warnings,
+    }
+
+
+def render_figures(run_dir: Path, cfg=None) -> list[Path]:
+    """Draw every figure of Experiment B from ``exp_b_arrays.npz`` alone."""
+    run_dir = Path(run_dir)
+    z = np.load(run_dir / ARRAYS)
+    summary_path = run_dir / "summary.json"
+    ds = runs.read_json(summary_path)["dataset_id"] if summary_path.exists() else None
+    labels = [str(x) for x in z["arm_labels"]]
+    names = [str(x) for x in z["arms"]]
+    S = z["seeds"].size
+    epochs = z["epochs"]
+    figs = run_dir / "figures"
+    tag = f" ({ds})" if ds else ""
+    out = []
+    prof = z["profile"].mean(axis=1)
+    out.append(viz.plot_spectrum_evolution(figs / "exp_b_spectrum_evolution.png",
+                                           z["ring_frequency"], epochs, prof, labels,
+                                           f"Experiment B{tag}: conv1 radial power spectrum, "
+                                           f"mean over {S} seeds"))
+    panels = {}
+    for title, key in (("vs initialisation (time)", "time"),
+                       ("vs baseline (same seed, same epoch)", "base")):
+        panels[title] = {}
+        for flav, short in (("normalized (HFF)", "norm"), ("absolute (energy)", "abs")):
+            vals = z[f"ssr_{key}_{short}"][:, :, -1]
+            m, lo, hi = stats.mean_ci(vals, axis=1)
+            panels[title][flav] = {"mean": m, "lo": lo, "hi": hi, "values": vals}
+    out.append(viz.plot_ssr_comparison(figs / "exp_b_ssr_comparison.png", names, panels,
+                                       f"Experiment B{tag}: spectral suppression ratio of "
+                                       f"conv1, last epoch"))
+    m, lo, hi = stats.mean_ci(z["hff"], axis=1)
+    out.append(viz.plot_arm_curves(figs / "exp_b_hff.png", epochs, m, lo, hi, labels,
+                                   xlabel="epoch (0 = initialisation)",
+                                   ylabel="HFF of conv1 (power above 0.25 c/p)",
+                                   title=f"Experiment B{tag}: high-frequency fraction, "
+                                         f"mean and 95% interval over {S} seeds",
+                                   reference=float(z["hff_white"]),
+                                   reference_label="white noise (Kaiming init)"))
+    m, lo, hi = stats.mean_ci(z["test_acc"], axis=1)
+    out.append(viz.plot_arm_curves(figs / "exp_b_accuracy.png", epochs, m, lo, hi, labels,
+                                   xlabel="epoch (0 = initialisation)", ylabel="test accuracy",
+                                   title=f"Experiment B{tag}: test accuracy, mean and 95% "
+                                         f"interval over {S} seeds", ylim=(0, 1)))
+    fm, flo, fhi = stats.mean_ci(z["profile"][:, :, -1], axis=1)
+    out.append(viz.plot_radial_profiles(figs / "exp_b_radial_profiles.png", z["ring_frequency"],
+                                        z["profile"][:, :, 0].mean(axis=(0, 1)), fm, flo, fhi,
+                                        labels, f"Experiment B{tag}: conv1 radial profile"))
+    out.append(viz.plot_kernels(figs / "exp_b_kernels.png", z["conv1"][:, 0, -1], names,
+                                f"Experiment B{tag}: conv1 kernels after the last epoch, "
+                                f"seed {int(z['seeds'][0])}"))
+    return out
+
+
+def print_summary(summary: dict, log=print) -> None:
+    table = summary["tables"][0]
+    widths = [max(len(str(c)), *(len(str(r[i])) for r in table["rows"]))
+              for i, c in enumerate(table["columns"])]
+    log("\n" + table["title"])
+    log("  ".join(str(c).ljust(w) for c, w in zip(table["columns"], widths)))
+    for r in table["rows"]:
+        log("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    for v in summary["verdicts"]:
+        log("  " + v)
+    log(f"  (identity 1-SSR_abs = ||W_a||^2/||W_b||^2 (1-SSR_norm): max residual "
+        f"{summary['identity_max_residual']:.1e})")
+    for w in summary["warnings"]:
+        log(f"WARNING: {w}")

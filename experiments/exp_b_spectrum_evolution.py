@@ -1,0 +1,360 @@
+"""Experiment B: how L2 and dropout change the frequency content of the first
+conv layer (SCIENCE.md sections 2, 3, 7).
+
+Image classifiers train under four arms (baseline, L2, dropout, L2+dropout)
+and several seeds. Within a seed every arm starts from the same weights and
+sees the same data order and augmentation, so ``vs_baseline`` comparisons are
+paired. ``conv1``'s weights are recorded at initialisation (before any step)
+and after every epoch; spectra, HFF and SSR are computed from them at the end
+(``experiments/exp_b_analysis.py``) and the raw weights stay in the run folder.
+
+Presets: ``cpu`` (small CNN on a stratified subset, the default run finishes
+in under 10 minutes on a 2-core CPU) and ``gpu`` (CIFAR ResNet-18 on all of
+CIFAR-10, the seed's 50 epochs, bf16 autocast + channels_last). Measured
+numbers are in the README ("Experiment B").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data.images import ImageData, load_image_data
+from models import build_model
+from utils import checkpoints as ckpt
+from utils import runs, training
+from utils.optim import make_optimizer, make_schedule
+
+NAME = "exp_b"
+STABLE_FIGURES = ("exp_b_spectrum_evolution.png", "exp_b_ssr_comparison.png",
+                  "exp_b_accuracy.png", "exp_b_hff.png")
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- data (SCIENCE.md 8): "auto" = CIFAR-10 if on disk or downloadable, else synthetic
+    dataset: str = "auto"                 # auto | cifar10 | cifar10-jpeg | fashion-mnist | imagefolder | synthetic
+    data_root: str | None = None          # where the dataset lives (default: ~/.cache/freqreg/data)
+    data_seed: int = 0                    # fixes subsets / the synthetic set across training seeds
+    n_train: int | None = None            # stratified training subset (None = all)
+    n_test: int | None = None             # stratified test subset (None = all)
+    # --- model
+    model: str = "small_cnn"              # small_cnn (CPU) | resnet18 (GPU)
+    k1: int = 5                           # small_cnn first-layer kernel: 5 gives conv1 a spectrum to show
+    widths: tuple[int, ...] = (32, 64, 128)
+    batch_norm: bool = True
+    # --- optimisation: SGD + Nesterov momentum, warm-up then cosine, per step
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.05
+    momentum: float = 0.9
+    schedule: str = "cosine"              # cosine | onecycle | constant
+    warmup_epochs: float = 0.5
+    augment: bool = True                  # random crop (pad 4) + flip, batched on the device
+    # --- arms
+    arms: tuple[str, ...] = ("baseline", "l2", "dropout", "l2+dropout")
+    l2_reg: float = 5e-4                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
+    l2_mode: str = "penalty"              # penalty | decoupled (SGDW: W <- W - lr*lambda*W)
+    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>"
+    dropout: float = 0.5                  # before the classifier (the seed's ResNet18 default)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    # --- measurement
+    hff_cutoff: float = 0.25              # c/p; white noise on 32x32 has HFF(0.25) ~ 0.81
+    track_all_convs: bool = False         # also every conv layer's radial spectrum per epoch
+    eval_batch_size: int = 1000
+    # --- execution
+    device: str = "cpu"
+    compile: bool = False                 # torch.compile on CUDA
+    progress: bool = True                 # tqdm bars when stderr is a terminal
+
+    def quick(self) -> "Config":
+        """Every axis shrunk, same code path."""
+        return dataclasses.replace(self, n_train=min(self.n_train or 512, 512),
+                                   n_test=min(self.n_test or 256, 256), epochs=2, batch_size=64,
+                                   widths=(8, 16, 32) if self.model == "small_cnn" else self.widths,
+                                   model="small_cnn", seeds=self.seeds[:2], warmup_epochs=0.0)
+
+
+# Presets sized for the device (README "Experiment B" has the measured times).
+PRESETS = {
+    # 4 arms x 3 seeds x 8 epochs x 10k images: under 10 minutes on a 2-core CPU.
+    "cpu": dict(model="small_cnn", n_train=10_000, n_test=2_000, epochs=8, batch_size=256,
+                lr=0.05, warmup_epochs=0.5),
+    # The seed project's setting: CIFAR ResNet-18, all of CIFAR-10, 50 epochs.
+    "gpu": dict(model="resnet18", n_train=None, n_test=None, epochs=50, batch_size=512,
+                lr=0.2, warmup_epochs=2.0),
+}
+
+
+def preset(cfg: Config, device: str) -> Config:
+    """Apply the preset for ``device`` ("cuda..." -> gpu, else cpu)."""
+    return dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    l2: float
+    dropout: float
+
+    def describe(self, mode: str) -> str:
+        parts = []
+        if self.l2 > 0:
+            parts.append(f"L2 {self.l2:g}*sum||W||^2" if mode == "penalty"
+                         else f"SGDW decay {self.l2:g}")
+        if self.dropout > 0:
+            parts.append(f"dropout {self.dropout:g}")
+        return self.name + (" (" + ", ".join(parts) + ")" if parts else "")
+
+
+def build_arms(cfg: Config) -> list[Arm]:
+    table = {"baseline": Arm("baseline", 0.0, 0.0), "l2": Arm("l2", cfg.l2_reg, 0.0),
+             "dropout": Arm("dropout", 0.0, cfg.dropout),
+             "l2+dropout": Arm("l2+dropout", cfg.l2_reg, cfg.dropout)}
+    unknown = [a for a in cfg.arms if a not in table]
+    if unknown:
+        raise ValueError(f"arms: unknown {unknown}; expected some of {sorted(table)}")
+    return [table[a] for a in cfg.arms] + [Arm(f"l2={lam:g}", float(lam), 0.0)
+                                           for lam in cfg.l2_sweep]
+
+
+def validate(cfg: Config) -> None:
+    from data.images import DATASET_NAMES
+    from models import MODELS
+
+    if cfg.dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset: expected one of {list(DATASET_NAMES)}, got {cfg.dataset!r}")
+    if cfg.model not in MODELS:
+        raise ValueError(f"model: expected one of {sorted(MODELS)}, got {cfg.model!r}")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError(f"epochs, batch_size: expected >= 1, got {cfg.epochs}, {cfg.batch_size}")
+    if cfg.l2_reg < 0 or any(v < 0 for v in cfg.l2_sweep):
+        raise ValueError(f"l2_reg: expected >= 0, got {cfg.l2_reg}")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout: expected 0 <= p < 1, got {cfg.dropout}")
+    if cfg.l2_mode not in ("penalty", "decoupled"):
+        raise ValueError(f"l2_mode: expected penalty or decoupled, got {cfg.l2_mode!r}")
+    if cfg.schedule not in ("cosine", "onecycle", "constant"):
+        raise ValueError(f"schedule: expected cosine, onecycle or constant, got {cfg.schedule!r}")
+    if not 0 < cfg.hff_cutoff <= 1:
+        raise ValueError(f"hff_cutoff: expected 0 < c <= 1, got {cfg.hff_cutoff}")
+    if cfg.lr <= 0 or cfg.warmup_epochs < 0:
+        raise ValueError(f"lr, warmup_epochs: expected lr > 0 and warm-up >= 0")
+    if not cfg.seeds:
+        raise ValueError("seeds: expected at least one seed")
+    if cfg.model == "small_cnn" and cfg.k1 % 2 == 0:
+        raise ValueError(f"k1: expected an odd kernel size, got {cfg.k1}")
+    build_arms(cfg)
+
+
+def model_kwargs(cfg: Config) -> dict:
+    if cfg.model == "small_cnn":
+        return {"k1": cfg.k1, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm}
+    return {}
+
+
+def load_data(cfg: Config) -> ImageData:
+    """The dataset record (raises DatasetUnavailable with a clear message)."""
+    return load_image_data(cfg.dataset, cfg.data_root, seed=cfg.data_seed,
+                           n_train=cfg.n_train, n_test=cfg.n_test)
+
+
+def new_model(cfg: Config, data: ImageData, dropout: float) -> torch.nn.Module:
+    return build_model(cfg.model, data.num_classes, data.image_shape[0], dropout,
+                       **{k: tuple(v) if isinstance(v, list) else v
+                          for k, v in model_kwargs(cfg).items()})
+
+
+def initial_state(cfg: Config, data: ImageData, seed: int) -> dict:
+    """The weights every arm of ``seed`` starts from (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return new_model(cfg, data, 0.0).state_dict()
+
+
+def checkpoint_meta(cfg: Config, data: ImageData, arm: Arm, seed: int) -> dict:
+    """What a checkpoint must match to be resumed or evaluated (experiment C)."""
+    return {"model": cfg.model, "model_kwargs": model_kwargs(cfg), "dataset_id": data.dataset_id,
+            "num_classes": data.num_classes, "in_channels": data.image_shape[0],
+            "mean": list(data.mean), "std": list(data.std), "arm": arm.name, "seed": seed,
+            "dropout": arm.dropout, "l2": arm.l2, "l2_mode": cfg.l2_mode, "epochs": cfg.epochs}
+
+
+def conv_layers(model: torch.nn.Module) -> dict[str, torch.nn.Conv2d]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+
+
+def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
+    """Spatial size of each conv layer's input (kernels are padded to it)."""
+    sizes, hooks = {}, []
+    for name, conv in conv_layers(model).items():
+        hooks.append(conv.register_forward_hook(
+            lambda m, inp, out, name=name: sizes.__setitem__(name, int(inp[0].shape[-1]))))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, *shape, device=device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return sizes
+
+
+def job_paths(run_dir: Path, arm: Arm, seed: int) -> tuple[Path, Path]:
+    stem = f"{arm.name}_seed{seed}"
+    return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
+
+
+def train_job(cfg: Config, data: ImageData, arm: Arm, seed: int, init: dict, run_dir: Path,
+              tensors, metrics: runs.JsonlLogger, resume: bool, log) -> dict:
+    """Train one (arm, seed); record conv1 at init and after every epoch.
+
+    The history file (weights and metrics per epoch) and the checkpoint are
+    both written atomically after every epoch, history first, so a resumed
+    job continues from the checkpoint's epoch with an identical result."""
+    from utils.frequency import radial_power_spectrum
+
+    device = torch.device(cfg.device)
+    settings = training.device_settings(device)
+    x_tr, y_tr, x_te, y_te = tensors
+    model = new_model(cfg, data, arm.dropout)
+    model.load_state_dict(init)
+    model = training.place_model(model, device, settings["channels_last"])
+    opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=arm.l2, l2_mode=cfg.l2_mode)
+    steps = training.steps_per_epoch(x_tr.shape[0], cfg.batch_size)
+    sched = make_schedule(opt, cfg.schedule, total_steps=steps * cfg.epochs,
+                          warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
+    meta = checkpoint_meta(cfg, data, arm, seed)
+    ckpt_path, hist_path = job_paths(run_dir, arm, seed)
+    H = data.image_shape[-1]
+    res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
+    eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
+                   amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"])
+
+    def snapshot(epoch: int, tr: dict | None) -> dict:
+        ev = training.evaluate(model, x_te, y_te, **eval_kw)
+        rec = {"epoch": epoch, "test_acc": ev["acc"], "test_loss": ev["loss"],
+               "train_acc": tr["acc"] if tr else float("nan"),
+               "train_loss": tr["loss"] if tr else float("nan"),
+               "conv1": model.conv1.weight.detach().float().cpu().numpy().copy()}
+        for name, res_name in res.items():
+            w = dict(model.named_modules())[name].weight.detach()
+            rec[f"conv_spec/{name}"] = radial_power_spectrum(
+                w, pad_to=res_name, reduce="mean", dtype=torch.float64).energy.cpu().numpy()
+        return rec
+
+    history: list[dict] = []
+    start = 0
+    if resume and ckpt_path.is_file():
+        saved = ckpt.load_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
+                                     expect={k: meta[k] for k in ("model", "dataset_id", "arm",
+                                                                  "seed", "epochs")})
+        start = int(saved["epoch"])
+        history = load_history(hist_path)[: start + 1]
+        log(f"  [exp B] {arm.name:>12s} seed {seed}: resumed after epoch {start}")
+    if not history:
+        history = [snapshot(0, None)]  # initialisation: before the first optimiser step
+    model = training.maybe_compile(model, cfg.compile and device.type == "cuda")
+    t0 = time.perf_counter()
+    n_images = 0
+    for epoch in range(start, cfg.epochs):
+        tr = training.train_one_epoch(
+            model, x_tr, y_tr, optimizer=opt, scheduler=sched, batch_size=cfg.batch_size,
+            mean=data.mean, std=data.std, epoch=epoch, seed=seed,
+            device=device, **({} if cfg.augment else {"augment": None}),
+            amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"],
+            progress=cfg.progress)
+        n_images += tr["steps"] * cfg.batch_size
+        rec = snapshot(epoch + 1, tr)
+        history.append(rec)
+        save_history(hist_path, history)
+        ckpt.save_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
+                             epoch=epoch + 1, meta=meta)
+        metrics.log(arm=arm.name, seed=seed, epoch=epoch + 1, train_loss=tr["loss"],
+                    train_acc=tr["acc"], test_loss=rec["test_loss"], test_acc=rec["test_acc"],
+                    lr=tr["lr"], images_per_s=tr["images_per_s"], seconds=tr["seconds"])
+    seconds = time.perf_counter() - t0
+    log(f"  [exp B] {arm.name:>12s} seed {seed}: test acc {history[-1]['test_acc']:.3f} "
+        f"after {cfg.epochs} epochs ({seconds:.1f} s, "
+        f"{n_images / max(seconds, 1e-9):,.0f} train images/s incl. eval)")
+    return {"history": history, "seconds": seconds, "images": n_images}
+
+
+def save_history(path: Path, history: list[dict]) -> None:
+    """One array per key, epochs along axis 0 (atomic)."""
+    runs.save_npz(path, **{k: np.stack([np.asarray(h[k]) for h in history]) for k in history[0]})
+
+
+def load_history(path: Path) -> list[dict]:
+    """Inverse of :func:`save_history` (empty when there is no file)."""
+    if not Path(path).is_file():
+        return []
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    return [{k: (v[i].item() if v.ndim == 1 else v[i]) for k, v in arrays.items()}
+            for i in range(arrays["epoch"].shape[0])]
+
+
+def prepare(cfg: Config) -> ImageData:
+    """Load the data before any work (main calls this to fail fast)."""
+    return load_data(cfg)
+
+
+def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
+        data: ImageData | None = None) -> dict:
+    """Train every arm and seed, save histories and checkpoints, then analyse
+    and draw (``exp_b_analysis``). Returns the summary (also ``summary.json``).
+    ``data``: the record from :func:`prepare` (loaded here when None)."""
+    from experiments import exp_b_analysis as analysis
+
+    validate(cfg)
+    run_dir = Path(run_dir)
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    data = load_data(cfg) if data is None else data
+    for note in data.notes:
+        log(f"NOTE: {note}")
+    log(f"  [exp B] dataset {data.dataset_id}: {data.train_x.shape[0]} train / "
+        f"{data.test_x.shape[0]} test images {tuple(data.image_shape)}, {data.num_classes} classes")
+    device = torch.device(cfg.device)
+    tensors = (data.train_x.to(device), data.train_y.to(device), data.test_x, data.test_y)
+    arms = build_arms(cfg)
+    metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
+    results, train_seconds, images = {}, 0.0, 0
+    for seed in cfg.seeds:
+        init = initial_state(cfg, data, seed)
+        for arm in arms:
+            out = train_job(cfg, data, arm, seed, init, run_dir, tensors, metrics, resume, log)
+            results[arm.name, seed] = out["history"]
+            train_seconds += out["seconds"]
+            images += out["images"]
+    summary = analysis.analyse_and_save(cfg, data, arms, results, run_dir)
+    summary["wall_seconds"] = {"training": train_seconds,
+                               "train_images_per_s": images / max(train_seconds, 1e-9)}
+    render_figures(run_dir, cfg)
+    summary["wall_seconds"]["total"] = time.perf_counter() - t_start
+    runs.write_json(run_dir / "summary.json", summary)
+    analysis.print_summary(summary, log)
+    return summary
+
+
+def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
+    """Redraw every figure of a finished B run from its saved arrays."""
+    from experiments import exp_b_analysis as analysis
+    return analysis.render_figures(run_dir, cfg)
+
+
+def config_from_run(run_dir: Path) -> Config:
+    saved = runs.read_json(Path(run_dir) / "config.json")
+    fields = saved["experiments"]["b"]
+    names = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v
+                     for k, v in fields.items() if k in names})

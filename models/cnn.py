@@ -1,0 +1,82 @@
+"""A small, fast CNN for Experiment B on a 2-core CPU (32x32 and 28x28 images).
+
+Layout (defaults ``k1=5``, ``widths=(32, 64, 128)``)::
+
+    conv1 k1 x k1, stride 1 (in -> widths[0])  BN  ReLU  max-pool 2
+    [conv 3x3 (widths[i-1] -> widths[i])       BN  ReLU  max-pool 2] for i >= 1
+    global average pool  ->  dropout (Identity at p = 0)  ->  linear
+
+``conv1`` keeps stride 1 and a configurable odd kernel so that its weight has
+a radial spectrum worth tracking (a 3x3 kernel has only two non-DC frequency
+rings). Pooling after every block keeps the cost on the CPU low; the spatial
+size goes 32 -> 16 -> 8 -> 4 (28 -> 14 -> 7 -> 3 for Fashion-MNIST).
+
+Measured on the 2-core AMD EPYC CPU this project was tested on (float32,
+batch 256, forward + backward + SGD step on random 3x32x32 data, median of
+repeats, other jobs sharing the machine): see the model docstring's table.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
+class SmallCNN(nn.Module):
+    """Small CNN whose first conv, ``model.conv1``, is the layer Experiment B
+    tracks.
+
+    Args:
+        num_classes: outputs of the classifier.
+        in_channels: 3 for CIFAR-10, 1 for Fashion-MNIST.
+        k1: kernel size of ``conv1``; odd (``padding = k1 // 2`` keeps the size).
+        widths: channels of conv1 and of each following 3x3 block (one
+            max-pool per entry).
+        batch_norm: BatchNorm after every conv. Without it the convs carry a
+            bias instead. Behind a batch norm the scale of ``conv1`` does not
+            matter (SCIENCE.md section 3), hence the variant.
+        dropout: rate before the linear classifier, ``0 <= p < 1``. At 0 the
+            layer is an ``Identity``; parameter names never depend on it, so
+            all arms of a seed can load the same initial weights.
+
+    Throughput, images/s (float32, batch 256, fwd + bwd + SGD, 3x32x32,
+    2-core CPU, median of repeats): see ``_THROUGHPUT`` below the class.
+
+    Shapes: ``x: (B, in_channels, H, W) -> (B, num_classes)``; H, W >= 2 **
+    len(widths).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, k1: int = 5,
+                 widths: tuple[int, ...] = (32, 64, 128), batch_norm: bool = True,
+                 dropout: float = 0.0):
+        super().__init__()
+        if not isinstance(k1, int) or k1 < 1 or k1 % 2 == 0:
+            raise ValueError(f"k1: expected an odd kernel size >= 1, got {k1!r}")
+        widths = tuple(widths)
+        if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"widths: expected a non-empty tuple of ints >= 1, got {widths!r}")
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes, in_channels: expected >= 1, got "
+                             f"num_classes={num_classes}, in_channels={in_channels}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected 0 <= p < 1, got {dropout}")
+        bias = not batch_norm  # a bias in front of a batch norm is cancelled by it
+        self.conv1 = nn.Conv2d(in_channels, widths[0], k1, padding=k1 // 2, bias=bias)
+        self.bn1 = _norm(widths[0], batch_norm)
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias), nn.MaxPool2d(2),
+                       _norm(c_out, batch_norm), nn.ReLU(inplace=True)]
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(nn.functional.max_pool2d(self.conv1(x), 2)))
+        x = self.pool(self.blocks(x)).flatten(1)
+        return self.fc(self.dropout(x))

@@ -1,0 +1,139 @@
+"""Experiment B end to end on tiny data: files, spectra, SSR, resume, errors."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import main
+from experiments import exp_b_spectrum_evolution as exp_b
+
+QUICK = ["--experiment", "b", "--quick", "--dataset", "synthetic"]
+
+
+@pytest.fixture(scope="module")
+def quick_b(tmp_path_factory):
+    out = tmp_path_factory.mktemp("b")
+    assert main.main([*QUICK, "--out", str(out)]) == 0
+    return next(p for p in out.iterdir() if p.name.endswith("_b_quick"))
+
+
+def test_run_folder_and_figures(quick_b):
+    for name in ("config.json", "env.json", "metrics.jsonl", "summary.json", "exp_b_arrays.npz",
+                 "report.html", "figures/exp_b_spectrum_evolution.png",
+                 "figures/exp_b_ssr_comparison.png", "figures/exp_b_accuracy.png",
+                 "figures/exp_b_hff.png", "figures/exp_b_kernels.png",
+                 "figures/exp_b_radial_profiles.png"):
+        assert (quick_b / name).is_file(), name
+    summary = json.loads((quick_b / "summary.json").read_text())
+    assert summary["dataset_id"] == "synthetic-v1"
+    for c in summary["checkpoints"]:
+        assert (quick_b / c["path"]).is_file()
+
+
+def test_spectra_shapes_and_init_recorded_before_first_step(quick_b):
+    cfg = exp_b.Config().quick()
+    z = np.load(quick_b / "exp_b_arrays.npz")
+    A, S, E1 = len(cfg.arms), len(cfg.seeds), cfg.epochs + 1
+    assert z["conv1"].shape == (A, S, E1, cfg.widths[0], 3, cfg.k1, cfg.k1)
+    assert z["ring_energy"].shape[:3] == (A, S, E1)
+    assert z["ring_energy"].shape[-1] == z["ring_frequency"].size
+    # epoch 0 is the initial state: identical across arms of a seed, and equal
+    # to a freshly initialised model with that seed (before any step)
+    data = exp_b.load_data(dataclasses.replace(exp_b.Config().quick(), dataset="synthetic"))
+    for s, seed in enumerate(cfg.seeds):
+        init = exp_b.initial_state(dataclasses.replace(cfg, dataset="synthetic"), data, seed)
+        for a in range(A):
+            np.testing.assert_array_equal(z["conv1"][a, s, 0], init["conv1.weight"].numpy())
+    assert not np.array_equal(z["conv1"][0, 0, 0], z["conv1"][0, 0, 1])
+    # Parseval: ring energies sum to ||W||^2 at every epoch
+    np.testing.assert_allclose(z["ring_energy"].sum(-1), z["norm_sq"], rtol=1e-5)
+
+
+def test_ssr_finite_and_decomposition(quick_b):
+    z = np.load(quick_b / "exp_b_arrays.npz")
+    assert np.all(np.isfinite(z["ssr_time_norm"])) and np.all(np.isfinite(z["ssr_time_abs"]))
+    np.testing.assert_allclose(z["ssr_time_norm"][:, :, 0], 0.0, atol=1e-12)
+    assert np.all(np.isnan(z["ssr_base_norm"][0]))            # baseline vs itself
+    assert np.all(np.isfinite(z["ssr_base_norm"][1:]))
+    ratio = z["norm_sq"] / z["norm_sq"][:, :, :1]
+    np.testing.assert_allclose(1 - z["ssr_time_abs"], ratio * (1 - z["ssr_time_norm"]),
+                               rtol=1e-4, atol=1e-6)
+    summary = json.loads((quick_b / "summary.json").read_text())
+    assert len(summary["verdicts"]) == 3 and summary["identity_max_residual"] < 1e-9
+
+
+def test_final_checkpoint_reproduces_reported_accuracy(quick_b):
+    from models import build_model
+    from utils.checkpoints import load_checkpoint
+    from utils.training import evaluate
+    summary = json.loads((quick_b / "summary.json").read_text())
+    c = summary["checkpoints"][-1]
+    meta = torch.load(quick_b / c["path"], weights_only=True)["meta"]
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
+    model = build_model(meta["model"], meta["num_classes"], meta["in_channels"],
+                        meta["dropout"], **kw)
+    load_checkpoint(quick_b / c["path"], model=model)
+    data = exp_b.load_data(exp_b.config_from_run(quick_b))
+    ev = evaluate(model, data.test_x, data.test_y, mean=meta["mean"], std=meta["std"],
+                  device="cpu")
+    assert ev["acc"] == pytest.approx(c["final_test_acc"])
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_gives_the_same_result(quick_b, tmp_path, monkeypatch):
+    """Crash in the middle of the second job, resume, compare with the
+    uninterrupted run: identical weights at every epoch and accuracies."""
+    real = exp_b.training.train_one_epoch
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:          # job 2 (l2, seed 0), epoch 2 of 2
+            raise _Crash()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exp_b.training, "train_one_epoch", crashing)
+    with pytest.raises(_Crash):
+        main.main([*QUICK, "--out", str(tmp_path)])
+    monkeypatch.setattr(exp_b.training, "train_one_epoch", real)
+    crashed = next(tmp_path.iterdir())
+    assert not (crashed / "summary.json").exists()
+    assert main.main(["--resume", str(crashed)]) == 0
+    a = np.load(quick_b / "exp_b_arrays.npz")
+    b = np.load(crashed / "exp_b_arrays.npz")
+    np.testing.assert_array_equal(a["conv1"], b["conv1"])
+    np.testing.assert_array_equal(a["test_acc"], b["test_acc"])
+    np.testing.assert_array_equal(a["train_loss"], b["train_loss"])
+
+
+def test_non_finite_loss_stops_with_step(tmp_path, capsys):
+    code = main.main([*QUICK, "--out", str(tmp_path), "--set", "lr=1e30", "--seed", "0"])
+    err = capsys.readouterr().err
+    assert code == 1 and "non-finite loss" in err and "step" in err
+
+
+def test_missing_dataset_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    import data.cifar10 as c10
+    monkeypatch.setattr(c10, "cifar10_reachable", lambda *a, **k: False)
+    code = main.main(["--experiment", "b", "--quick", "--dataset", "cifar10",
+                      "--data-root", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "CIFAR-10" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_corrupt_checkpoint_on_resume_is_clear(quick_b, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(quick_b, broken)
+    victim = next((broken / "checkpoints").iterdir())
+    victim.write_bytes(victim.read_bytes()[:100])
+    code = main.main(["--resume", str(broken)])
+    err = capsys.readouterr().err
+    assert code == 2 and "corrupt" in err and victim.name in err

@@ -1,0 +1,398 @@
+"""The engine shared by the image experiments: ``train_one_epoch``,
+``evaluate`` and ``predict``, and the device settings they run with.
+
+No trainer, no callbacks: the experiment calls ``train_one_epoch`` once per
+epoch, does what it needs between epochs (spectra, checkpoints, logs) and
+reads the returned dicts. The L2 rule, SGD and the schedule live in
+:mod:`utils.optim` (re-exported here); checkpoints in :mod:`utils.checkpoints`.
+
+Randomness of an epoch comes only from ``(seed, epoch)``, never from the arm,
+so every arm of one seed sees the same order, the same crops and flips and
+the same dropout masks (paired comparisons), and a resumed run repeats an
+uninterrupted one exactly without saving any RNG state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
+                         make_schedule)
+
+__all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
+           "l2_params", "l2_penalty", "make_optimizer", "make_schedule", "maybe_compile",
+           "place_model", "predict", "select_device", "steps_per_epoch", "stream_seed",
+           "train_one_epoch"]
+
+_STREAMS = {"order": 1, "augment": 2, "dropout": 3}
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the first
+    bad step, the epoch and the value."""
+
+
+# --------------------------------------------------------------------------
+# devices
+# --------------------------------------------------------------------------
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` as asked, or ValueError when not available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise ValueError(f"device: {name!r} was asked for, but torch sees {count} CUDA "
+                             "device(s); use 'cpu' or 'auto'")
+    return device
+
+
+def device_settings(device: torch.device | str) -> dict:
+    """Speed settings for ``device``: bf16 autocast on CUDA (when supported),
+    float32 on the CPU (bf16 there is about 20x slower, SCIENCE.md section
+    7); channels_last on both. On the 2-core test CPU channels_last made a
+    SmallCNN training step about 1.5x faster (model alone, batch 256:
+    2,230 -> 3,350 images/s for widths 16-32-64, 700 -> 1,000 for 32-64-128).
+    """
+    device = torch.device(device)
+    amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return {"amp_dtype": amp, "channels_last": True}
+
+
+def place_model(model: nn.Module, device: torch.device | str, channels_last: bool = False) -> nn.Module:
+    """Move ``model`` to ``device`` (and to channels_last memory when asked),
+    in place; returns it. Do this before :func:`make_optimizer`."""
+    model.to(torch.device(device))
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(model)`` when ``enabled``, else ``model``. The compiled
+    wrapper shares parameters with ``model``; save ``model`` itself (or let
+    :mod:`utils.checkpoints` unwrap it) so state-dict keys stay plain."""
+    return torch.compile(model) if enabled else model
+
+
+def _check_amp(amp_dtype, device: torch.device) -> None:
+    if amp_dtype is None:
+        return
+    if device.type != "cuda":
+        raise ValueError(f"amp_dtype: CPU runs are float32 only (bf16 on a CPU is about 20x "
+                         f"slower), got {amp_dtype} on {device}")
+    if amp_dtype != torch.bfloat16:
+        raise ValueError(f"amp_dtype: expected None or torch.bfloat16, got {amp_dtype}")
+
+
+def _autocast(device: torch.device, amp_dtype):
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+# --------------------------------------------------------------------------
+# batches
+# --------------------------------------------------------------------------
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of ``n`` images: ``n // batch_size``
+    (the last partial batch is dropped, see :func:`train_one_epoch`)."""
+    return n // batch_size
+
+
+def stream_seed(seed: int, epoch: int, stream: str) -> int:
+    """A 63-bit seed for one random stream (``order``, ``augment``,
+    ``dropout``) of one epoch, from ``(seed, epoch)`` only."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch: expected an int >= 0, got {epoch!r}")
+    state = np.random.SeedSequence([int(seed), int(epoch), _STREAMS[stream]]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def _check_images(x, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] == 0 or not (
+            x.dtype == torch.uint8 or x.dtype.is_floating_point):
+        raise ValueError(f"{name}: expected uint8 or float images (N >= 1, C, H, W), got "
+                         f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}")
+
+
+def _check_labels(y, n: int) -> None:
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (n,):
+        raise ValueError(f"y: expected int64 labels ({n},), got "
+                         f"{type(y).__name__} {getattr(y, 'dtype', '')} {tuple(getattr(y, 'shape', ()))}")
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
+
+
+def _stats(values, channels: int, name: str, device, dtype) -> torch.Tensor:
+    t = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if t.numel() != channels or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: expected {channels} finite values (one per channel), got {values!r}")
+    if name == "std" and not bool((t > 0).all()):
+        raise ValueError(f"std: expected positive values, got {values!r}")
+    return t.to(device=device, dtype=dtype).reshape(1, channels, 1, 1)
+
+
+def _unit_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Float pixels in [0, 1]; always a new tensor, so a transform may work
+    in place without touching the caller's images."""
+    return x.to(dtype).div_(255.0) if x.dtype == torch.uint8 else x.to(dtype, copy=True)
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def _default_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # Imported here: the engine must not need the data package to load.
+    from data.augment import random_crop_flip
+    return random_crop_flip(x, generator, pad=4, flip=True)
+
+
+def _progress(iterable, total: int, enabled: bool, desc: str):
+    if not (enabled and sys.stderr.isatty()):
+        return iterable
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+# --------------------------------------------------------------------------
+# train / evaluate
+# --------------------------------------------------------------------------
+
+def _resolve_l2(optimizer, l2_lambda, l2_mode) -> tuple[float, str]:
+    """The L2 rule comes from the optimiser when it records one; an explicit
+    argument that disagrees with it is an error, never a silent double."""
+    if isinstance(optimizer, SGDL2):
+        own = (optimizer.l2, optimizer.l2_mode)
+        asked = (own[0] if l2_lambda is None else float(l2_lambda),
+                 own[1] if l2_mode is None else l2_mode)
+        if asked != own:
+            raise ValueError(f"l2_lambda/l2_mode: the optimiser was built with l2={own[0]}, "
+                             f"l2_mode={own[1]!r}, but train_one_epoch got l2_lambda={asked[0]}, "
+                             f"l2_mode={asked[1]!r}; pass neither and let the optimiser decide")
+        return own
+    lam = 0.0 if l2_lambda is None else float(l2_lambda)
+    mode = "penalty" if l2_mode is None else l2_mode
+    if mode not in L2_MODES:
+        raise ValueError(f"l2_mode: expected one of {L2_MODES}, got {mode!r}")
+    if not (lam >= 0 and math.isfinite(lam)):
+        raise ValueError(f"l2_lambda: expected a finite number >= 0, got {l2_lambda}")
+    if mode == "decoupled" and lam > 0:
+        raise ValueError("l2_mode: decoupled decay is applied by the optimiser; build it with "
+                         "make_optimizer(..., l2=lambda, l2_mode='decoupled')")
+    return lam, mode
+
+
+def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                    optimizer: torch.optim.Optimizer, scheduler, batch_size: int,
+                    mean: Sequence[float], std: Sequence[float], epoch: int, seed: int,
+                    l2_lambda: float | None = None, l2_mode: str | None = None,
+                    augment: Callable | None = _default_augment, device: torch.device | str,
+                    amp_dtype: torch.dtype | None = None, channels_last: bool = False,
+                    progress: bool = False, check_every: int = 50) -> dict:
+    """One pass over a random permutation of ``(x, y)``; returns
+    ``{loss, objective, acc, steps, seconds, images_per_s, lr}``.
+
+    x: ``(N, C, H, W)`` uint8 (0..255) or float in [0, 1], already on
+    ``device``; y: ``(N,)`` int64 on ``device``. Each batch is gathered on the
+    device, augmented by ``augment(batch, generator)`` (default: random
+    4-pixel crop and flip from :mod:`data.augment`; ``None`` for none),
+    turned into floats in [0, 1], normalised with ``mean``/``std`` and fed
+    to the model.
+
+    - ``epoch`` is the 0-based epoch index and, with ``seed``, the only
+      source of randomness: the order (CPU generator), the augmentation
+      (generator on ``device``) and dropout (the global torch RNG, seeded
+      inside ``torch.random.fork_rng`` so the caller's RNG state is
+      untouched) each get their own stream of :func:`stream_seed`.
+    - The last partial batch is dropped (``steps = N // batch_size``): every
+      step has the same shape (no recompiles, no tiny batch-norm batch), and
+      the permutation changes every epoch, so no image is left out for long.
+    - ``l2_lambda``/``l2_mode``: default from an optimiser made by
+      :func:`make_optimizer`. In penalty mode ``loss = CE + l2_lambda *
+      l2_penalty(l2_params(model))``.
+    - No host sync per step: loss and accuracy sums stay on the device; every
+      ``check_every`` steps and at the end one sync checks them, and a
+      non-finite loss raises :class:`NonFiniteLoss` naming the first bad
+      step (0-based, counted over epochs: ``epoch * steps + i``).
+    - ``amp_dtype``: ``torch.bfloat16`` (CUDA only) or ``None``.
+    Returned ``loss`` is the mean cross-entropy; ``objective`` adds the penalty.
+    """
+    device = torch.device(device)
+    _check_amp(amp_dtype, device)
+    _check_images(x)
+    _check_labels(y, x.shape[0])
+    for name, t in (("x", x), ("y", y)):
+        if not _same_device(t.device, device):
+            raise ValueError(f"{name}: expected a tensor already on {device}, got one on {t.device}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"check_every: expected an int >= 1, got {check_every!r}")
+    n = x.shape[0]
+    steps = steps_per_epoch(n, batch_size)
+    if steps == 0:
+        raise ValueError(f"batch_size: expected at most the {n} training images, got {batch_size}")
+    lam, mode = _resolve_l2(optimizer, l2_lambda, l2_mode)
+    penalised = l2_params(model) if mode == "penalty" and lam > 0 else []
+    dtype = _model_dtype(model)
+    mean_t = _stats(mean, x.shape[1], "mean", device, dtype)
+    std_t = _stats(std, x.shape[1], "std", device, dtype)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(stream_seed(seed, epoch, "order")))
+    order = order.to(device)
+    aug_gen = torch.Generator(device=device).manual_seed(stream_seed(seed, epoch, "augment"))
+    # float64 sums: thousands of float32 batch means would lose digits.
+    ce_sum = torch.zeros((), dtype=torch.float64, device=device)
+    objective_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+    bad_value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def check() -> None:
+        step = int(first_bad)  # the one host sync
+        if step >= 0:
+            raise NonFiniteLoss(f"non-finite loss {float(bad_value)} at step {step} (epoch {epoch})")
+
+    model.train()
+    start = time.perf_counter()
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(stream_seed(seed, epoch, "dropout"))
+        for i in _progress(range(steps), steps, progress, f"epoch {epoch}"):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            if augment is not None:
+                xb = augment(xb, aug_gen)
+            xb = ((_unit_float(xb, dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
+            with _autocast(device, amp_dtype):
+                logits = model(xb)
+            ce = F.cross_entropy(logits.float(), yb)
+            loss = ce + lam * l2_penalty(penalised) if penalised else ce
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            with torch.no_grad():
+                value = loss.detach().float()
+                ce_sum += ce.detach()
+                objective_sum += value
+                correct += (logits.argmax(1) == yb).sum()
+                newly_bad = (first_bad < 0) & ~torch.isfinite(value)
+                first_bad = torch.where(newly_bad, epoch * steps + i, first_bad)
+                bad_value = torch.where(newly_bad, value, bad_value)
+            if (i + 1) % check_every == 0:
+                check()
+    check()
+    seconds = time.perf_counter() - start
+    images = steps * batch_size
+    return {"loss": float(ce_sum) / steps, "objective": float(objective_sum) / steps,
+            "acc": int(correct) / images, "steps": steps, "seconds": seconds,
+            "images_per_s": images / seconds, "lr": float(optimizer.param_groups[0]["lr"])}
+
+
+def _batches(model, x, *, mean, std, batch_size, transform, device, amp_dtype, channels_last):
+    """Logits of ``x`` in order, batch by batch: ``(logits, start, stop)``."""
+    device = torch.device(device)
+    _check_amp(amp_dtype, device)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    dtype = _model_dtype(model)
+    mean_t = _stats(mean, x.shape[1], "mean", device, dtype)
+    std_t = _stats(std, x.shape[1], "std", device, dtype)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for start in range(0, x.shape[0], batch_size):
+        stop = min(start + batch_size, x.shape[0])
+        x01 = _unit_float(x[start:stop].to(device, non_blocking=True), dtype)
+        if transform is not None:
+            shape = x01.shape
+            x01 = transform(x01, torch.arange(start, stop))
+            if not isinstance(x01, torch.Tensor) or x01.shape != shape:
+                raise ValueError(f"transform: expected it to return a tensor of shape {tuple(shape)}, "
+                                 f"got {type(x01).__name__} {tuple(getattr(x01, 'shape', ()))}")
+        xb = ((x01.to(dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
+        with _autocast(device, amp_dtype):
+            logits = model(xb)
+        yield logits.float(), start, stop
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float],
+             std: Sequence[float], batch_size: int = 1000, transform: Callable | None = None,
+             device: torch.device | str, amp_dtype: torch.dtype | None = None,
+             channels_last: bool = False) -> dict:
+    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``:
+    ``{loss, acc, n, correct}``, in eval mode under ``torch.inference_mode``
+    (the model's train/eval mode is restored afterwards).
+
+    x: ``(N, C, H, W)`` uint8 or float in [0, 1], on any device (moved batch
+    by batch); y: ``(N,)`` int64. ``transform(x01, idx) -> x01`` is applied
+    to float [0, 1] batches BEFORE normalisation (SCIENCE.md: noise and
+    filters act on pixels, never on normalised inputs); ``idx`` holds the
+    absolute indices ``start..stop-1`` of the batch's images (int64 on the
+    CPU), so per-image noise can be the same whatever the batching.
+    """
+    _check_images(x)
+    _check_labels(y, x.shape[0])
+    device = torch.device(device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with _eval_mode(model):
+        for logits, start, stop in _batches(model, x, mean=mean, std=std, batch_size=batch_size,
+                                            transform=transform, device=device, amp_dtype=amp_dtype,
+                                            channels_last=channels_last):
+            yb = y[start:stop].to(device, non_blocking=True)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").to(loss_sum.dtype)
+            correct += (logits.argmax(1) == yb).sum()
+    n, hits = x.shape[0], int(correct)
+    return {"loss": float(loss_sum) / n, "acc": hits / n, "n": n, "correct": hits}
+
+
+def predict(model: nn.Module, x: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],
+            batch_size: int = 1000, transform: Callable | None = None, device: torch.device | str,
+            amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> torch.Tensor:
+    """Predicted classes, int64 ``(N,)`` on the CPU; batching, eval mode and
+    ``transform`` exactly as in :func:`evaluate`."""
+    _check_images(x)
+    preds = []
+    with _eval_mode(model):
+        for logits, _, _ in _batches(model, x, mean=mean, std=std, batch_size=batch_size,
+                                     transform=transform, device=device, amp_dtype=amp_dtype,
+                                     channels_last=channels_last):
+            preds.append(logits.argmax(1))
+    return torch.cat(preds).cpu()
