@@ -23,6 +23,17 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """States each flag's default once (flags whose default depends on the
+    experiment say so in their own help text)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
         raise UsageError(message)
@@ -43,17 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="main.py",
         description="Regularisation through the frequency lens. Runs write one "
                     "self-describing folder under --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     g = p.add_argument_group("what to run")
-    g.add_argument("--experiment", default="a", choices=["a", "b", "c", "all"],
+    g.add_argument("--experiment", default="all", choices=["a", "b", "c", "all"],
                    help="a: 1D spectral bias; b: first-layer spectrum on images; "
                         "c: robustness of b's models; all: a, b, c in one run folder")
     g.add_argument("--quick", action="store_true",
-                   help="same code path with every axis shrunk (smoke test, seconds)")
+                   help="same code path with every axis shrunk (smoke test, seconds; default: off)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted experiment-b run folder from its checkpoints "
-                        "(same config; finished jobs are kept)")
+                        "(same config; finished jobs are kept; default: none)")
     g.add_argument("--report", metavar="RUN_DIR", default=None,
                    help="redraw the figures and rebuild report.html of a run folder from its "
                         "saved data, without training")
@@ -98,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 1; 0 = one per CPU core)")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, type-checked (e.g. --set lr=3e-3 "
-                        "or --set a.width=128 with --experiment all); repeatable")
+                        "or --set a.width=128 with --experiment all); repeatable; default: none")
     return p
 
 

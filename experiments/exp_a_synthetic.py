@@ -31,6 +31,18 @@ from utils import runs, stats
 from utils.visualization import exp_a as viz
 
 NAME = "exp_a"
+# Figure -> one sentence on what to look for (used by the HTML report).
+FIGURE_CAPTIONS = {
+    "exp_a_fitting.gif": "The fit over training (seed 0): top, target and network over x; "
+                         "bottom, |H_k| against |Y_k|. Low frequencies appear first.",
+    "exp_a_frequency_curves.png": "Relative error per target frequency against step: the "
+                                  "order in which the curves cross eps is the order of learning.",
+    "exp_a_gain_curves.png": "Gain per frequency: a plateau below 1 means the regulariser "
+                             "shrinks that component rather than only delaying it.",
+    "exp_a_spectrum_heatmap.png": "Residual at every frequency up to k=64 against step: "
+                                  "target rows darken as they are learned; spurious "
+                                  "frequencies show as bright rows off the targets.",
+}
 # Stable figure names kept from the seed project (copied to results/figures/).
 STABLE_FIGURES = ("exp_a_fitting.gif", "exp_a_frequency_curves.png")
 
@@ -459,6 +471,17 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         "steps": cfg.steps, "eps": cfg.eps, "seeds": list(cfg.seeds),
         "arms": per_arm,
         "table": rows,
+        # What the HTML report shows: figures with what to look for, and tables.
+        "figures": [{"file": f"figures/{name}", "caption": caption}
+                    for name, caption in FIGURE_CAPTIONS.items()],
+        "tables": [{"title": f"Learning times t_k (steps; Delta_k < {cfg.eps:g} sustained), "
+                             f"median over {len(cfg.seeds)} seeds; final Delta_k and gain "
+                             "with 95% intervals",
+                    "columns": list(rows[0]), "rows": [list(r.values()) for r in rows]},
+                   {"title": "Spectral-bias order: Spearman correlation of k and t_k, pooled "
+                             "over seeds (+1 = strictly low to high)",
+                    "columns": ["arm", "spearman"],
+                    "rows": [[a, f"{v['spearman_k_vs_t']:+.2f}"] for a, v in per_arm.items()]}],
         "gif": {"frames": int(frames.size), "frame_ms": cfg.gif_frame_ms, "loop": 0},
         "warnings": ([short] if short else []) + warnings,
         "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},

@@ -47,7 +47,7 @@ class Config:
     # --- model
     model: str = "small_cnn"              # small_cnn (CPU) | resnet18 (GPU)
     k1: int = 5                           # small_cnn first-layer kernel: 5 gives conv1 a spectrum to show
-    widths: tuple[int, ...] = (32, 64, 128)
+    widths: tuple[int, ...] = (16, 32, 64)  # 3,300 img/s here; 32-64-128 only 1,000
     batch_norm: bool = True
     # --- optimisation: SGD + Nesterov momentum, warm-up then cosine, per step
     epochs: int = 10

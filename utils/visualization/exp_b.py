@@ -165,6 +165,8 @@ def plot_kernels(path: Path, kernels, arms, title: str, n_show: int = 16) -> Pat
                           interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
             norm = np.sqrt((kernels[a] ** 2).sum())
             axes[a, 0].set_ylabel(f"{arms[a]}\n||W||={norm:.2f}", fontsize=6, rotation=0,
                                   ha="right", va="center")
