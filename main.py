@@ -41,12 +41,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _experiments() -> dict:
     """Registry: experiment letter -> module with Config, validate, run."""
-    from experiments import exp_a_synthetic, exp_b_spectrum_evolution
-    return {"a": exp_a_synthetic, "b": exp_b_spectrum_evolution}
-
-
-NOT_YET = {"b": "experiment b (weight-spectrum evolution on images) is not available yet",
-           "c": "experiment c (robustness) is not available yet"}
+    from experiments import exp_a_synthetic, exp_b_spectrum_evolution, exp_c_robustness
+    return {"a": exp_a_synthetic, "b": exp_b_spectrum_evolution, "c": exp_c_robustness}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted experiment-b run folder from its checkpoints "
                         "(same config; finished jobs are kept; default: none)")
+    g.add_argument("--from-run", "--from_run", dest="from_run", metavar="B_RUN_DIR", default=None,
+                   help="experiment c: evaluate the models of this experiment-b run folder "
+                        "(default: the newest one under --out)")
     g.add_argument("--report", metavar="RUN_DIR", default=None,
                    help="redraw the figures and rebuild report.html of a run folder from its "
                         "saved data, without training")
@@ -161,7 +160,8 @@ def resolve_device(name: str) -> str:
 # Flag -> config field, per experiment (a flag only touches configs that have the field).
 FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dropout": "dropout",
                "seeds": "seeds", "device": "device", "workers": "workers",
-               "dataset": "dataset", "data_root": "data_root"}
+               "dataset": "dataset", "data_root": "data_root", "out": {"c": "results_root"},
+               "b_run": {"c": "b_run"}}
 
 
 def build_configs(args, letters: list[str], registry: dict, device: str) -> dict:
@@ -171,7 +171,8 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
     seeds = parse_seeds(args)
     flag_values = {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
                    "seeds": seeds, "device": device, "workers": args.workers,
-                   "dataset": args.dataset, "data_root": args.data_root}
+                   "dataset": args.dataset, "data_root": args.data_root, "out": args.out,
+                   "b_run": args.from_run}
     overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
     for item in args.overrides:
         try:
@@ -236,8 +237,9 @@ def resume(run_dir: Path) -> int:
 # bad data or checkpoints are the user's input (2); a diverged run is 1.
 def _run_errors():
     from data.images import DatasetUnavailable
+    from experiments.exp_c_robustness import MissingModels
     from utils.checkpoints import CheckpointError
-    return (DatasetUnavailable, CheckpointError)
+    return (DatasetUnavailable, CheckpointError, MissingModels)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,16 +261,17 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_BAD_INPUT
         letters = ["a", "b", "c"] if args.experiment == "all" else [args.experiment]
         registry = _experiments()
-        missing = [k for k in letters if k not in registry]
-        if missing:
-            raise UsageError("; ".join(NOT_YET[k] for k in missing)
-                             + " (run --experiment a)")
         device = resolve_device(args.device)
         cfgs = build_configs(args, letters, registry, device)
-        # Load image data now, so a missing dataset stops before any work.
+        # Load image data (and find B's models for C alone) now, so missing
+        # input stops before any work.
         try:
             prepared = {k: registry[k].prepare(cfgs[k]) for k in letters
                         if hasattr(registry[k], "prepare")}
+            if letters == ["c"] and cfgs["c"].b_run is None and not cfgs["c"].train_if_missing:
+                from experiments.exp_c_robustness import MissingModels, find_b_run, missing_message
+                if find_b_run(cfgs["c"].results_root) is None:
+                    raise MissingModels(missing_message(cfgs["c"].results_root))
         except _run_errors() as e:
             raise UsageError(" ".join(str(e).split())) from None
         from utils import runs

@@ -1,0 +1,519 @@
+"""Experiment C: how robust are experiment B's trained models to
+frequency-specific perturbations (SCIENCE.md sections 4, 5, 6, 7)?
+
+Every (arm, seed) model that B trained is evaluated on the same images, the
+same noise and the same filters, so accuracy differences are model
+differences:
+
+* noise curves (section 5): white Gaussian noise, high-pass noise (rho >=
+  0.25 c/p) and its low-pass control at the same L2 norm, a band profile
+  (equal-energy annuli from DC to the corner), optionally the CIFAR-10-C
+  style shot / impulse / speckle levels;
+* filtered test sets (section 4): low- and high-pass copies against the
+  cutoff;
+* Fourier heat maps (section 6, Yin et al. 2019): error rate under
+  ``x + r v U_uv`` for each of the distinct bases, mirrored to P x P;
+* on the synthetic set, the cue-conflict split: which band a decision follows.
+
+The models are found in a B run folder (``b_run``, or the sibling ``exp_b/``
+of an ``--experiment all`` folder, or the newest B run under
+``results_root``); their test set is rebuilt exactly as B built it, so the
+clean accuracy on the whole B test set equals B's final test accuracy.
+Every perturbed evaluation set is computed once and shared by all models
+(the noise depends only on the image's index in B's test set, the level and
+``noise_seed``). Figures are drawn from ``exp_c_arrays.npz`` alone
+(``experiments/exp_c_analysis.py``).
+
+Measured on the 2-core AMD EPYC test CPU (float32, torch 2.14.1, other jobs
+sharing it): the ``cpu`` preset over B's default CPU run (12 small CNNs,
+32-64-128, cifar10-jpeg) takes 213 s: curves at about 2,700 images/s,
+heat maps 8.7 s per model (50 images x 514 bases); 334 s with
+OMP_NUM_THREADS=1 (identical accuracies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from data.images import ImageData, stratified_subset
+from experiments import exp_b_spectrum_evolution as exp_b
+from experiments.exp_b_analysis import ARRAYS as B_ARRAYS
+from models import build_model
+from utils import checkpoints as ckpt
+from utils import frequency as fq
+from utils import runs, training
+
+NAME = "exp_c"
+STABLE_FIGURES = ("exp_c_robustness.png", "exp_c_heatmaps.png")
+
+CORNER = 0.5 * np.sqrt(2.0)  # c/p, the corner of a square spectrum
+# Per-channel L2 norms of the high-/low-pass noise on [0, 1] pixels. White
+# noise of std s has a per-channel norm of about 32 s on 32x32, so 0..8
+# spans the energies of the Gaussian sweep (sigma 0..0.2 -> norm 0..6.4) and
+# passes the heat map's v = 4 (one Fourier basis at norm 4) by a factor 2.
+NOISE_NORMS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+class MissingModels(ValueError):
+    """No experiment-B run (with its checkpoints) was found to evaluate."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- which models: the checkpoints of one experiment-B run
+    b_run: str | None = None              # B run folder, or an "all" folder holding exp_b/;
+                                          # None: sibling exp_b/ of an all-run, else newest under
+    results_root: str = "results"         # ... this folder (*/summary.json with experiment B)
+    train_if_missing: bool = False        # no B run found: train B's default config first
+    train_quick: bool = False             # ... with B's quick config instead (set by quick())
+    # --- evaluation sets (subsets of B's test set; None = all of it)
+    n_eval: int | None = None             # images of every noise / filter curve
+    heatmap_n: int | None = None          # images of the heat map (x 514 bases on 32x32)
+    noise_seed: int = 0                   # noise = f(image index in B's test set, level, seed)
+    # --- noise curves (SCIENCE.md 5); levels ascending, the first one clean
+    gaussian_sigmas: tuple[float, ...] = fq.GAUSSIAN_SIGMAS
+    noise_norms: tuple[float, ...] = NOISE_NORMS  # high-pass noise and its low-pass control
+    noise_cutoff: float = 0.25            # c/p between "low" and "high" (B's HFF cut)
+    band_norm: float = 4.0                # per-channel norm of each band (= heat map's v)
+    n_bands: int = 8                      # equal-width annuli from DC to the corner 0.707 c/p
+    corruptions: bool = False             # CIFAR-10-C shot / impulse / speckle (32x32 levels)
+    # --- filtered test sets (SCIENCE.md 4), never clipped
+    filter_family: str = "gaussian"       # gaussian (cutoff = f50) | radial (cutoff = r / P)
+    filter_sigmas: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0)  # px; f50 0.265 ... 0.044 c/p
+    filter_radii: tuple[float, ...] = (2, 4, 6, 8, 12, 16)        # bins; r / 32 c/p
+    # --- Fourier heat map (SCIENCE.md 6)
+    heatmap_v: float = 4.0                # perturbation norm on [0, 1] pixels (Yin et al., CIFAR)
+    # --- execution
+    device: str = "cpu"
+    eval_batch_size: int = 1000           # images per forward pass (heat map: bases x images)
+
+    def quick(self) -> "Config":
+        """Every axis shrunk, same code path."""
+        return dataclasses.replace(
+            self, n_eval=min(self.n_eval or 128, 128), heatmap_n=min(self.heatmap_n or 16, 16),
+            gaussian_sigmas=(0.0, 0.04, 0.1, 0.2), noise_norms=(0.0, 2.0, 4.0, 8.0), n_bands=4,
+            filter_sigmas=(0.5, 1.0, 2.0), filter_radii=(4, 8, 16), train_quick=True)
+
+
+# Presets sized for the device (README "Experiment C" has the measured times).
+PRESETS = {
+    # 12 small CNNs (32-64-128) at ~2,500 images/s forward on 2 cores: curves on 500
+    # images (40 sets: 20,000 per model; accuracy SE <= 0.022 per model, and arms are
+    # paired on the same images), heat maps on 50 (25,700 per model; per-basis SE
+    # <= 0.07 per model, 0.04 per arm over 3 seeds). About 4 minutes in all.
+    "cpu": dict(n_eval=500, heatmap_n=50, corruptions=False, eval_batch_size=1000),
+    # 12 ResNet-18s on the whole CIFAR-10 test set (heat map: 5.1 M images per model).
+    "gpu": dict(n_eval=None, heatmap_n=None, corruptions=True, eval_batch_size=4096),
+}
+
+
+def preset(cfg: Config, device: str) -> Config:
+    """Apply the preset for ``device`` ("cuda..." -> gpu, else cpu)."""
+    return dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
+
+
+def _ascending(name: str, values, minimum: float = 0.0) -> None:
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)) or v.min() < minimum \
+            or np.any(np.diff(v) <= 0):
+        raise ValueError(f"{name}: expected at least 2 strictly increasing values >= {minimum}, "
+                         f"got {values!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ValueError (naming the field) for a config that cannot run."""
+    for name in ("n_eval", "heatmap_n"):
+        n = getattr(cfg, name)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"{name}: expected a positive int or None (all), got {n!r}")
+    _ascending("gaussian_sigmas", cfg.gaussian_sigmas)
+    _ascending("noise_norms", cfg.noise_norms)
+    _ascending("filter_sigmas", cfg.filter_sigmas, 1e-9)
+    _ascending("filter_radii", cfg.filter_radii, 1e-9)
+    if not 0 < cfg.noise_cutoff < CORNER:
+        raise ValueError(f"noise_cutoff: expected 0 < c < 0.707 c/p, got {cfg.noise_cutoff}")
+    if not cfg.band_norm > 0 or not cfg.heatmap_v > 0:
+        raise ValueError(f"band_norm, heatmap_v: expected > 0, got {cfg.band_norm}, {cfg.heatmap_v}")
+    if isinstance(cfg.n_bands, bool) or not isinstance(cfg.n_bands, int) or cfg.n_bands < 2:
+        raise ValueError(f"n_bands: expected an int >= 2, got {cfg.n_bands!r}")
+    if cfg.filter_family not in ("gaussian", "radial"):
+        raise ValueError(f"filter_family: expected gaussian or radial, got {cfg.filter_family!r}")
+    if cfg.noise_seed < 0 or cfg.eval_batch_size < 1:
+        raise ValueError(f"noise_seed, eval_batch_size: expected >= 0 and >= 1, got "
+                         f"{cfg.noise_seed}, {cfg.eval_batch_size}")
+
+
+# --------------------------------------------------------------------------
+# finding and loading experiment B's models
+# --------------------------------------------------------------------------
+
+def _is_b_run(folder: Path) -> bool:
+    path = folder / "summary.json"
+    try:
+        return path.is_file() and runs.read_json(path).get("experiment") == "B"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def find_b_run(results_root: str | Path) -> Path | None:
+    """The newest finished B run under ``results_root`` (``*/summary.json``
+    or ``*/exp_b/summary.json`` with ``"experiment": "B"``), by summary time."""
+    root = Path(results_root)
+    found = [p.parent for pattern in ("*/summary.json", "*/exp_b/summary.json")
+             for p in root.glob(pattern) if _is_b_run(p.parent)]
+    return max(found, key=lambda p: (p / "summary.json").stat().st_mtime, default=None)
+
+
+def missing_message(results_root) -> str:
+    return (f"no experiment-B models found under {Path(results_root)}/ (looked for "
+            f"*/summary.json with experiment B); run `python main.py --experiment b` first, "
+            f"or pass --set train_if_missing=true")
+
+
+def locate_b_run(cfg: Config, run_dir: Path, log=print) -> Path:
+    """The B run folder to evaluate (see ``Config.b_run``); trains one into
+    ``run_dir/exp_b`` when none exists and ``train_if_missing`` is set."""
+    if cfg.b_run is not None:
+        given = Path(cfg.b_run)
+        for folder in (given, given / "exp_b"):
+            if _is_b_run(folder):
+                return folder
+        raise MissingModels(f"b_run: {given} is not a finished experiment-B run folder (no "
+                            f"summary.json with experiment B in it or in its exp_b/)")
+    sibling = run_dir.parent / "exp_b"
+    if run_dir.name == NAME and _is_b_run(sibling):  # the B part of this --experiment all run
+        return sibling
+    found = find_b_run(cfg.results_root)
+    if found is not None:
+        return found
+    if not cfg.train_if_missing:
+        raise MissingModels(missing_message(cfg.results_root))
+    b_cfg = exp_b.preset(exp_b.Config(device=cfg.device), cfg.device)
+    b_cfg = b_cfg.quick() if cfg.train_quick else b_cfg
+    b_dir = run_dir / "exp_b"
+    log(f"  [exp C] no B run under {cfg.results_root}: training experiment B into {b_dir}")
+    runs.write_json(b_dir / "config.json", {"argv": None,
+                                            "experiments": {"b": dataclasses.asdict(b_cfg)}})
+    exp_b.run(b_cfg, b_dir, log=log)
+    return b_dir
+
+
+def b_data(b_dir: Path, b_summary: dict) -> tuple[exp_b.Config, ImageData]:
+    """B's config and its test set, rebuilt exactly (same dataset, data_seed,
+    n_train, n_test). ``auto`` is pinned to what B actually used, so a
+    CIFAR-10 download since then cannot swap the data under B's models."""
+    b_cfg = exp_b.config_from_run(b_dir)
+    if b_cfg.dataset == "auto":
+        used = "synthetic" if b_summary["dataset_id"].startswith("synthetic") else "cifar10"
+        b_cfg = dataclasses.replace(b_cfg, dataset=used)
+    return b_cfg, exp_b.load_data(b_cfg)
+
+
+def load_model(path: Path, expect: dict, device, channels_last: bool) -> torch.nn.Module:
+    """Rebuild the network a checkpoint was saved from (its meta) and load it.
+    A checkpoint for another model or dataset raises CheckpointError."""
+    meta = ckpt.load_checkpoint(path, expect=expect)["meta"]
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
+    model = build_model(meta["model"], meta["num_classes"], meta["in_channels"], meta["dropout"],
+                        **kwargs)
+    ckpt.load_checkpoint(path, model=model, expect=expect)
+    return training.place_model(model, device, channels_last).eval()
+
+
+# --------------------------------------------------------------------------
+# perturbed evaluation sets
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Curve:
+    """One robustness curve: ``perturb(x01, idx, j)`` gives level ``j`` of
+    images ``x01`` (B, C, H, W) in [0, 1] whose indices in B's test set are
+    ``idx``; ``x`` is the plotted axis (ascending), ``levels`` the family's
+    own parameter; ``clean_first``: level 0 is the clean image itself."""
+    name: str
+    title: str
+    xlabel: str
+    x: tuple[float, ...]
+    levels: tuple[float, ...]
+    perturb: Callable
+    clean_first: bool = False
+
+
+def _noise(kind: str, levels, seed: int, **kw) -> Callable:
+    return lambda x, idx, j: fq.add_noise(x, kind, levels[j], seed=seed, indices=idx, **kw)
+
+
+def make_curves(cfg: Config, P: int) -> list[Curve]:
+    """The curves of the run, for ``P x P`` images."""
+    seed, cut = cfg.noise_seed, cfg.noise_cutoff
+    sig = tuple(map(float, cfg.gaussian_sigmas))
+    eps = tuple(map(float, cfg.noise_norms))
+    norm_label = "per-channel L2 norm of the noise (pixels in [0, 1])"
+    curves = [
+        Curve("gaussian", "white Gaussian noise", "noise std sigma (pixels in [0, 1])", sig, sig,
+              _noise("gaussian", sig, seed), sig[0] == 0),
+        Curve("highpass", f"high-pass noise (rho >= {cut:g} c/p)", norm_label, eps, eps,
+              _noise("highpass", eps, seed, cutoff=cut), eps[0] == 0),
+        Curve("lowpass", f"low-pass control (rho < {cut:g} c/p)", norm_label, eps, eps,
+              _noise("lowpass", eps, seed, cutoff=cut), eps[0] == 0)]
+    bands = fq.frequency_bands(cfg.n_bands)
+    centres = tuple((lo + min(hi, CORNER)) / 2 for lo, hi in bands)
+    curves.append(Curve("band", f"band noise, norm {cfg.band_norm:g} per channel",
+                        "band centre (cycles/pixel)", centres, centres,
+                        lambda x, idx, j: fq.add_noise(x, "band", cfg.band_norm, seed=seed,
+                                                       indices=idx, band=bands[j])))
+    if cfg.corruptions:
+        for kind, levels, clean in (("shot", fq.SHOT_LAMBDAS, np.inf),
+                                    ("impulse", fq.IMPULSE_AMOUNTS, 0.0),
+                                    ("speckle", fq.SPECKLE_CS, 0.0)):
+            levels = (clean,) + tuple(map(float, levels))  # lambda = inf is no shot noise
+            curves.append(Curve(kind, f"{kind} noise (CIFAR-10-C, 32x32 levels)",
+                                "severity (0 = clean)", tuple(map(float, range(len(levels)))),
+                                levels, lambda x, idx, j, f=_noise(kind, levels, seed):
+                                x if j == 0 else f(x, idx, j), True))
+    if cfg.filter_family == "gaussian":
+        params = sorted(map(float, cfg.filter_sigmas), reverse=True)  # ascending cutoff
+        cutoffs = tuple(fq.gaussian_f50(s) for s in params)
+        xlabel = "cutoff f50 = sqrt(ln 2) / (2 pi sigma) (cycles/pixel)"
+    else:
+        params = sorted(map(float, cfg.filter_radii))
+        cutoffs = tuple(r / P for r in params)
+        xlabel = "cutoff radius r / P (cycles/pixel)"
+    for kind in ("low", "high"):
+        curves.append(Curve(f"filter_{kind}", f"{kind}-pass filtered test set ({cfg.filter_family})",
+                            xlabel, cutoffs, tuple(params),
+                            lambda x, idx, j, kind=kind: fq.filter_images(
+                                x, cfg.filter_family, kind, params[j])))
+    return curves
+
+
+# --------------------------------------------------------------------------
+# Fourier heat map
+# --------------------------------------------------------------------------
+
+def fourier_heatmap(model: Callable, x01: torch.Tensor, y: torch.Tensor, *, indices, v: float,
+                    seed: int, mean, std, batch_size: int, device, amp_dtype=None,
+                    channels_last: bool = False) -> np.ndarray:
+    """Error rate of ``model`` under each Fourier basis perturbation.
+
+    ``x01``: (B, C, P, P) float images in [0, 1] on ``device``; ``y``: (B,)
+    labels; ``indices``: (B,) their indices in the test set (they fix the
+    random signs). ``model``: any ``nn.Module`` with at least one
+    parameter (its dtype is the input's) mapping normalised images to logits. Each image and basis ``U_uv`` gives ``clip(x + r v U_uv, 0, 1)``
+    before normalisation (``r`` a sign per channel); the distinct bases go
+    through the model together, ``batch_size // len(bases)`` images at a
+    time, so the per-image sign draws happen about once per image.
+
+    Returns float64 ``(P, P)``: error rates, DC at ``(P//2, P//2)``,
+    symmetric under ``(u, v) -> (-u, -v)``.
+    """
+    P = x01.shape[-1]
+    if x01.ndim != 4 or x01.shape[-2] != P:
+        raise ValueError(f"x01: expected square images (B, C, P, P), got {tuple(x01.shape)}")
+    pos = fq.distinct_positions(P)
+    U = fq.fourier_basis(P, device=x01.device)[pos[:, 0], pos[:, 1]]
+    ids = pos[:, 0] * P + pos[:, 1]
+    n, B = len(pos), x01.shape[0]
+    idx = torch.as_tensor(indices)
+    y = y.cpu()
+    errors = torch.zeros(n, dtype=torch.int64)
+    per_call = max(1, batch_size // n)
+    K = min(n, batch_size)
+    for i0 in range(0, B, per_call):
+        i1 = min(B, i0 + per_call)
+        for k0 in range(0, n, K):
+            k1 = min(n, k0 + K)
+            batch = fq.perturb_with_basis(x01[i0:i1], U[k0:k1], v, seed=seed, indices=idx[i0:i1],
+                                          basis_ids=ids[k0:k1])
+            pred = training.predict(model, batch.flatten(0, 1), mean=mean, std=std,
+                                    batch_size=batch.shape[0] * batch.shape[1], device=device,
+                                    amp_dtype=amp_dtype, channels_last=channels_last)
+            errors[k0:k1] += (pred.view(k1 - k0, i1 - i0) != y[i0:i1]).sum(dim=1)
+    return fq.assemble_heatmap(errors.double() / B, P)
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+def _subset(y: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
+    return torch.arange(y.numel()) if n is None or n >= y.numel() else stratified_subset(y, n, seed)
+
+
+def load_b_models(b_dir: Path, b_summary: dict, b_cfg, data: ImageData, device,
+                  channels_last: bool) -> tuple[dict, dict, np.ndarray]:
+    """Every (arm, seed) network of a B run: ``(models, paths, b_acc)`` keyed
+    by ``(a, s)`` indices into B's arms and seeds; ``b_acc`` (A, S) is B's
+    final test accuracy."""
+    arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
+    models, paths, b_acc = {}, {}, np.full((len(arms), len(seeds)), np.nan)
+    for entry in b_summary["checkpoints"]:
+        a, s = arms.index(entry["arm"]), seeds.index(entry["seed"])
+        paths[a, s] = b_dir / entry["path"]
+        expect = {"model": b_cfg.model, "dataset_id": data.dataset_id, "arm": entry["arm"],
+                  "seed": entry["seed"]}
+        models[a, s] = load_model(paths[a, s], expect, device, channels_last)
+        b_acc[a, s] = entry["final_test_acc"]
+    grid = [(a, s) for a in range(len(arms)) for s in range(len(seeds))]
+    if sorted(models) != grid:
+        raise MissingModels(f"{b_dir}/summary.json lists checkpoints for {sorted(models)}, "
+                            f"expected every (arm, seed) of {arms} x {seeds}")
+    return models, paths, b_acc
+
+
+def evaluate_curves(curves: list[Curve], models: dict, x01, y, idx, *, batch_size: int, ev: dict,
+                    metrics, names, log) -> dict:
+    """Accuracy and loss ``(A, S, L)`` per curve. Each perturbed set is made
+    once and evaluated by every model, so all models see the same images."""
+    A, S = (max(k) + 1 for k in zip(*models))
+    run_models = lambda xp: {k: training.evaluate(m, xp, y, batch_size=batch_size, **ev)  # noqa: E731
+                             for k, m in models.items()}
+    t0 = time.perf_counter()
+    clean = run_models(x01)
+    out = {"acc": {}, "loss": {}, "clean": clean, "noise_seconds": 0.0,
+           "images": len(models) * len(idx)}
+    for c in curves:
+        acc, loss = np.empty((A, S, len(c.levels))), np.empty((A, S, len(c.levels)))
+        for j, level in enumerate(c.levels):
+            if j == 0 and c.clean_first:
+                res = clean
+            else:
+                t1 = time.perf_counter()
+                xp = c.perturb(x01, idx, j)
+                out["noise_seconds"] += time.perf_counter() - t1
+                res = run_models(xp)
+                out["images"] += len(models) * len(idx)
+            for (a, s), r in res.items():
+                acc[a, s, j], loss[a, s, j] = r["acc"], r["loss"]
+                metrics.log(curve=c.name, level=level, x=c.x[j], arm=names[0][a],
+                            seed=names[1][s], acc=r["acc"], loss=r["loss"])
+        out["acc"][c.name], out["loss"][c.name] = acc, loss
+        log(f"  [exp C] {c.name:>11s}: {len(c.levels)} levels x {len(models)} models, "
+            f"accuracy {acc[..., 0].mean():.3f} -> {acc[..., -1].mean():.3f} (mean over models)")
+    out["seconds"] = time.perf_counter() - t0 - out["noise_seconds"]
+    return out
+
+
+def cue_conflict(models: dict, data: ImageData, *, batch_size: int, ev: dict) -> dict:
+    """Share of cue-conflict images classified as their low-cue and as their
+    high-cue class, ``{"low": (A, S), "high": (A, S)}`` (synthetic set only)."""
+    A, S = (max(k) + 1 for k in zip(*models))
+    out = {key: np.empty((A, S)) for key in ("low", "high")}
+    for (a, s), m in models.items():
+        pred = training.predict(m, data.extra["conflict_x"], batch_size=batch_size, **ev)
+        for key in out:
+            out[key][a, s] = float((pred == data.extra[f"conflict_y_{key}"]).double().mean())
+    return out
+
+
+def b_spectra(b_dir: Path, arms: list[str], seeds: list[int]) -> dict:
+    """B's conv1 HFF and normalized SSR vs baseline at the last epoch, (A, S)."""
+    with np.load(b_dir / B_ARRAYS) as z:
+        a = [list(map(str, z["arms"])).index(n) for n in arms]
+        s = [list(map(int, z["seeds"])).index(v) for v in seeds]
+        return {"b_hff_final": z["hff"][a][:, s, -1],
+                "b_ssr_base_norm_final": z["ssr_base_norm"][a][:, s, -1]}
+
+
+def run(cfg: Config, run_dir: Path, log=print) -> dict:
+    """Evaluate every model of a B run; save arrays, figures and the summary.
+    Returns the summary dict (also written to ``summary.json``)."""
+    from experiments import exp_c_analysis as analysis
+
+    validate(cfg)
+    run_dir = Path(run_dir)
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    b_dir = locate_b_run(cfg, run_dir, log)
+    b_summary = runs.read_json(b_dir / "summary.json")
+    b_cfg, data = b_data(b_dir, b_summary)
+    arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
+    log(f"  [exp C] models of {b_dir} ({data.dataset_id}): arms {', '.join(arms)}; seeds {seeds}")
+    device = torch.device(cfg.device)
+    settings = training.device_settings(device)
+    ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=settings["amp_dtype"],
+              channels_last=settings["channels_last"])
+    models, paths, b_acc = load_b_models(b_dir, b_summary, b_cfg, data, device,
+                                         settings["channels_last"])
+    grid = sorted(models)
+    A, S, P = len(arms), len(seeds), data.image_shape[-1]
+    metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
+
+    # B's whole test set with B's batch size: the same number B reported.
+    clean = np.empty((A, S))
+    for (a, s), m in models.items():
+        clean[a, s] = training.evaluate(m, data.test_x, data.test_y,
+                                        batch_size=b_cfg.eval_batch_size, **ev)["acc"]
+    idx = _subset(data.test_y, cfg.n_eval, cfg.noise_seed)
+    curves = make_curves(cfg, P)
+    cur = evaluate_curves(curves, models, data.test_x[idx].to(device).float().div_(255.0),
+                          data.test_y[idx], idx, batch_size=cfg.eval_batch_size, ev=ev,
+                          metrics=metrics, names=(arms, seeds), log=log)
+
+    hidx = _subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)  # same draw: inside idx
+    x_heat = data.test_x[hidx].to(device).float().div_(255.0)
+    heat, heat_seconds = np.empty((A, S, P, P)), np.empty((A, S))
+    for (a, s), m in models.items():
+        t0 = time.perf_counter()
+        heat[a, s] = fourier_heatmap(m, x_heat, data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
+                                     seed=cfg.noise_seed, batch_size=cfg.eval_batch_size, **ev)
+        heat_seconds[a, s] = time.perf_counter() - t0
+        metrics.log(event="heatmap", arm=arms[a], seed=seeds[s], seconds=heat_seconds[a, s],
+                    mean_error=float(heat[a, s].mean()))
+        log(f"  [exp C] heat map {arms[a]:>12s} seed {seeds[s]}: {heat_seconds[a, s]:.1f} s "
+            f"({len(hidx)} images x {len(fq.distinct_positions(P))} bases)")
+    cue = {}
+    if data.dataset_id.startswith("synthetic") and "conflict_x" in data.extra:
+        cue = cue_conflict(models, data, batch_size=cfg.eval_batch_size, ev=ev)
+
+    clean_eval = np.empty((A, S))
+    for (a, s), r in cur["clean"].items():
+        clean_eval[a, s] = r["acc"]
+    arrays = dict(
+        arms=np.array(arms), seeds=np.array(seeds),
+        arm_labels=np.array([b_summary["arms"][n].get("label", n) for n in arms]),
+        dataset_id=np.array(data.dataset_id), num_classes=np.array(data.num_classes),
+        curves=np.array([c.name for c in curves]), curve_titles=np.array([c.title for c in curves]),
+        curve_xlabels=np.array([c.xlabel for c in curves]),
+        clean_acc=clean, clean_acc_eval=clean_eval, b_final_test_acc=b_acc,
+        heatmap=heat, heat_freq=(np.arange(P) - P // 2) / P, heatmap_seconds=heat_seconds,
+        hff_cutoff=np.array(b_summary.get("hff_cutoff", cfg.noise_cutoff)),
+        noise_cutoff=np.array(cfg.noise_cutoff), heatmap_v=np.array(cfg.heatmap_v),
+        eval_indices=idx.numpy(), heat_indices=hidx.numpy(), **b_spectra(b_dir, arms, seeds),
+        **{f"cue_{k}": v for k, v in cue.items()},
+        **{f"x_{c.name}": np.array(c.x) for c in curves},
+        **{f"level_{c.name}": np.array(c.levels) for c in curves},
+        **{f"acc_{k}": v for k, v in cur["acc"].items()},
+        **{f"loss_{k}": v for k, v in cur["loss"].items()})
+    runs.save_npz(run_dir / analysis.ARRAYS, **arrays)
+
+    summary = analysis.summarise(arrays)
+    summary.update({
+        "b_run": str(b_dir), "dataset": b_summary.get("dataset"),
+        "dataset_notes": list(dict.fromkeys([*b_summary.get("dataset_notes", []), *data.notes])),
+        "evaluation": {"n_eval": len(idx), "heatmap_n": len(hidx), "noise_seed": cfg.noise_seed,
+                       "heatmap_v": cfg.heatmap_v, "filter_family": cfg.filter_family,
+                       "device": str(device)},
+        "models": [{"arm": arms[a], "seed": seeds[s], "checkpoint": str(paths[a, s]),
+                    "clean_acc": clean[a, s], "b_final_test_acc": b_acc[a, s]} for a, s in grid]})
+    mismatch = [(arms[a], seeds[s]) for a, s in grid if abs(clean[a, s] - b_acc[a, s]) > 1e-9]
+    if mismatch:
+        summary["warnings"].append(f"clean accuracy differs from B's final test accuracy for "
+                                   f"{mismatch}: the test set or the weights are not B's")
+    analysis.render_figures(run_dir)
+    n_heat = len(hidx) * len(fq.distinct_positions(P))
+    summary["wall_seconds"] = {
+        "total": time.perf_counter() - t_start, "noise_generation": cur["noise_seconds"],
+        "curves": cur["seconds"], "eval_images_per_s": cur["images"] / max(cur["seconds"], 1e-9),
+        "heatmap_per_model": float(heat_seconds.mean()), "heatmap_total": float(heat_seconds.sum()),
+        "heatmap_images_per_s": n_heat / float(heat_seconds.mean())}
+    runs.write_json(run_dir / "summary.json", summary)
+    analysis.print_summary(summary, log)
+    return summary

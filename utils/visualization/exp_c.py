@@ -1,0 +1,161 @@
+"""Figures of Experiment C (robustness of B's models). They draw arrays the
+run saved; means, intervals and correlations are computed by the experiment
+(``experiments/exp_c_analysis.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import Normalize, TwoSlopeNorm
+
+from .common import arm_style, new_figure, save_figure, style
+
+
+def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
+                      ylabel: str = "accuracy", chance: float | None = None) -> Path:
+    """One panel per curve, one line per arm with its 95% band over seeds.
+
+    Args:
+        panels: dicts with ``title``, ``xlabel``, ``x`` ``(L,)``, ``mean``,
+            ``lo``, ``hi`` ``(A, L)``; optional ``reference`` ``(A,)`` drawn
+            as thin horizontal lines in the arm's colour (e.g. clean
+            accuracy) and ``xticklabels`` ``(L,)``.
+        arms: ``A`` labels; chance: a grey dotted line (1 / classes).
+    """
+    n = len(panels)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    with style():
+        fig = new_figure(max(3.6 * cols + 0.4, 7.6), 3.0 * rows + 1.1)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, p in zip(axes, panels):
+            for a in range(len(arms)):
+                st = arm_style(a)
+                ax.plot(p["x"], p["mean"][a], color=st["color"], linestyle=st["linestyle"],
+                        marker=st["marker"], markersize=3, label=arms[a])
+                ax.fill_between(p["x"], p["lo"][a], p["hi"][a], color=st["color"], alpha=0.18,
+                                linewidth=0)
+                if p.get("reference") is not None:
+                    ax.axhline(p["reference"][a], color=st["color"], linewidth=0.7, alpha=0.6,
+                               linestyle=st["linestyle"])
+            if chance is not None:
+                ax.axhline(chance, color="0.4", linewidth=0.8, linestyle=":", label="chance")
+            if p.get("xticklabels") is not None:
+                ax.set_xticks(p["x"], p["xticklabels"], fontsize=7)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(p["xlabel"])
+            ax.set_ylabel(ylabel)
+            ax.set_title(p["title"], fontsize=9)
+            for xv, text in p.get("vlines", ()):
+                ax.axvline(xv, color="0.5", linewidth=0.7, linestyle="--")
+                ax.text(xv, 1.0, f" {text}", fontsize=7, color="0.4", va="top")
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        # long arm labels: two columns under one or two panels, up to five under three
+        fig.legend(handles, labels, loc="outside lower center",
+                   ncol=min(len(labels), 5 if cols >= 3 else 2))
+        fig.suptitle(title)
+        out = save_figure(fig, path)
+    return out
+
+
+def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool = False,
+                  label: str = "error rate") -> Path:
+    """One Fourier heat map per arm on one shared colour scale.
+
+    Args:
+        maps: ``(A, P, P)``, row ``i`` = vertical frequency ``freqs[i]``,
+            column ``j`` = horizontal frequency ``freqs[j]`` (DC centred).
+        freqs: ``(P,)`` in cycles/pixel.
+        diverging: a scale centred at 0 with symmetric limits (difference
+            maps); otherwise the fixed scale [0, 1] (error rates).
+    """
+    maps = np.asarray(maps, dtype=float)
+    if diverging:
+        m = float(np.nanmax(np.abs(maps))) or 1e-3
+        norm, cmap = TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m), "RdBu_r"
+    else:
+        norm, cmap = Normalize(vmin=0.0, vmax=1.0), "viridis"
+    n = len(arms)
+    with style():
+        fig = new_figure(2.5 * n + 1.0, 2.9)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        mesh = None
+        for ax, arm, img in zip(axes, arms, maps):
+            mesh = ax.pcolormesh(freqs, freqs, img, norm=norm, cmap=cmap, shading="nearest",
+                                 rasterized=True)
+            ax.set_aspect("equal")
+            ax.set_title(arm, fontsize=8)
+            ax.set_xlabel("horizontal frequency (c/p)")
+        axes[0].set_ylabel("vertical frequency (c/p)")
+        fig.colorbar(mesh, ax=axes.tolist(), label=label, shrink=0.9)
+        fig.suptitle(title)
+        out = save_figure(fig, path)
+    return out
+
+
+def plot_scatter(path: Path, panels: list[dict], arms, title: str) -> Path:
+    """Scatter panels, one marker and colour per arm, one point per seed.
+
+    Args:
+        panels: dicts with ``x``, ``y`` ``(A, S)`` (NaN points skipped),
+            ``xlabel``, ``ylabel``, ``title``; optional ``hline``/``vline``.
+    """
+    with style():
+        fig = new_figure(4.0 * len(panels), 3.6)
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, p in zip(axes, panels):
+            x, y = np.asarray(p["x"], float), np.asarray(p["y"], float)
+            for a, arm in enumerate(arms):
+                ok = np.isfinite(x[a]) & np.isfinite(y[a])
+                if ok.any():
+                    st = arm_style(a)
+                    ax.scatter(x[a][ok], y[a][ok], color=st["color"], marker=st["marker"],
+                               s=24, label=arm)
+            for key, line in (("hline", ax.axhline), ("vline", ax.axvline)):
+                if p.get(key) is not None:
+                    line(p[key], color="0.4", linewidth=0.8, linestyle=":")
+            ax.set_xlabel(p["xlabel"])
+            ax.set_ylabel(p["ylabel"])
+            ax.set_title(p["title"], fontsize=8)
+            ax.legend(loc="best", fontsize=7)
+        fig.suptitle(title)
+        out = save_figure(fig, path)
+    return out
+
+
+def plot_grouped_bars(path: Path, arms, groups: dict, title: str, *, ylabel: str,
+                      chance: float | None = None) -> Path:
+    """Bars per arm (x) and group (hatch): mean, 95% whiskers, seeds as dots.
+
+    Args:
+        groups: ``{name: {"mean": (A,), "lo": (A,), "hi": (A,), "values": (A, S)}}``.
+    """
+    names = list(groups)
+    width = 0.8 / len(names)
+    x = np.arange(len(arms))
+    with style():
+        fig = new_figure(1.3 * len(arms) + 2.5, 3.4)
+        ax = fig.add_subplot()
+        for g, name in enumerate(names):
+            d = groups[name]
+            mean = np.asarray(d["mean"], float)
+            xs = x + (g - (len(names) - 1) / 2) * width
+            err = np.vstack([mean - np.asarray(d["lo"]), np.asarray(d["hi"]) - mean])
+            ax.bar(xs, mean, width * 0.92, color=arm_style(g)["color"], alpha=0.8,
+                   hatch=["", "//", "xx", ".."][g % 4], label=name, yerr=err, capsize=3,
+                   error_kw={"linewidth": 0.9})
+            vals = np.asarray(d["values"], float)
+            for a in range(len(arms)):
+                ax.plot(np.full(vals.shape[1], xs[a]), vals[a], "k.", markersize=3)
+        if chance is not None:
+            ax.axhline(chance, color="0.4", linewidth=0.8, linestyle=":", label="chance")
+        ax.set_xticks(x, arms, rotation=15)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(ylabel)
+        ax.legend(loc="best", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        out = save_figure(fig, path)
+    return out
