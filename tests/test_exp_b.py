@@ -137,3 +137,18 @@ def test_corrupt_checkpoint_on_resume_is_clear(quick_b, tmp_path, capsys):
     code = main.main(["--resume", str(broken)])
     err = capsys.readouterr().err
     assert code == 2 and "corrupt" in err and victim.name in err
+
+
+def test_every_conv_layer_tracked_on_request(tmp_path):
+    cfg = dataclasses.replace(exp_b.Config().quick(), dataset="synthetic", seeds=(0,),
+                              arms=("baseline", "l2"), epochs=1, track_all_convs=True)
+    exp_b.run(cfg, tmp_path, log=lambda *a: None)
+    z = np.load(tmp_path / "exp_b_arrays.npz")
+    layers = sorted(k for k in z.files if k.startswith("layer_"))
+    assert layers == ["layer_blocks_0", "layer_blocks_4", "layer_conv1"], layers
+    first = z[layers[0]]
+    assert first.shape[:3] == (2, 1, 2)          # arms, seeds, epochs + 1
+    # conv1's tracked ring energies (padded to its 32x32 input) match the
+    # spectrum computed from the saved weights
+    np.testing.assert_allclose(z["layer_conv1"].sum(-1) * cfg.widths[0] * 3,
+                               z["norm_sq"], rtol=1e-4)
