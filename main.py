@@ -334,23 +334,14 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
             "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
             "headline": {k: summaries[k]["tables"][0] for k in letters}})
         print("\n=== summary of the run ===")
+        from utils.tables import format_table
         for k in letters:
-            print_table(summaries[k]["tables"][0])
+            print("\n" + format_table(summaries[k]["tables"][0]))
     from utils.report import build_report
     report = build_report(run_dir)
     print(f"\nfinished in {wall:.1f} s; report: {report}")
     print(f"run folder: {run_dir}", flush=True)
     return 0
-
-
-def print_table(table: dict) -> None:
-    """A summary table (title, columns, rows) as aligned text."""
-    cols, rows = table["columns"], table["rows"]
-    width = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
-    print("\n" + table["title"])
-    print("  ".join(str(c).ljust(w) for c, w in zip(cols, width)))
-    for r in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(r, width)))
 
 
 def rebuild_report(run_dir: Path) -> int:

@@ -25,9 +25,12 @@ import numpy as np
 import torch
 
 from data.toy_data import make_target, validate_grid
+from experiments import arms as arms_lib
+from experiments.arms import Arm
 from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs, stats
+from utils.tables import format_table
 from utils.visualization import exp_a as viz
 
 NAME = "exp_a"
@@ -90,33 +93,12 @@ class Config:
                                    gif_frame_ms=150)
 
 
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    l2: float
-    dropout: float
-
-    def describe(self, mode: str) -> str:
-        parts = []
-        if self.l2 > 0:
-            parts.append(f"L2 {self.l2:g}*sum||W||^2" if mode == "penalty"
-                         else f"AdamW weight_decay {self.l2:g}")
-        if self.dropout > 0:
-            parts.append(f"dropout p={self.dropout:g}")
-        return self.name + (" (" + ", ".join(parts) + ")" if parts else " (no regulariser)")
-
-
 def build_arms(cfg: Config) -> list[Arm]:
-    table = {"baseline": Arm("baseline", 0.0, 0.0), "l2": Arm("l2", cfg.l2_reg, 0.0),
-             "dropout": Arm("dropout", 0.0, cfg.dropout),
-             "l2+dropout": Arm("l2+dropout", cfg.l2_reg, cfg.dropout)}
-    arms = []
-    for name in cfg.arms:
-        if name not in table:
-            raise ValueError(f"arms: unknown arm {name!r}; expected some of {sorted(table)}")
-        arms.append(table[name])
-    arms += [Arm(f"l2={lam:g}", float(lam), 0.0) for lam in cfg.l2_sweep]
-    return arms
+    return arms_lib.build_arms(cfg.arms, cfg.l2_reg, cfg.dropout, cfg.l2_sweep)
+
+
+def describe(arm: Arm, cfg: Config) -> str:
+    return arm.describe(cfg.l2_mode, decoupled_label="AdamW weight_decay")
 
 
 def validate(cfg: Config) -> None:
@@ -294,7 +276,7 @@ def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], 
     rows, per_arm, warnings = [], {}, []
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
-        arm_sum = {"label": arm.describe(cfg.l2_mode), "l2": arm.l2, "dropout": arm.dropout,
+        arm_sum = {"label": describe(arm, cfg), "l2": arm.l2, "dropout": arm.dropout,
                    "spearman_k_vs_t": fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a],
                                                              cfg.steps),
                    "frequencies": {}}
@@ -339,14 +321,6 @@ def write_table(path: Path, rows: list[dict]) -> Path:
     return runs.write_text(path, "\n".join(lines) + "\n")
 
 
-def format_table(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    head = "  ".join(c.ljust(width[c]) for c in cols)
-    body = ["  ".join(str(r[c]).ljust(width[c]) for c in cols) for r in rows]
-    return "\n".join([head, "-" * len(head), *body])
-
-
 # Measured with the default network and optimiser (README "Experiment A"):
 # the baseline's slowest seed learned k = 50 at about 3,800 steps.
 BASELINE_STEPS_FOR_K50 = 3800
@@ -382,7 +356,7 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
     arr = np.load(run_dir / "exp_a_arrays.npz")
     gif = np.load(run_dir / "exp_a_gif.npz")
     arms = build_arms(cfg)
-    labels = [a.describe(cfg.l2_mode) for a in arms]
+    labels = [describe(a, cfg) for a in arms]
     steps, n_seeds = arr["steps"], len(cfg.seeds)
     figs = run_dir / "figures"
     title = (f"Experiment A: MLP {cfg.depth}x{cfg.width} {cfg.activation} fits "
@@ -490,8 +464,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     render_figures(run_dir, cfg)
     summary["wall_seconds"]["total"] = time.perf_counter() - t_start
     runs.write_json(run_dir / "summary.json", summary)
-    log("\nExperiment A learning times (median over seeds; eps = "
-        f"{cfg.eps:g}, sustained window):\n" + format_table(rows))
+    log("\n" + format_table(summary["tables"][0]))
     for arm in arms:
         log(f"  spectral-bias order (Spearman k vs t_k, pooled over seeds), {arm.name}: "
             f"{per_arm[arm.name]['spearman_k_vs_t']:+.2f}")

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from experiments.exp_b_spectrum_evolution import describe
 from utils import frequency as fq
 from utils import runs, stats
+from utils.tables import format_table
 from utils.visualization import exp_b as viz
 
 ARRAYS = "exp_b_arrays.npz"
@@ -96,7 +98,7 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
     for k in conv_keys:
         extra["layer_" + k.split("/", 1)[1].replace(".", "_")] = _stack(results, arms, seeds, k)
     runs.save_npz(run_dir / ARRAYS, arms=np.array([a.name for a in arms]),
-                  arm_labels=np.array([a.describe(cfg.l2_mode) for a in arms]),
+                  arm_labels=np.array([describe(a, cfg) for a in arms]),
                   seeds=np.array(seeds), epochs=np.arange(E1), conv1=W.astype(np.float32),
                   ring_energy=energy, ring_count=count, ring_frequency=freq,
                   profile=profile, hff=hff, norm_sq=norm_sq, hff_white=fq.white_noise_hff(P, cut),
@@ -105,7 +107,7 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
 
     per_arm, verdicts = {}, []
     for a, arm in enumerate(arms):
-        entry = {"label": arm.describe(cfg.l2_mode), "l2": arm.l2, "dropout": arm.dropout,
+        entry = {"label": describe(arm, cfg), "l2": arm.l2, "dropout": arm.dropout,
                  "final_test_acc": stats.summarize(acc["test_acc"][a, :, -1]),
                  "hff_init": stats.summarize(hff[a, :, 0]),
                  "hff_final": stats.summarize(hff[a, :, -1]),
@@ -129,6 +131,12 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                      ci(e["ssr_vs_baseline_norm"]) if "ssr_vs_baseline_norm" in e else "-",
                      ci(e["ssr_vs_baseline_abs"]) if "ssr_vs_baseline_abs" in e else "-"])
     warnings = list(data.notes)
+    chance = 1.0 / data.num_classes
+    near_chance = [n for n, e in per_arm.items() if e["final_test_acc"]["mean"] < chance + 0.05]
+    if near_chance:
+        warnings.append(f"arms {', '.join(near_chance)} end near chance accuracy "
+                        f"({chance:.2f}): their spectra describe a network that has not learned "
+                        f"the task, so the SSR verdicts say little (train longer)")
     if not np.all(np.isfinite(acc["train_loss"][:, :, 1:])):
         warnings.append("some training losses are not finite")
     title_ds = f"dataset {data.dataset_id}"
@@ -212,13 +220,7 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
 
 
 def print_summary(summary: dict, log=print) -> None:
-    table = summary["tables"][0]
-    widths = [max(len(str(c)), *(len(str(r[i])) for r in table["rows"]))
-              for i, c in enumerate(table["columns"])]
-    log("\n" + table["title"])
-    log("  ".join(str(c).ljust(w) for c, w in zip(table["columns"], widths)))
-    for r in table["rows"]:
-        log("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    log("\n" + format_table(summary["tables"][0]))
     for v in summary["verdicts"]:
         log("  " + v)
     log(f"  (identity 1-SSR_abs = ||W_a||^2/||W_b||^2 (1-SSR_norm): max residual "

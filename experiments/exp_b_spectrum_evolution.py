@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 from data.images import ImageData, load_image_data
+from experiments import arms as arms_lib
+from experiments.arms import Arm
 from models import build_model
 from utils import checkpoints as ckpt
 from utils import runs, training
@@ -97,31 +99,12 @@ def preset(cfg: Config, device: str) -> Config:
     return dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
 
 
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    l2: float
-    dropout: float
-
-    def describe(self, mode: str) -> str:
-        parts = []
-        if self.l2 > 0:
-            parts.append(f"L2 {self.l2:g}*sum||W||^2" if mode == "penalty"
-                         else f"SGDW decay {self.l2:g}")
-        if self.dropout > 0:
-            parts.append(f"dropout {self.dropout:g}")
-        return self.name + (" (" + ", ".join(parts) + ")" if parts else "")
-
-
 def build_arms(cfg: Config) -> list[Arm]:
-    table = {"baseline": Arm("baseline", 0.0, 0.0), "l2": Arm("l2", cfg.l2_reg, 0.0),
-             "dropout": Arm("dropout", 0.0, cfg.dropout),
-             "l2+dropout": Arm("l2+dropout", cfg.l2_reg, cfg.dropout)}
-    unknown = [a for a in cfg.arms if a not in table]
-    if unknown:
-        raise ValueError(f"arms: unknown {unknown}; expected some of {sorted(table)}")
-    return [table[a] for a in cfg.arms] + [Arm(f"l2={lam:g}", float(lam), 0.0)
-                                           for lam in cfg.l2_sweep]
+    return arms_lib.build_arms(cfg.arms, cfg.l2_reg, cfg.dropout, cfg.l2_sweep)
+
+
+def describe(arm: Arm, cfg: Config) -> str:
+    return arm.describe(cfg.l2_mode, decoupled_label="SGDW decay")
 
 
 def validate(cfg: Config) -> None:

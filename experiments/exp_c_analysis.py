@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats as sps
 
 from utils import runs, stats
+from utils.tables import format_table
 from utils.visualization import exp_c as viz
 
 ARRAYS = "exp_c_arrays.npz"
@@ -248,12 +249,7 @@ def render_figures(run_dir: Path) -> list[Path]:
 
 def print_summary(summary: dict, log=print) -> None:
     for table in summary["tables"]:
-        widths = [max(len(str(c)), *(len(str(r[i])) for r in table["rows"]))
-                  for i, c in enumerate(table["columns"])]
-        log("\n" + table["title"])
-        log("  ".join(str(c).ljust(w) for c, w in zip(table["columns"], widths)))
-        for r in table["rows"]:
-            log("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+        log("\n" + format_table(table))
     w = summary.get("wall_seconds", {})
     if w:
         log(f"\n  evaluation {w['eval_images_per_s']:,.0f} images/s; heat map "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +21,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("FREQREG_CACHE", os.environ.get("FREQREG_TEST_CACHE", str(base / "cache")))
     monkeypatch.setenv("FREQREG_DATA", str(base / "data"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors run faster on one thread, and two OpenMP threads spin badly
+    when other jobs share the two cores (measured: 0.5 s against 17 s for the
+    arms test of test_training.py under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,15 +13,7 @@ META = {"model": "small_cnn", "model_kwargs": {"widths": [4, 8], "k1": 3}, "data
         "arm": "l2", "seed": 1, "config_hash": "abc123", "l2": 5e-4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run faster on one thread, and two OpenMP threads spin badly
-    when other jobs share the two cores (measured: 0.5 s against 17 s for the
-    arms test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(widths=(4, 8), k1=3, seed=0):

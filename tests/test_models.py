@@ -10,15 +10,7 @@ from models.cnn import SmallCNN
 from models.resnet import ResNet18
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run faster on one thread, and two OpenMP threads spin badly
-    when other jobs share the two cores (measured: 0.5 s against 17 s for the
-    arms test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _conv_params(c_in, c_out, k, bias=False):

@@ -20,15 +20,7 @@ from utils.training import (SGDL2, NonFiniteLoss, device_settings, evaluate, l2_
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run faster on one thread, and two OpenMP threads spin badly
-    when other jobs share the two cores (measured: 0.5 s against 17 s for the
-    arms test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
