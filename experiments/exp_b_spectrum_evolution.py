@@ -17,7 +17,6 @@ numbers are in the README ("Experiment B").
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +127,8 @@ def validate(cfg: Config) -> None:
     if not 0 < cfg.hff_cutoff <= 1:
         raise ValueError(f"hff_cutoff: expected 0 < c <= 1, got {cfg.hff_cutoff}")
     if cfg.lr <= 0 or cfg.warmup_epochs < 0:
-        raise ValueError(f"lr, warmup_epochs: expected lr > 0 and warm-up >= 0")
+        raise ValueError(f"lr, warmup_epochs: expected lr > 0 and warm-up >= 0, got "
+                         f"{cfg.lr}, {cfg.warmup_epochs}")
     if not cfg.seeds:
         raise ValueError("seeds: expected at least one seed")
     if cfg.model == "small_cnn" and cfg.k1 % 2 == 0:
@@ -217,7 +217,6 @@ def train_job(cfg: Config, data: ImageData, arm: Arm, seed: int, init: dict, run
                           warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
     meta = checkpoint_meta(cfg, data, arm, seed)
     ckpt_path, hist_path = job_paths(run_dir, arm, seed)
-    H = data.image_shape[-1]
     res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
     eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
                    amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from utils import runs, stats
+from utils import stats
 from utils.tables import format_table
 from utils.visualization import exp_c as viz
 
