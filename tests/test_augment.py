@@ -25,6 +25,38 @@ def _reference_views(img: torch.Tensor, pad: int) -> list[tuple[int, int, bool, 
     return views
 
 
+def _reference_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int,
+                         flip: bool) -> torch.Tensor:
+    """The documented draws (offsets ``randint(0, 2 pad + 1, (2, B))`` when
+    ``pad``, then ``rand(B) < 0.5`` when ``flip``) applied by plain slicing,
+    one image at a time. Pinning the draws keeps every saved run's
+    augmentation reproducible across faster implementations."""
+    b, c, h, w = x.shape
+    dy, dx = (torch.randint(0, 2 * pad + 1, (2, b), generator=generator) if pad
+              else torch.zeros(2, b, dtype=torch.int64))
+    mirrored = torch.rand(b, generator=generator) < 0.5 if flip else torch.zeros(b, dtype=torch.bool)
+    padded = torch.zeros(b, c, h + 2 * pad, w + 2 * pad, dtype=x.dtype)
+    padded[:, :, pad:pad + h, pad:pad + w] = x
+    out = torch.empty(b, c, h, w, dtype=x.dtype)
+    for i in range(b):
+        crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = crop.flip(-1) if mirrored[i] else crop
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("pad,flip", [(4, True), (1, True), (3, False), (0, True)])
+def test_output_equals_per_image_slicing_with_the_same_draws(dtype, pad, flip):
+    g = _gen(11)
+    for b, c, h, w in [(37, 3, 8, 8), (5, 1, 6, 9), (64, 3, 32, 32)]:
+        x = (torch.rand(b, c, h, w, generator=g) * 255).to(dtype)
+        for layout in (x, x.contiguous(memory_format=torch.channels_last)):
+            seed = int(torch.randint(0, 2 ** 31, (1,), generator=g))
+            out = random_crop_flip(layout, _gen(seed), pad=pad, flip=flip)
+            assert out.dtype == dtype and out.shape == x.shape
+            assert torch.equal(out, _reference_crop_flip(x, _gen(seed), pad, flip))
+
+
 def test_pad0_noflip_is_identity():
     x = torch.rand(5, 3, 8, 8)
     assert torch.equal(random_crop_flip(x, _gen(0), pad=0, flip=False), x)

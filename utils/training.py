@@ -155,10 +155,14 @@ def _stats(values, channels: int, name: str, device, dtype) -> torch.Tensor:
     return t.to(device=device, dtype=dtype).reshape(1, channels, 1, 1)
 
 
-def _unit_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Float pixels in [0, 1]; always a new tensor, so a transform may work
-    in place without touching the caller's images."""
-    return x.to(dtype).div_(255.0) if x.dtype == torch.uint8 else x.to(dtype, copy=True)
+def _unit_float(x: torch.Tensor, dtype: torch.dtype,
+                memory_format: torch.memory_format = torch.preserve_format) -> torch.Tensor:
+    """Float pixels in [0, 1] in ``memory_format``; always a new tensor, so a
+    transform or the normalisation may work in place without touching the
+    caller's images. The layout changes in the same pass as the dtype."""
+    if x.dtype == torch.uint8:
+        return x.to(dtype, memory_format=memory_format).div_(255.0)
+    return x.to(dtype, memory_format=memory_format, copy=True)
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
@@ -288,7 +292,10 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
             xb, yb = x[idx], y[idx]
             if augment is not None:
                 xb = augment(xb, aug_gen)
-            xb = ((_unit_float(xb, dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
+            # In place on a new tensor, laid out for the model in the uint8 -> float
+            # pass: the same values as ((x / 255 - mean) / std) with two float
+            # passes fewer (about 1 ms of a 75 ms CPU step, bench_train.py).
+            xb = _unit_float(xb, dtype, memory_format).sub_(mean_t).div_(std_t)
             with _autocast(device, amp_dtype):
                 logits = model(xb)
             ce = F.cross_entropy(logits.float(), yb)
@@ -328,14 +335,19 @@ def _batches(model, x, *, mean, std, batch_size, transform, device, amp_dtype, c
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for start in range(0, x.shape[0], batch_size):
         stop = min(start + batch_size, x.shape[0])
-        x01 = _unit_float(x[start:stop].to(device, non_blocking=True), dtype)
-        if transform is not None:
+        xb = x[start:stop].to(device, non_blocking=True)
+        if transform is None:
+            # As in train_one_epoch: the layout set in the dtype pass, then in place.
+            xb = _unit_float(xb, dtype, memory_format).sub_(mean_t).div_(std_t)
+        else:
+            x01 = _unit_float(xb, dtype)
             shape = x01.shape
             x01 = transform(x01, torch.arange(start, stop))
             if not isinstance(x01, torch.Tensor) or x01.shape != shape:
                 raise ValueError(f"transform: expected it to return a tensor of shape {tuple(shape)}, "
                                  f"got {type(x01).__name__} {tuple(getattr(x01, 'shape', ()))}")
-        xb = ((x01.to(dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
+            # Not in place: the transform may return a tensor it keeps.
+            xb = ((x01.to(dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
         with _autocast(device, amp_dtype):
             logits = model(xb)
         yield logits.float(), start, stop

@@ -1,0 +1,158 @@
+"""What does experiment C's perturbed evaluation cost beyond the forward
+pass? Prints images/s, seconds per heat map and ratios; asserts nothing.
+
+Set-up as C's ``cpu`` preset runs it over B's CPU run: 12 SmallCNNs
+(16-32-64, k1=5, channels_last, float32, eval mode; random weights, which
+cost the same as trained ones), 500 test images for the curves, 50 for the
+heat map, evaluation batches of 1,000.
+
+* ``C curves``: ``experiments.exp_c_robustness.evaluate_curves`` over every
+  curve of the preset (Gaussian, high-/low-pass, band noise, low-/high-pass
+  filtered sets): each perturbed set is made once and evaluated by every
+  model through ``utils.training.evaluate``. Images/s over the whole call
+  (noise and filters included) and over its evaluation time alone.
+* ``C heat map``: ``fourier_heatmap`` on 50 images x 514 bases, per model.
+* ``bare forward``: ``model(x)`` under ``torch.inference_mode`` on one
+  already-normalised channels_last tensor, the same number of images in
+  batches of the same size (500 for the curves, 514 for the heat map).
+
+Target: each >= 0.80 x the bare forward pass.
+
+Run from the repository root: ``python benchmarks/bench_eval.py``
+(``--repeats 1 --models 2`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from common import base_parser, interleave, print_table, round_ratios, setup, spread, verdict
+
+import torch  # noqa: E402  (common puts the repository root on sys.path first)
+
+from data.images import DatasetUnavailable  # noqa: E402
+from experiments import exp_b_spectrum_evolution as exp_b  # noqa: E402
+from experiments import exp_c_robustness as exp_c  # noqa: E402
+from utils import frequency as fq  # noqa: E402
+from utils import training  # noqa: E402
+
+TARGET = 0.80
+
+
+class _NoLog:
+    def log(self, **_):
+        pass
+
+
+def main(argv=None) -> None:
+    p = base_parser(__doc__.splitlines()[0], repeats=5)
+    p.add_argument("--models", type=int, default=12, help="models evaluated (default 12: 4 arms x 3 seeds)")
+    p.add_argument("--heatmap-models", type=int, default=2,
+                   help="models whose heat map is timed per round (default 2)")
+    p.add_argument("--dataset", default="cifar10-jpeg",
+                   help="cifar10-jpeg, falling back to synthetic when missing (default cifar10-jpeg)")
+    args = p.parse_args(argv)
+    setup(args)
+    device = torch.device("cpu")
+    b_cfg = exp_b.preset(exp_b.Config(dataset=args.dataset), "cpu")
+    try:
+        data = exp_b.load_data(b_cfg)
+    except DatasetUnavailable:
+        b_cfg = dataclasses.replace(b_cfg, dataset="synthetic")
+        data = exp_b.load_data(b_cfg)
+    cfg = exp_c.preset(exp_c.Config(), "cpu")
+    P, bs = data.image_shape[-1], cfg.eval_batch_size
+    models = {}
+    for i in range(args.models):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(i)
+            m = exp_b.new_model(b_cfg, data, 0.0)
+        models[i // 3, i % 3] = training.place_model(m, device, channels_last=True).eval()
+    names = (list(range(max(a for a, _ in models) + 1)), list(range(3)))
+    ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=None, channels_last=True)
+    idx = exp_c._subset(data.test_y, cfg.n_eval, cfg.noise_seed)
+    x01 = data.test_x[idx].float().div_(255.0)
+    y = data.test_y[idx]
+    hidx = exp_c._subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)
+    x_heat = data.test_x[hidx].float().div_(255.0)
+    curves = exp_c.make_curves(cfg, P)
+    n_sets = 1 + sum(len(c.levels) - (1 if c.clean_first else 0) for c in curves)
+    n_bases = len(fq.distinct_positions(P))
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    print(f"# data {data.dataset_id}; {len(models)} SmallCNN {b_cfg.widths}; curves: {n_sets} sets "
+          f"x {len(idx)} images; heat map: {len(hidx)} images x {n_bases} bases; batch {bs}")
+
+    eval_only: list[float] = []
+
+    def c_curves() -> float:
+        t0 = time.perf_counter()
+        out = exp_c.evaluate_curves(curves, models, x01, y, idx, batch_size=bs, ev=ev,
+                                    metrics=_NoLog(), names=names, log=lambda s: None)
+        wall = time.perf_counter() - t0
+        eval_only.append(out["images"] / out["seconds"])
+        return out["images"] / wall
+
+    xn = ((x01 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def bare_curves() -> float:
+        n = 0
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for _ in range(n_sets):
+                for m in models.values():
+                    for s in range(0, xn.shape[0], bs):
+                        n += m(xn[s:s + bs]).shape[0]
+        return n / (time.perf_counter() - t0)
+
+    heat_models = list(models.values())[:args.heatmap_models]
+    per_call = max(1, bs // n_bases) * n_bases  # images per forward in fourier_heatmap
+    xh = ((x_heat[:1].expand(per_call, -1, -1, -1) - mean) / std).contiguous(
+        memory_format=torch.channels_last)
+
+    def c_heatmap() -> float:
+        t0 = time.perf_counter()
+        for m in heat_models:
+            exp_c.fourier_heatmap(m, x_heat, data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
+                                  seed=cfg.noise_seed, batch_size=bs, **ev)
+        return (time.perf_counter() - t0) / len(heat_models)
+
+    def bare_heatmap() -> float:
+        calls = -(-len(hidx) * n_bases // per_call)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for m in heat_models:
+                for _ in range(calls):
+                    m(xh)
+        return (time.perf_counter() - t0) / len(heat_models)
+
+    bare_curves()  # warm-up
+    c_heatmap()
+    eval_only.clear()
+    res = interleave({"C curves (evaluate_curves), whole call": c_curves,
+                      "bare forward, curve images": bare_curves,
+                      "C heat map, s per model": c_heatmap,
+                      "bare forward, heat-map images, s per model": bare_heatmap}, args.repeats)
+    res = {"C curves, evaluation time only": eval_only, **res}
+    curves_ref = res["bare forward, curve images"]
+    rows = [[n, spread(v).format(",.0f"), round_ratios(v, curves_ref).format(".3f")]
+            for n, v in res.items() if "heat" not in n]
+    print_table(f"curves: images/s, median [q1, q3] over {args.repeats} interleaved rounds",
+                ["variant", "images/s", "/ bare"], rows)
+    heat_ref = res["bare forward, heat-map images, s per model"]
+    images = len(hidx) * n_bases
+    rows = [[n, spread(v).format(".2f"), spread([images / t for t in v]).format(",.0f"),
+             round_ratios(heat_ref, v).format(".3f")] for n, v in res.items() if "heat" in n]
+    print_table(f"heat map ({images} images per model): seconds per model, median [q1, q3]",
+                ["variant", "s/model", "images/s", "bare / this"], rows)
+    print()
+    for name, num, den in (("C curves, whole call / bare", res["C curves (evaluate_curves), whole call"], curves_ref),
+                           ("C curves, evaluation only / bare", eval_only, curves_ref),
+                           ("C heat map / bare (speed)", heat_ref, res["C heat map, s per model"])):
+        r = round_ratios(num, den)
+        print(f"{name}: {r.format('.3f')}  {verdict(r.median, TARGET)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Timing helpers shared by the benchmarks: the repository root on
+``sys.path``, thread settings, interleaved repeats, median and interquartile
+range, ratios per round, and plain-text tables.
+
+Benchmarks print numbers and ratios; they never assert. Variants are run in
+rounds, and each round runs every variant once in an order rotated by one
+place from the previous round, so a slow drift of the machine (another job
+starting, the CPU clock changing) lands on every variant alike. A ratio is
+taken within each round, and the median and spread of those per-round
+ratios are reported, not the ratio of medians alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and interquartile range of repeated measurements."""
+    median: float
+    q1: float
+    q3: float
+    n: int
+
+    def format(self, fmt: str = ",.0f") -> str:
+        if self.n == 1:
+            return f"{self.median:{fmt}}"
+        return f"{self.median:{fmt}} [{self.q1:{fmt}}, {self.q3:{fmt}}]"
+
+
+def spread(values) -> Spread:
+    """Median and quartiles (``statistics.quantiles``, inclusive method) of
+    ``values``; with one value all three are that value."""
+    v = [float(x) for x in values]
+    if not v:
+        raise ValueError("values: expected at least one measurement, got none")
+    if len(v) == 1:
+        return Spread(v[0], v[0], v[0], 1)
+    q1, _, q3 = statistics.quantiles(v, n=4, method="inclusive")
+    return Spread(statistics.median(v), q1, q3, len(v))
+
+
+def base_parser(description: str, repeats: int) -> argparse.ArgumentParser:
+    """``--repeats`` and ``--threads``, the flags every benchmark takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--repeats", type=int, default=repeats,
+                   help=f"interleaved rounds; each round runs every variant once (default {repeats})")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's own choice, "
+                        f"{torch.get_num_threads()} here)")
+    return p
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` and print what the numbers were measured under."""
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats: expected >= 1, got {args.repeats}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"--threads: expected >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    print(environment_line())
+
+
+def environment_line() -> str:
+    """Date, CPU, torch version, threads and the load average (1 min) at start:
+    a 2-core machine shared with other jobs gives 3 to 6 times lower numbers."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"# {now} | {cpu_name()} | {os.cpu_count()} logical CPUs | python "
+            f"{platform.python_version()} | torch {torch.__version__} | "
+            f"{torch.get_num_threads()} torch thread(s) | load average {load:.2f}")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def interleave(variants: dict[str, Callable[[], float]], repeats: int,
+               log: Callable[[str], None] = print) -> dict[str, list[float]]:
+    """Run every variant once per round, ``repeats`` rounds, the order rotated
+    by one each round. Each callable returns one measurement (e.g. images/s);
+    returns the measurements per variant, in round order."""
+    names = list(variants)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            t0 = time.perf_counter()
+            out[name].append(float(variants[name]()))
+            log(f"  round {r + 1}/{repeats}  {name:<40s} {_short(out[name][-1]):>12s}  "
+                f"({time.perf_counter() - t0:.1f} s)")
+    return out
+
+
+def _short(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def round_ratios(num: list[float], den: list[float]) -> Spread:
+    """Spread of ``num[r] / den[r]`` over rounds (same-round pairs)."""
+    if len(num) != len(den):
+        raise ValueError(f"num, den: expected equal lengths, got {len(num)} and {len(den)}")
+    return spread([a / b for a, b in zip(num, den)])
+
+
+def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    return f"{'MET' if ok else 'MISSED'} (target {'>=' if higher_is_better else '<='} {target:g})"
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A left-aligned first column, right-aligned others."""
+    cells = [header] + rows
+    width = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(width[i]) if i == 0 else str(c).rjust(width[i])  # noqa: E731
+                               for i, c in enumerate(r))
+    print(f"\n{title}")
+    print(line(header))
+    print("-" * len(line(header)))
+    for r in rows:
+        print(line(r))
