@@ -47,7 +47,9 @@ def test_run_folder_is_self_describing(quick):
     # the seed project's stable paths point at the latest run
     assert (out_root / "figures" / "exp_a_fitting.gif").read_bytes() == \
         (run_dir / "figures" / "exp_a_fitting.gif").read_bytes()
-    assert (out_root / "figures" / "LATEST_RUN.txt").read_text().strip() == run_dir.name
+    lines = (out_root / "figures" / "LATEST_RUN.txt").read_text().splitlines()
+    assert f"exp_a_fitting.gif {run_dir.name}" in lines
+    assert f"exp_a_frequency_curves.png {run_dir.name}" in lines
 
 
 def test_gif_reads_back_with_frames_duration_and_loop(quick):

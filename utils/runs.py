@@ -206,7 +206,10 @@ def env_record(device: str, seeds: Iterable[int]) -> dict:
 def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[Path]:
     """Copy figures of the latest run to ``out_root/figures/<name>`` so that the
     seed's stable paths (``results/figures/exp_a_fitting.gif`` ...) keep working,
-    and record which run they came from in ``out_root/figures/LATEST_RUN.txt``."""
+    and record which run folder each came from in
+    ``out_root/figures/LATEST_RUN.txt``: one ``<figure> <run folder>`` line per
+    figure (relative to ``out_root`` when inside it), figures published by
+    earlier runs kept."""
     dest = Path(out_root) / "figures"
     dest.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -222,5 +225,13 @@ def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[
             where = Path(run_dir).resolve().relative_to(Path(out_root).resolve())
         except ValueError:
             where = Path(run_dir).resolve()
-        write_text(dest / "LATEST_RUN.txt", f"{where}\n")
+        record = dest / "LATEST_RUN.txt"
+        sources = {}
+        if record.is_file():
+            for line in record.read_text().splitlines():
+                parts = line.split(maxsplit=1)
+                if len(parts) == 2 and (dest / parts[0]).is_file():
+                    sources[parts[0]] = parts[1]
+        sources.update({path.name: str(where) for path in copied})
+        write_text(record, "".join(f"{name} {src}\n" for name, src in sorted(sources.items())))
     return copied
