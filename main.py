@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a: 1D spectral bias; b: first-layer spectrum on images; "
                         "c: robustness of b's models; all: a, b, c in one run folder")
     g.add_argument("--quick", action="store_true",
-                   help="same code path with every axis shrunk (smoke test, seconds; default: off)")
+                   help="same code path with every axis shrunk (smoke test, seconds; leaves "
+                        "OUT/figures/ alone; default: off)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted experiment-b run folder from its checkpoints "
                         "(same config; finished jobs are kept; default: none)")
@@ -318,7 +319,8 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
             mod = registry[k]
             summaries[k] = mod.run(cfgs[k], sub_dirs[k],
                                    **({"data": prepared[k]} if k in prepared else {}))
-            runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
+            if not args.quick:  # a smoke run never replaces the stable (README) figures
+                runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
     except FloatingPointError as e:
         print(f"main.py: error: training stopped: {e}", file=sys.stderr)
         print(f"run folder: {run_dir}")
