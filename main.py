@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder that receives the run folder")
     g.add_argument("--workers", type=int, default=None,
                    help="experiment A: parallel worker processes over (arm, seed) jobs "
-                        "(default 1; 0 = one per CPU core)")
+                        "(default 0 = one per CPU core; the results do not depend on it)")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, type-checked (e.g. --set lr=3e-3 "
                         "or --set a.width=128 with --experiment all); repeatable; default: none")

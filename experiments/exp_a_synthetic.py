@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -84,13 +85,17 @@ class Config:
     gif_frame_ms: int = 100
     # --- execution
     device: str = "cpu"
-    workers: int = 1                      # parallel processes over (arm, seed) jobs; 0 = one per core
+    workers: int = 0                      # parallel processes over (arm, seed) jobs; 0 = one per core
+                                          # (results are bitwise the same for any value)
 
     def quick(self) -> "Config":
-        """Every axis shrunk, same code path (what CI and smoke tests run)."""
+        """Every axis shrunk, same code path (what CI and smoke tests run).
+        Jobs run in this process (``workers=1``; ``--workers`` still wins):
+        a 400-step job takes about a second, less than starting a process
+        that imports torch."""
         return dataclasses.replace(self, width=64, depth=3, steps=400, warmup_steps=20,
                                    n_checkpoints=40, seeds=self.seeds[:2], gif_frames=12,
-                                   gif_frame_ms=150)
+                                   gif_frame_ms=150, workers=1)
 
 
 def build_arms(cfg: Config) -> list[Arm]:
@@ -234,7 +239,10 @@ def _run_jobs(cfg: Config, arms: list[Arm], progress) -> dict:
             progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"])
         return out
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, not forked: a forked child of a process whose OpenMP pool has
+    # run (B's data is loaded before A starts) can hang in its first parallel op.
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         futs = {(a, s): pool.submit(train_job, cfg, arms[a], cfg.seeds[s], threads)
                 for a, s in jobs}
         for (a, s), fut in futs.items():

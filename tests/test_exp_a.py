@@ -29,7 +29,8 @@ def _science(summary):
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("a")
-    code = main.main(["--experiment", "a", "--quick", "--seed", "0", "--out", str(tmp)])
+    code = main.main(["--experiment", "a", "--quick", "--seed", "0", "--workers", "2",
+                      "--out", str(tmp)])
     assert code == 0
     return next(p for p in tmp.iterdir() if p.name.endswith("_a_quick")), tmp
 
@@ -104,9 +105,11 @@ def test_figures_rebuild_from_the_run_folder_alone(quick):
 
 
 def test_same_seed_same_summary_other_seed_differs(quick, tmp_path, capsys):
+    """Also across execution modes: the fixture ran its jobs in 2 spawned
+    processes with one thread each, ``again`` runs them in this process."""
     run_dir, _ = quick
     first = json.loads((run_dir / "summary.json").read_text())
-    again, _ = _quick_run(tmp_path / "again", capsys, "--seed", "0")
+    again, _ = _quick_run(tmp_path / "again", capsys, "--seed", "0", "--workers", "1")
     other, _ = _quick_run(tmp_path / "other", capsys, "--seed", "1")
     assert _science(json.loads((again / "summary.json").read_text())) == _science(first)
     assert _science(json.loads((other / "summary.json").read_text())) != _science(first)
