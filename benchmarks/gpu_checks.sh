@@ -31,7 +31,7 @@ timeout 100 $py benchmarks/bench_gpu.py --no-compile --epochs 1 --repeats 3 \
 echo "== 3. experiment B, gpu preset, 3 epochs, 4 arms, seed 0"
 data_flags=()
 [ -n "$data_root" ] && data_flags=(--dataset cifar10-jpeg --data-root "$data_root")
-SECONDS=0; timeout 180 $py main.py --experiment b --device cuda --epochs 3 --seeds 0 \
+SECONDS=0; timeout 180 $py main.py --experiment b --device cuda --epochs 3 --seeds 1 \
   "${data_flags[@]}" --out /tmp/gpu_runs 2>&1 | tee "$out/exp_b_gpu.log" | tail -n 60
 echo "experiment B wall time: $SECONDS s"
 run=$(ls -d /tmp/gpu_runs/*/ 2>/dev/null | tail -n 1)
