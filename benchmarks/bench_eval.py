@@ -24,14 +24,13 @@ Run from the repository root: ``python benchmarks/bench_eval.py``
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
-from common import base_parser, interleave, print_table, round_ratios, setup, spread, verdict
+from common import (base_parser, interleave, load_b_data, print_table, round_ratios, setup,
+                    spread, verdict)
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 
-from data.images import DatasetUnavailable  # noqa: E402
 from experiments import exp_b_spectrum_evolution as exp_b  # noqa: E402
 from experiments import exp_c_robustness as exp_c  # noqa: E402
 from utils import frequency as fq  # noqa: E402
@@ -55,12 +54,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     setup(args)
     device = torch.device("cpu")
-    b_cfg = exp_b.preset(exp_b.Config(dataset=args.dataset), "cpu")
-    try:
-        data = exp_b.load_data(b_cfg)
-    except DatasetUnavailable:
-        b_cfg = dataclasses.replace(b_cfg, dataset="synthetic")
-        data = exp_b.load_data(b_cfg)
+    b_cfg, data = load_b_data(exp_b.preset(exp_b.Config(dataset=args.dataset), "cpu"))
     cfg = exp_c.preset(exp_c.Config(), "cpu")
     P, bs = data.image_shape[-1], cfg.eval_batch_size
     models = {}

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import Spread, spread
 
-import torch  # noqa: E402
+import torch  # noqa: E402  (common puts the repository root on sys.path first)
 from torch import nn  # noqa: E402
 
 from models.cnn import SmallCNN  # noqa: E402
 from utils.frequency import radial_power_spectrum, spectral_suppression_ratio  # noqa: E402
 
 
-def time_call(fn, reps: int) -> tuple[float, float, float]:
-    """(median, q1, q3) of ``reps`` timed calls in ms, after 3 warm-up calls."""
+def time_call(fn, reps: int) -> Spread:
+    """Median and quartiles of ``reps`` timed calls in ms, after 3 warm-up calls."""
     for _ in range(3):
         fn()
     times = []
@@ -38,8 +36,7 @@ def time_call(fn, reps: int) -> tuple[float, float, float]:
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    q = statistics.quantiles(times, n=4)
-    return statistics.median(times), q[0], q[2]
+    return spread(times)
 
 
 def cnn_epoch_seconds(n_images: int, batch: int) -> float:
@@ -95,9 +92,9 @@ def main(argv=None) -> None:
     }
     results = {}
     for name, fn in cases.items():
-        med, q1, q3 = time_call(fn, args.reps)
-        results[name] = med
-        print(f"{name:45s} median {med:8.3f} ms   IQR [{q1:.3f}, {q3:.3f}] ms")
+        t = time_call(fn, args.reps)
+        results[name] = t.median
+        print(f"{name:45s} median {t.median:8.3f} ms   IQR [{t.q1:.3f}, {t.q3:.3f}] ms")
     epoch = cnn_epoch_seconds(args.epoch_images, 256)
     track = results["conv1 tracking step (5x5: spectrum + SSR)"] / 1e3
     print(f"SmallCNN 16-32-64 epoch ({args.epoch_images} images, batch 256, fwd+bwd): "

@@ -38,12 +38,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import base_parser, interleave, print_table, round_ratios, setup, spread, verdict
+from common import (base_parser, interleave, load_b_data, print_table, round_ratios, setup,
+                    spread, verdict)
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 import torch.nn.functional as F  # noqa: E402
 
-from data.images import DatasetUnavailable  # noqa: E402
 from experiments import exp_b_spectrum_evolution as exp_b  # noqa: E402
 from utils import runs, training  # noqa: E402
 from utils.optim import make_optimizer, make_schedule  # noqa: E402
@@ -109,12 +109,7 @@ def timed_phases(totals: dict[str, float]):
 def load(args) -> tuple[exp_b.Config, object]:
     base = exp_b.Config(dataset=args.dataset, device="cpu", progress=False, arms=("l2",), seeds=(0,))
     cfg = dataclasses.replace(exp_b.preset(base, "cpu"), epochs=args.epochs, n_train=args.n_train)
-    try:
-        return cfg, exp_b.load_data(cfg)
-    except DatasetUnavailable as err:
-        print(f"# {args.dataset} unavailable ({str(err).splitlines()[0][:100]}...); using synthetic")
-        cfg = dataclasses.replace(cfg, dataset="synthetic")
-        return cfg, exp_b.load_data(cfg)
+    return load_b_data(cfg)
 
 
 def main(argv=None) -> None:

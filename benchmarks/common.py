@@ -99,6 +99,22 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def load_b_data(cfg):
+    """``(cfg, data)``: experiment B's images for ``cfg``; when its dataset is
+    not on this machine, says so and uses the synthetic set instead."""
+    import dataclasses
+
+    from data.images import DatasetUnavailable
+    from experiments import exp_b_spectrum_evolution as exp_b
+
+    try:
+        return cfg, exp_b.load_data(cfg)
+    except DatasetUnavailable as err:
+        print(f"# {cfg.dataset} unavailable ({str(err).splitlines()[0][:100]}...); using synthetic")
+        cfg = dataclasses.replace(cfg, dataset="synthetic")
+        return cfg, exp_b.load_data(cfg)
+
+
 def interleave(variants: dict[str, Callable[[], float]], repeats: int,
                log: Callable[[str], None] = print) -> dict[str, list[float]]:
     """Run every variant once per round, ``repeats`` rounds, the order rotated
