@@ -98,6 +98,7 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
     for k in conv_keys:
         extra["layer_" + k.split("/", 1)[1].replace(".", "_")] = _stack(results, arms, seeds, k)
     runs.save_npz(run_dir / ARRAYS, arms=np.array([a.name for a in arms]),
+                  dataset_id=np.array(data.dataset_id),
                   arm_labels=np.array([describe(a, cfg) for a in arms]),
                   seeds=np.array(seeds), epochs=np.arange(E1), conv1=W.astype(np.float32),
                   ring_energy=energy, ring_count=count, ring_frequency=freq,
@@ -171,8 +172,11 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
     """Draw every figure of Experiment B from ``exp_b_arrays.npz`` alone."""
     run_dir = Path(run_dir)
     z = np.load(run_dir / ARRAYS)
+    # The arrays name their dataset (the first drawing happens before
+    # summary.json exists); folders written before they did: the summary's.
     summary_path = run_dir / "summary.json"
-    ds = runs.read_json(summary_path)["dataset_id"] if summary_path.exists() else None
+    ds = (str(z["dataset_id"]) if "dataset_id" in z.files else
+          runs.read_json(summary_path)["dataset_id"] if summary_path.exists() else None)
     labels = [str(x) for x in z["arm_labels"]]
     names = [str(x) for x in z["arms"]]
     S = z["seeds"].size

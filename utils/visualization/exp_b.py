@@ -35,7 +35,7 @@ def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: s
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.legend(loc="best")
-        ax.set_title(title)
+        ax.set_title(title, wrap=True)  # long titles (dataset ids) wrap, never clip
         out = save_figure(fig, path)
     return out
 
