@@ -137,7 +137,7 @@ def main(argv=None) -> None:
     std = torch.tensor(data.std).view(1, -1, 1, 1)
     print(f"# data {data.dataset_id}: {x_tr.shape[0]} train / {data.test_x.shape[0]} test; "
           f"SmallCNN {cfg.widths}, k1={cfg.k1}; batch {bs}; {epochs} epoch(s) = {images} images "
-          f"per measurement; B arm {arm.describe(cfg.l2_mode)}")
+          f"per measurement; B arm {arm.label()}")
 
     def fresh(dropout: float = 0.0) -> torch.nn.Module:
         m = exp_b.new_model(cfg, data, dropout)

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from data.toy_data import make_target, validate_grid
-from experiments import arms as arms_lib
-from experiments.arms import Arm
 from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs, stats
+from utils.config import Range, check_numbers
+from utils.optim import lr_multiplier
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
 from utils.tables import format_table
 from utils.visualization import exp_a as viz
 
@@ -68,12 +69,15 @@ class Config:
                                           # baseline needs ~3,800 for k = 50 in the worst seed
     lr: float = 1e-2                      # with warm-up: k = 50 at ~3,000 steps; Adam 2e-3
     warmup_steps: int = 200               # cosine had k = 50 at only Delta 0.32 after 8,000
-    # --- arms (each a first-class arm; legends say exactly which)
-    arms: tuple[str, ...] = ("baseline", "l2", "dropout")  # also "l2+dropout"
-    l2_reg: float = 1e-4                  # lambda in lambda * sum ||W||^2 over weight matrices
-    l2_mode: str = "penalty"              # "penalty" (added to the loss) | "decoupled" (AdamW)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" for a strength sweep
-    dropout: float = 0.1                  # rate on hidden layers, measured in eval mode
+    # --- arms: each a regimen (utils/regimen.py); legends say exactly which
+    arms: tuple[str, ...] = ("baseline", "l2", "dropout")  # shorthands (also "l2+dropout") or
+                                          # NAME:knob=value,... e.g. "l2d:l2=1e-3,l2_mode=decoupled"
+    l2_reg: float = 1e-4                  # lambda of the shorthands: lambda * sum ||W||^2 over weights
+    l2_mode: str = "penalty"              # base regimen: "penalty" (added to the loss) | "decoupled" (AdamW)
+    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
+    sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-5,1e-4,1e-3": arms
+                                          # "KNOB=value" on the base regimen, the base one is baseline
+    dropout: float = 0.1                  # rate of the shorthands on hidden layers, measured in eval mode
     seeds: tuple[int, ...] = (0, 1, 2)
     # --- measurement
     n_checkpoints: int = 120              # log-spaced in [1, steps], plus step 0
@@ -98,33 +102,62 @@ class Config:
                                    gif_frame_ms=150, workers=1)
 
 
-def build_arms(cfg: Config) -> list[Arm]:
-    return arms_lib.build_arms(cfg.arms, cfg.l2_reg, cfg.dropout, cfg.l2_sweep)
+# The knobs of a regimen this experiment supports (regression: no label
+# smoothing; no images: no augmentation or input noise).
+KNOBS = ("l2", "l2_mode", "dropout", "dropout_at")
+PLACEMENTS = ("hidden",)
+# Ranges of the numeric fields (utils.config.check_numbers: finiteness for all).
+RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=True),
+          "depth": Range(ge=1, integer=True), "steps": Range(ge=1, integer=True),
+          "lr": Range(gt=0), "warmup_steps": Range(ge=0, integer=True),
+          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "seeds": Range(ge=0, integer=True), "n_checkpoints": Range(ge=2, integer=True),
+          "eps": Range(gt=0, lt=1), "window_checkpoints": Range(ge=1, integer=True),
+          "window_fraction": Range(ge=0, lt=1), "spectrum_kmax": Range(ge=1, integer=True),
+          "gif_frames": Range(ge=2, integer=True), "gif_frame_ms": Range(ge=1, integer=True),
+          "workers": Range(ge=0, integer=True), "freqs": Range(ge=1, integer=True),
+          "amplitudes": Range(gt=0)}
 
 
-def describe(arm: Arm, cfg: Config) -> str:
-    return arm.describe(cfg.l2_mode, decoupled_label="AdamW weight_decay")
+def base_regimen(cfg: Config) -> Regimen:
+    """What every arm starts from: no regulariser, the configured L2 mode."""
+    return Regimen(name="baseline", l2_mode=cfg.l2_mode, dropout_at="hidden")
+
+
+def build_arms(cfg: Config) -> list[Regimen]:
+    """The arms of the run (``arms`` specs, then the sweep), validated."""
+    base = base_regimen(cfg)
+    return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
+                          sweep_spec(cfg.sweep, cfg.l2_sweep), allowed=KNOBS, placements=PLACEMENTS)
+
+
+def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
+    """The sweep's strength axis (arm index per value), or None."""
+    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+
+
+def describe(arm: Regimen, cfg: Config | None = None) -> str:
+    return arm.label()
 
 
 def validate(cfg: Config) -> None:
     """Raise ValueError (naming the field) for a config that cannot run."""
+    check_numbers(cfg, RANGES)
     validate_grid(cfg.freqs, cfg.n_points)
     if cfg.spectrum_kmax > cfg.n_points // 2:
         raise ValueError(f"spectrum_kmax: expected <= N/2 = {cfg.n_points // 2}, got {cfg.spectrum_kmax}")
-    if cfg.steps < 1:
-        raise ValueError(f"steps: expected >= 1, got {cfg.steps}")
-    if not cfg.seeds:
-        raise ValueError("seeds: expected at least one seed")
-    if cfg.l2_reg < 0 or any(lam < 0 for lam in cfg.l2_sweep):
-        raise ValueError(f"l2_reg: expected >= 0, got {cfg.l2_reg} (sweep {cfg.l2_sweep})")
-    if not 0 <= cfg.dropout < 1:
-        raise ValueError(f"dropout: expected 0 <= p < 1, got {cfg.dropout}")
-    if cfg.l2_mode not in ("penalty", "decoupled"):
-        raise ValueError(f"l2_mode: expected 'penalty' or 'decoupled', got {cfg.l2_mode!r}")
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(f"seeds: expected distinct seeds, at least one, got {cfg.seeds}")
+    if cfg.warmup_steps > cfg.steps:
+        raise ValueError(f"warmup_steps: expected <= steps={cfg.steps}, got {cfg.warmup_steps}")
+    if cfg.sweep and cfg.l2_sweep:
+        raise ValueError("sweep, l2_sweep: give one of them")
+    if cfg.activation not in ("relu", "tanh", "gelu", "silu"):
+        raise ValueError(f"activation: expected relu, tanh, gelu or silu, got {cfg.activation!r}")
     if cfg.amplitudes and len(cfg.amplitudes) != len(cfg.freqs):
         raise ValueError(f"amplitudes: expected {len(cfg.freqs)} values, got {cfg.amplitudes}")
-    if cfg.n_checkpoints < 2 or cfg.gif_frames < 2:
-        raise ValueError("n_checkpoints, gif_frames: expected >= 2")
+    if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
+        raise ValueError(f"device: expected cpu or cuda, got {cfg.device!r}")
     build_arms(cfg)
 
 
@@ -134,25 +167,12 @@ def checkpoint_steps(steps: int, n: int) -> np.ndarray:
     return np.concatenate([[0], log])
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    span = max(total - warmup, 1)
-    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
-
-
-def weight_matrices(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """Weights of Linear layers (the L2 set: biases excluded, SCIENCE.md 1)."""
-    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-
-
 def _target(cfg: Config, seed: int):
     return make_target(cfg.freqs, cfg.n_points, amplitudes=cfg.amplitudes or None,
                        random_phase_seed=seed if cfg.random_phases else None)
 
 
-def train_job(cfg: Config, arm: Arm, seed: int, threads: int | None = None) -> dict:
+def train_job(cfg: Config, arm: Regimen, seed: int, threads: int | None = None) -> dict:
     """Train one (arm, seed) and return its predictions at the checkpoints.
 
     Returns a dict with ``preds`` float32 ``(C, N)`` (eval mode, full grid),
@@ -173,22 +193,18 @@ def train_job(cfg: Config, arm: Arm, seed: int, threads: int | None = None) -> d
         return _fit(cfg, arm, model, u, y)
 
 
-def _fit(cfg: Config, arm: Arm, model: torch.nn.Module, u, y) -> dict:
-    weights = weight_matrices(model)
-    wid = {id(w) for w in weights}
-    others = [p for p in model.parameters() if id(p) not in wid]
-    if cfg.l2_mode == "decoupled" and arm.l2 > 0:
-        opt = torch.optim.AdamW([{"params": weights, "weight_decay": arm.l2},
-                                 {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
-        penalty_lam = 0.0
-    else:
+def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y) -> dict:
+    weights = arm.penalised(model)
+    if arm.l2_mode == "decoupled" and arm.l2 > 0:
+        opt = torch.optim.AdamW(arm.param_groups(model), lr=cfg.lr)
+    else:  # one group, as Adam is documented (and bit-identical to earlier runs)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        penalty_lam = arm.l2
     ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
     is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
     is_ckpt[ckpts] = True
     preds = np.empty((ckpts.size, u.shape[0]), dtype=np.float32)
     losses = torch.empty(cfg.steps + 1, dtype=torch.float64)
+    objective = torch.zeros(cfg.steps + 1, dtype=torch.float64)  # data loss + penalty
 
     def measure(i: int, step: int) -> None:
         model.eval()
@@ -208,27 +224,31 @@ def _fit(cfg: Config, arm: Arm, model: torch.nn.Module, u, y) -> dict:
     model.train()
     for step in range(1, cfg.steps + 1):
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * lr_factor(step - 1, cfg.warmup_steps, cfg.steps)
+            g["lr"] = cfg.lr * lr_multiplier(step - 1, "cosine", cfg.steps, cfg.warmup_steps)
         data_loss = torch.mean((model(u) - y) ** 2)
-        loss = data_loss
-        if penalty_lam > 0:
-            loss = loss + penalty_lam * sum(w.pow(2).sum() for w in weights)
+        penalty = arm.penalty(weights)
+        loss = data_loss if penalty is None else data_loss + penalty
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses[step] = data_loss.detach()
+        objective[step] = loss.detach()
         if is_ckpt[step]:
-            bad = ~torch.isfinite(losses[: step + 1])
+            # The objective, not only the data loss: an enormous L2 makes it
+            # inf from step 1 while the data loss stays finite for a while.
+            bad = ~(torch.isfinite(losses[: step + 1]) & torch.isfinite(objective[: step + 1]))
             if bad.any():
                 first = int(bad.nonzero()[0])
-                raise FloatingPointError(f"non-finite loss {float(losses[first])} at step {first} "
-                                         f"({arm.name}); lower --set lr=...")
+                raise FloatingPointError(
+                    f"non-finite objective at step {first} ({arm.name}: data loss "
+                    f"{float(losses[first])}, objective {float(objective[first])}); lower "
+                    f"--set lr=... or the L2 strength")
             measure(ci, step)
             ci += 1
     return {"preds": preds, "loss": losses[ckpts].numpy(), "seconds": time.perf_counter() - t0}
 
 
-def _run_jobs(cfg: Config, arms: list[Arm], progress) -> dict:
+def _run_jobs(cfg: Config, arms: list[Regimen], progress) -> dict:
     jobs = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
     workers = cfg.workers or (os.cpu_count() or 1)
     workers = max(1, min(workers, len(jobs)))
@@ -251,7 +271,7 @@ def _run_jobs(cfg: Config, arms: list[Arm], progress) -> dict:
     return out
 
 
-def analyse(cfg: Config, arms: list[Arm], steps: np.ndarray, preds: np.ndarray) -> dict:
+def analyse(cfg: Config, arms: list[Regimen], steps: np.ndarray, preds: np.ndarray) -> dict:
     """Per-frequency metrics from saved predictions ``(A, S, C, N)``."""
     n_arms, n_seeds = preds.shape[:2]
     freqs = np.asarray(cfg.freqs)
@@ -278,7 +298,7 @@ def _median_censored(t: np.ndarray, learned: np.ndarray) -> float:
     return float(med) if np.isfinite(med) else float("nan")
 
 
-def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], list[str]]:
+def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dict], list[str]]:
     """Learning-time table rows, per-arm summary and warnings."""
     freqs = list(cfg.freqs)
     rows, per_arm, warnings = [], {}, []

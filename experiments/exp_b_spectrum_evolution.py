@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from data.images import ImageData, load_image_data
-from experiments import arms as arms_lib
-from experiments.arms import Arm
 from models import build_model
 from utils import checkpoints as ckpt
 from utils import runs, training
+from utils.config import Range, check_numbers
 from utils.optim import make_optimizer, make_schedule
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
 
 NAME = "exp_b"
 STABLE_FIGURES = ("exp_b_spectrum_evolution.png", "exp_b_ssr_comparison.png",
@@ -57,13 +57,21 @@ class Config:
     momentum: float = 0.9
     schedule: str = "cosine"              # cosine | onecycle | constant
     warmup_epochs: float = 0.5
-    augment: bool = True                  # random crop (pad 4) + flip, batched on the device
-    # --- arms
-    arms: tuple[str, ...] = ("baseline", "l2", "dropout", "l2+dropout")
+    # --- arms: each a regimen (utils/regimen.py). The base regimen (what the
+    # shorthands and a sweep start from) is augment, l2_mode, dropout_at,
+    # label_smoothing and input_noise below; l2_reg and dropout are the
+    # strengths of the shorthands l2, dropout, l2+dropout.
+    arms: tuple[str, ...] = ("baseline", "l2", "dropout", "l2+dropout")  # or NAME:knob=value,...
     l2_reg: float = 5e-4                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
     l2_mode: str = "penalty"              # penalty | decoupled (SGDW: W <- W - lr*lambda*W)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>"
-    dropout: float = 0.5                  # before the classifier (the seed's ResNet18 default)
+    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
+    sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-4,5e-4,1e-3"
+    dropout: float = 0.5                  # rate of the dropout shorthands
+    dropout_at: str = "classifier"        # classifier (the seed's ResNet18) | conv (Dropout2d
+                                          # after every conv block / residual stage)
+    augment: bool = True                  # random crop (pad 4) + flip, batched on the device
+    label_smoothing: float = 0.0          # off: a regulariser of its own (arm knob)
+    input_noise: float = 0.0              # sigma of Gaussian noise on [0, 1] pixels (arm knob)
     seeds: tuple[int, ...] = (0, 1, 2)
     # --- measurement
     hff_cutoff: float = 0.25              # c/p; white noise on 32x32 has HFF(0.25) ~ 0.81
@@ -101,41 +109,68 @@ def preset(cfg: Config, device: str) -> Config:
     return dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
 
 
-def build_arms(cfg: Config) -> list[Arm]:
-    return arms_lib.build_arms(cfg.arms, cfg.l2_reg, cfg.dropout, cfg.l2_sweep)
+# Ranges of the numeric fields (utils.config.check_numbers: finiteness for all).
+RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer=True),
+          "n_test": Range(ge=1, integer=True), "k1": Range(ge=1, integer=True),
+          "widths": Range(ge=1, integer=True), "epochs": Range(ge=1, integer=True),
+          "batch_size": Range(ge=1, integer=True), "lr": Range(gt=0),
+          "momentum": Range(ge=0, lt=1), "warmup_epochs": Range(ge=0),
+          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
+          "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, le=1),
+          "eval_batch_size": Range(ge=1, integer=True)}
 
 
-def describe(arm: Arm, cfg: Config) -> str:
-    return arm.describe(cfg.l2_mode, decoupled_label="SGDW decay")
+def base_regimen(cfg: Config) -> Regimen:
+    """What every arm starts from (see the Config's arms block)."""
+    return Regimen(name="baseline", l2_mode=cfg.l2_mode, dropout_at=cfg.dropout_at,
+                   label_smoothing=cfg.label_smoothing,
+                   augment="crop_flip" if cfg.augment else "none", input_noise=cfg.input_noise)
+
+
+def build_arms(cfg: Config) -> list[Regimen]:
+    base = base_regimen(cfg)
+    return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
+                          sweep_spec(cfg.sweep, cfg.l2_sweep), placements=("classifier", "conv"))
+
+
+def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
+    """The sweep's strength axis (arm index per value), or None."""
+    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+
+
+def describe(arm: Regimen, cfg: Config | None = None) -> str:
+    return arm.label()
 
 
 def validate(cfg: Config) -> None:
     from data.images import DATASET_NAMES
     from models import MODELS
 
+    check_numbers(cfg, RANGES)
     if cfg.dataset not in DATASET_NAMES:
         raise ValueError(f"dataset: expected one of {list(DATASET_NAMES)}, got {cfg.dataset!r}")
     if cfg.model not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)}, got {cfg.model!r}")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ValueError(f"epochs, batch_size: expected >= 1, got {cfg.epochs}, {cfg.batch_size}")
-    if cfg.l2_reg < 0 or any(v < 0 for v in cfg.l2_sweep):
-        raise ValueError(f"l2_reg: expected >= 0, got {cfg.l2_reg}")
-    if not 0 <= cfg.dropout < 1:
-        raise ValueError(f"dropout: expected 0 <= p < 1, got {cfg.dropout}")
     if cfg.l2_mode not in ("penalty", "decoupled"):
         raise ValueError(f"l2_mode: expected penalty or decoupled, got {cfg.l2_mode!r}")
     if cfg.schedule not in ("cosine", "onecycle", "constant"):
         raise ValueError(f"schedule: expected cosine, onecycle or constant, got {cfg.schedule!r}")
-    if not 0 < cfg.hff_cutoff <= 1:
-        raise ValueError(f"hff_cutoff: expected 0 < c <= 1, got {cfg.hff_cutoff}")
-    if cfg.lr <= 0 or cfg.warmup_epochs < 0:
-        raise ValueError(f"lr, warmup_epochs: expected lr > 0 and warm-up >= 0, got "
-                         f"{cfg.lr}, {cfg.warmup_epochs}")
-    if not cfg.seeds:
-        raise ValueError("seeds: expected at least one seed")
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(f"seeds: expected distinct seeds, at least one, got {cfg.seeds}")
+    if cfg.warmup_epochs > cfg.epochs:
+        raise ValueError(f"warmup_epochs: expected <= epochs={cfg.epochs}, got {cfg.warmup_epochs}")
+    if cfg.n_train is not None and cfg.batch_size > cfg.n_train:
+        raise ValueError(f"batch_size: expected at most n_train={cfg.n_train}, got {cfg.batch_size}")
     if cfg.model == "small_cnn" and cfg.k1 % 2 == 0:
         raise ValueError(f"k1: expected an odd kernel size, got {cfg.k1}")
+    if cfg.model == "small_cnn" and cfg.k1 > 15:
+        raise ValueError(f"k1: expected a kernel of at most 15 pixels (the images are 28-32), "
+                         f"got {cfg.k1}")
+    if cfg.sweep and cfg.l2_sweep:
+        raise ValueError("sweep, l2_sweep: give one of them")
+    if cfg.compile and not cfg.device.startswith("cuda"):
+        raise ValueError("compile: torch.compile is for CUDA runs; got device cpu")
     build_arms(cfg)
 
 
@@ -151,8 +186,11 @@ def load_data(cfg: Config) -> ImageData:
                            n_train=cfg.n_train, n_test=cfg.n_test)
 
 
-def new_model(cfg: Config, data: ImageData, dropout: float) -> torch.nn.Module:
-    return build_model(cfg.model, data.num_classes, data.image_shape[0], dropout,
+def new_model(cfg: Config, data: ImageData, arm: Regimen | None = None) -> torch.nn.Module:
+    """The network of ``arm`` (its dropout and placement; None: no dropout)."""
+    dropout, at = (0.0, "classifier") if arm is None or arm.dropout == 0 else (arm.dropout,
+                                                                             arm.dropout_at)
+    return build_model(cfg.model, data.num_classes, data.image_shape[0], dropout, dropout_at=at,
                        **{k: tuple(v) if isinstance(v, list) else v
                           for k, v in model_kwargs(cfg).items()})
 
@@ -161,15 +199,16 @@ def initial_state(cfg: Config, data: ImageData, seed: int) -> dict:
     """The weights every arm of ``seed`` starts from (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return new_model(cfg, data, 0.0).state_dict()
+        return new_model(cfg, data, None).state_dict()
 
 
-def checkpoint_meta(cfg: Config, data: ImageData, arm: Arm, seed: int) -> dict:
+def checkpoint_meta(cfg: Config, data: ImageData, arm: Regimen, seed: int) -> dict:
     """What a checkpoint must match to be resumed or evaluated (experiment C)."""
     return {"model": cfg.model, "model_kwargs": model_kwargs(cfg), "dataset_id": data.dataset_id,
             "num_classes": data.num_classes, "in_channels": data.image_shape[0],
             "mean": list(data.mean), "std": list(data.std), "arm": arm.name, "seed": seed,
-            "dropout": arm.dropout, "l2": arm.l2, "l2_mode": cfg.l2_mode, "epochs": cfg.epochs}
+            "dropout": arm.dropout, "dropout_at": arm.dropout_at, "l2": arm.l2,
+            "l2_mode": arm.l2_mode, "regimen": arm.knobs(), "epochs": cfg.epochs}
 
 
 def conv_layers(model: torch.nn.Module) -> dict[str, torch.nn.Conv2d]:
@@ -194,12 +233,12 @@ def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
     return sizes
 
 
-def job_paths(run_dir: Path, arm: Arm, seed: int) -> tuple[Path, Path]:
+def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:
     stem = f"{arm.name}_seed{seed}"
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
 
 
-def train_job(cfg: Config, data: ImageData, arm: Arm, seed: int, init: dict, run_dir: Path,
+def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict, run_dir: Path,
               tensors, metrics: runs.JsonlLogger, resume: bool, log) -> dict:
     """Train one (arm, seed); record conv1 at init and after every epoch.
 
@@ -211,10 +250,10 @@ def train_job(cfg: Config, data: ImageData, arm: Arm, seed: int, init: dict, run
     device = torch.device(cfg.device)
     settings = training.device_settings(device)
     x_tr, y_tr, x_te, y_te = tensors
-    model = new_model(cfg, data, arm.dropout)
+    model = new_model(cfg, data, arm)
     model.load_state_dict(init)
     model = training.place_model(model, device, settings["channels_last"])
-    opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=arm.l2, l2_mode=cfg.l2_mode)
+    opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=arm.l2, l2_mode=arm.l2_mode)
     steps = training.steps_per_epoch(x_tr.shape[0], cfg.batch_size)
     sched = make_schedule(opt, cfg.schedule, total_steps=steps * cfg.epochs,
                           warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
@@ -253,8 +292,7 @@ def train_job(cfg: Config, data: ImageData, arm: Arm, seed: int, init: dict, run
     for epoch in range(start, cfg.epochs):
         tr = training.train_one_epoch(
             model, x_tr, y_tr, optimizer=opt, scheduler=sched, batch_size=cfg.batch_size,
-            mean=data.mean, std=data.std, epoch=epoch, seed=seed,
-            device=device, **({} if cfg.augment else {"augment": None}),
+            mean=data.mean, std=data.std, epoch=epoch, seed=seed, regimen=arm, device=device,
             amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"],
             progress=cfg.progress)
         n_images += tr["steps"] * cfg.batch_size

@@ -221,7 +221,7 @@ def load_model(path: Path, expect: dict, device, channels_last: bool) -> torch.n
     meta = ckpt.load_checkpoint(path, expect=expect)["meta"]
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
     model = build_model(meta["model"], meta["num_classes"], meta["in_channels"], meta["dropout"],
-                        **kwargs)
+                        dropout_at=meta.get("dropout_at", "classifier"), **kwargs)
     ckpt.load_checkpoint(path, model=model, expect=expect)
     return training.place_model(model, device, channels_last).eval()
 

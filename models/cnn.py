@@ -6,6 +6,10 @@ Layout (defaults ``k1=5``, ``widths=(16, 32, 64)``)::
     [conv 3x3 (widths[i-1] -> widths[i])       max-pool 2  BN  ReLU] for i >= 1
     global average pool  ->  dropout (Identity at p = 0)  ->  linear
 
+With ``dropout_at="conv"`` the dropout is channel dropout (``Dropout2d``,
+whole feature maps) after each conv block instead, the first right after
+conv1's block, so it acts on what conv1 learns; the classifier then has none.
+
 ``conv1`` keeps stride 1 and a configurable odd kernel so that its weight has
 a radial spectrum worth tracking (a 3x3 kernel has only two non-DC frequency
 rings). Pooling right after each conv (as airbench does) runs batch norm and
@@ -47,9 +51,11 @@ class SmallCNN(nn.Module):
         batch_norm: BatchNorm after every conv. Without it the convs carry a
             bias instead. Behind a batch norm the scale of ``conv1`` does not
             matter (SCIENCE.md section 3), hence the variant.
-        dropout: rate before the linear classifier, ``0 <= p < 1``. At 0 the
-            layer is an ``Identity``; parameter names never depend on it, so
-            all arms of a seed can load the same initial weights.
+        dropout: rate, ``0 <= p < 1``. At 0 the layer is an ``Identity``;
+            parameter names never depend on it or on its placement, so all
+            arms of a seed can load the same initial weights.
+        dropout_at: ``"classifier"`` (before the linear read-out) or
+            ``"conv"`` (channel dropout after every conv block).
 
     Shapes: ``x: (B, in_channels, H, W) -> (B, num_classes)``; H, W >= 2 **
     len(widths).
@@ -57,7 +63,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, k1: int = 5,
                  widths: tuple[int, ...] = (16, 32, 64), batch_norm: bool = True,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, dropout_at: str = "classifier"):
         super().__init__()
         if not isinstance(k1, int) or k1 < 1 or k1 % 2 == 0:
             raise ValueError(f"k1: expected an odd kernel size >= 1, got {k1!r}")
@@ -69,6 +75,8 @@ class SmallCNN(nn.Module):
                              f"num_classes={num_classes}, in_channels={in_channels}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {dropout}")
+        if dropout_at not in ("classifier", "conv"):
+            raise ValueError(f"dropout_at: expected 'classifier' or 'conv', got {dropout_at!r}")
         bias = not batch_norm  # a bias in front of a batch norm is cancelled by it
         self.conv1 = nn.Conv2d(in_channels, widths[0], k1, padding=k1 // 2, bias=bias)
         self.bn1 = _norm(widths[0], batch_norm)
@@ -78,10 +86,24 @@ class SmallCNN(nn.Module):
                        _norm(c_out, batch_norm), nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        on_conv = dropout > 0 and dropout_at == "conv"
+        on_fc = dropout > 0 and dropout_at == "classifier"
+        self.dropout = nn.Dropout(dropout) if on_fc else nn.Identity()
+        # One per conv block, outside `blocks` so parameter names do not move.
+        self.conv_dropout = nn.ModuleList(nn.Dropout2d(dropout) if on_conv else nn.Identity()
+                                          for _ in widths)
+        self.dropout_at_conv = on_conv
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn1(nn.functional.max_pool2d(self.conv1(x), 2)))
-        x = self.pool(self.blocks(x)).flatten(1)
+        if self.dropout_at_conv:
+            x = self.conv_dropout[0](x)
+            for i in range(len(self.conv_dropout) - 1):  # 4 modules per block
+                for layer in self.blocks[4 * i:4 * i + 4]:
+                    x = layer(x)
+                x = self.conv_dropout[i + 1](x)
+        else:
+            x = self.blocks(x)
+        x = self.pool(x).flatten(1)
         return self.fc(self.dropout(x))

@@ -50,17 +50,23 @@ class ResNet18(nn.Module):
             parameter names (and ``load_state_dict(strict=True)``) do not
             depend on it.
         in_channels: 3 for colour images, 1 for grey.
+        dropout_at: ``"classifier"`` (before the linear layer) or ``"conv"``
+            (channel dropout, ``Dropout2d``, after each of the four residual
+            stages; the classifier then has none).
 
     Shapes: ``x: (B, in_channels, H, W) -> (B, num_classes)``.
     """
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.5, in_channels: int = 3):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.5, in_channels: int = 3,
+                 dropout_at: str = "classifier"):
         super().__init__()
         if num_classes < 1 or in_channels < 1:
             raise ValueError(f"num_classes, in_channels: expected >= 1, got "
                              f"num_classes={num_classes}, in_channels={in_channels}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {dropout}")
+        if dropout_at not in ("classifier", "conv"):
+            raise ValueError(f"dropout_at: expected 'classifier' or 'conv', got {dropout_at!r}")
         self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         widths, c_in, stages = (64, 128, 256, 512), 64, []
@@ -70,10 +76,15 @@ class ResNet18(nn.Module):
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        on_conv = dropout > 0 and dropout_at == "conv"
+        self.dropout = nn.Dropout(dropout) if dropout > 0 and not on_conv else nn.Identity()
+        self.stage_dropout = nn.ModuleList(nn.Dropout2d(dropout) if on_conv else nn.Identity()
+                                           for _ in range(4))
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn1(self.conv1(x)))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for stage, drop in zip((self.layer1, self.layer2, self.layer3, self.layer4),
+                               self.stage_dropout):
+            x = drop(stage(x))
         return self.fc(self.dropout(self.pool(x).flatten(1)))

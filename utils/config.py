@@ -8,9 +8,13 @@ unknown key or a value of the wrong type is a ``ValueError`` naming both.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
+
+INT64_MAX = 2**63 - 1
 
 
 def _parse_scalar(text: str, typ: Any, key: str) -> Any:
@@ -94,3 +98,63 @@ def split_override(item: str) -> tuple[str, str]:
     if not key:
         raise ValueError(f"--set expects key=value, got {item!r}")
     return key, value.strip()
+
+
+# --------------------------------------------------------------------------
+# numeric fields: finiteness and range, in one place for every config
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric field (each bound optional): ``gt``/``ge``
+    below, ``lt``/``le`` above; ``integer``: an int (not a bool)."""
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    integer: bool = False
+
+    def text(self) -> str:
+        parts = [f"> {self.gt:g}" if self.gt is not None else "",
+                 f">= {self.ge:g}" if self.ge is not None else "",
+                 f"< {self.lt:g}" if self.lt is not None else "",
+                 f"<= {self.le:g}" if self.le is not None else ""]
+        return ("an integer " if self.integer else "a finite number ") + " and ".join(
+            p for p in parts if p)
+
+    def ok(self, v) -> bool:
+        if self.integer and (isinstance(v, bool) or not isinstance(v, int)):
+            return False
+        return ((self.gt is None or v > self.gt) and (self.ge is None or v >= self.ge)
+                and (self.lt is None or v < self.lt) and (self.le is None or v <= self.le))
+
+
+def _numbers(value):
+    """The numbers inside a field value (itself, or the items of a tuple)."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def check_numbers(cfg: Any, ranges: dict[str, Range]) -> None:
+    """Validate every numeric field of config dataclass ``cfg``, whatever path
+    it came by (flag, ``--set``, a saved config.json, Python): each float
+    finite (NaN passes ``x < 0`` checks and then silently disables what
+    ``if x > 0`` guards), each int within int64, each field of ``ranges``
+    (a field or the items of a tuple field) inside its :class:`Range`.
+    Raises ValueError naming the field, what was expected and what came."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        rule = ranges.get(f.name)
+        for v in _numbers(value):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name}: expected a finite number, got {value!r}")
+            if isinstance(v, int) and abs(v) > INT64_MAX:
+                raise ValueError(f"{f.name}: expected an integer within int64, got {value!r}")
+            if rule is not None and not rule.ok(v):
+                raise ValueError(f"{f.name}: expected {rule.text()}, got {value!r}")
+        if rule is not None and value is not None and not list(_numbers(value)) and (
+                not isinstance(value, (list, tuple)) or value):
+            raise ValueError(f"{f.name}: expected {rule.text()}, got {value!r}")

@@ -19,45 +19,22 @@ project calls L2):
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 from torch import nn
 
-L2_MODES = ("penalty", "decoupled")
+from utils.regimen import L2_MODES, l2_penalty, weight_params  # noqa: F401  (re-exported)
+
 SCHEDULES = ("cosine", "onecycle", "constant")
-_WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                  nn.ConvTranspose3d, nn.Linear)
 
 
 # --------------------------------------------------------------------------
 # L2
 # --------------------------------------------------------------------------
 
-def l2_params(model: nn.Module) -> list[nn.Parameter]:
-    """Weights of the Conv and Linear layers of ``model``, in module order:
-    no biases, no normalisation parameters (their scale is not what L2 is
-    meant to shrink). Shared weights appear once."""
-    seen, out = set(), []
-    for module in model.modules():
-        if isinstance(module, _WEIGHT_LAYERS) and id(module.weight) not in seen:
-            seen.add(id(module.weight))
-            out.append(module.weight)
-    return out
-
-
-def l2_penalty(params: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``sum_W ||W||^2`` (no lambda, no 1/2), differentiable; 0-d tensor.
-
-    A plain loop of ``p.pow(2).sum()``: measured on the 2-core CPU against
-    ``torch._foreach_norm`` (norms, stacked, squared) and ``torch.cat``, the
-    loop was as fast within noise for SmallCNN and ResNet-18 (forward +
-    backward) and the only one that matches a float64 sum to 1e-7;
-    ``_foreach_norm`` squares square roots and was off by 2e-5 on ResNet-18.
-    """
-    if len(params) == 0:
-        raise ValueError("params: expected at least one tensor, got an empty list")
-    return torch.stack([p.pow(2).sum() for p in params]).sum()
+# The L2 set and the penalty belong to the regimen (utils/regimen.py); the
+# names stay importable from here.
+l2_params = weight_params
 
 
 class SGDL2(torch.optim.SGD):
@@ -135,12 +112,22 @@ def make_schedule(optimizer: torch.optim.Optimizer, kind: str = "cosine", *, tot
         raise ValueError(f"warmup_steps: expected an int in [0, total_steps={total_steps}], "
                          f"got {warmup_steps!r}")
 
-    def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if kind == "constant":
-            return 1.0
-        u = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1.0 + math.cos(math.pi * u)) if kind == "cosine" else 1.0 - u
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_multiplier(step, kind, total_steps, warmup_steps))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+
+def lr_multiplier(step: int, kind: str, total_steps: int, warmup_steps: int) -> float:
+    """The schedule of every experiment, for 0-based optimiser step ``step``:
+    ``(step + 1) / warmup_steps`` during warm-up; after it, with ``span =
+    total_steps - warmup_steps`` (at least 1) and ``d = min(step -
+    warmup_steps, span)``: ``cosine`` ``(1 + cos(pi d / span)) / 2``,
+    ``onecycle`` ``1 - d / span``, ``constant`` 1. (The arithmetic order is
+    experiment A's original one, so its results are bit-identical; B's
+    cosine differed from it by at most one float64 ulp at some steps.)"""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if kind == "constant":
+        return 1.0
+    span = max(total_steps - warmup_steps, 1)
+    d = min(step - warmup_steps, span)
+    return 0.5 * (1.0 + math.cos(math.pi * d / span)) if kind == "cosine" else 1.0 - d / span

@@ -27,13 +27,15 @@ from torch import nn
 
 from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
                          make_schedule)
+from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
            "l2_params", "l2_penalty", "make_optimizer", "make_schedule", "maybe_compile",
            "place_model", "predict", "select_device", "steps_per_epoch", "stream_seed",
            "train_one_epoch"]
 
-_STREAMS = {"order": 1, "augment": 2, "dropout": 3}
+_STREAMS = {"order": 1, "augment": 2, "dropout": 3, "input_noise": 4}
+_FROM_REGIMEN = object()  # train_one_epoch's augment default: the regimen's (crop + flip without one)
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -186,6 +188,16 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
 # train / evaluate
 # --------------------------------------------------------------------------
 
+def _check_regimen_optimizer(regimen: Regimen, optimizer, l2_lambda, l2_mode) -> None:
+    if l2_lambda is not None or l2_mode is not None:
+        raise ValueError("l2_lambda/l2_mode: give the regimen or these, not both")
+    if isinstance(optimizer, SGDL2) and (optimizer.l2, optimizer.l2_mode) != (regimen.l2,
+                                                                              regimen.l2_mode):
+        raise ValueError(f"regimen: {regimen.label()} but the optimiser was built with "
+                         f"l2={optimizer.l2}, l2_mode={optimizer.l2_mode!r}; build it with "
+                         "make_optimizer(model, ..., l2=regimen.l2, l2_mode=regimen.l2_mode)")
+
+
 def _resolve_l2(optimizer, l2_lambda, l2_mode) -> tuple[float, str]:
     """The L2 rule comes from the optimiser when it records one; an explicit
     argument that disagrees with it is an error, never a silent double."""
@@ -214,7 +226,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                     optimizer: torch.optim.Optimizer, scheduler, batch_size: int,
                     mean: Sequence[float], std: Sequence[float], epoch: int, seed: int,
                     l2_lambda: float | None = None, l2_mode: str | None = None,
-                    augment: Callable | None = _default_augment, device: torch.device | str,
+                    regimen: Regimen | None = None,
+                    augment: Callable | None = _FROM_REGIMEN, device: torch.device | str,
                     amp_dtype: torch.dtype | None = None, channels_last: bool = False,
                     progress: bool = False, check_every: int = 50) -> dict:
     """One pass over a random permutation of ``(x, y)``; returns
@@ -235,9 +248,15 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     - The last partial batch is dropped (``steps = N // batch_size``): every
       step has the same shape (no recompiles, no tiny batch-norm batch), and
       the permutation changes every epoch, so no image is left out for long.
-    - ``l2_lambda``/``l2_mode``: default from an optimiser made by
-      :func:`make_optimizer`. In penalty mode ``loss = CE + l2_lambda *
-      l2_penalty(l2_params(model))``.
+    - ``regimen`` (:class:`utils.regimen.Regimen`): the arm's regularisers --
+      its L2 penalty (``loss = CE + l2 * l2_penalty(l2_params(model))`` in
+      penalty mode; decoupled decay is the optimiser's, which must agree),
+      label smoothing, augmentation (when ``augment`` is not given) and
+      input noise (``clip(x + sigma n, 0, 1)`` on [0, 1] pixels after the
+      augmentation and before normalisation, ``n`` from its own
+      ``(seed, epoch)`` stream). Without a regimen the legacy arguments
+      apply: ``l2_lambda``/``l2_mode`` default from an optimiser made by
+      :func:`make_optimizer`, and ``augment`` defaults to crop + flip.
     - No host sync per step: loss and accuracy sums stay on the device; every
       ``check_every`` steps and at the end one sync checks them, and a
       non-finite loss raises :class:`NonFiniteLoss` naming the first bad
@@ -260,8 +279,16 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     steps = steps_per_epoch(n, batch_size)
     if steps == 0:
         raise ValueError(f"batch_size: expected at most the {n} training images, got {batch_size}")
-    lam, mode = _resolve_l2(optimizer, l2_lambda, l2_mode)
-    penalised = l2_params(model) if mode == "penalty" and lam > 0 else []
+    if regimen is None:
+        lam, mode = _resolve_l2(optimizer, l2_lambda, l2_mode)
+        regimen = Regimen(name="arm", l2=lam, l2_mode=mode)
+        if augment is _FROM_REGIMEN:
+            augment = _default_augment
+    else:
+        _check_regimen_optimizer(regimen, optimizer, l2_lambda, l2_mode)
+        if augment is _FROM_REGIMEN:
+            augment = regimen.augmenter()
+    penalised = regimen.penalised(model) if regimen.has_penalty else []
     dtype = _model_dtype(model)
     mean_t = _stats(mean, x.shape[1], "mean", device, dtype)
     std_t = _stats(std, x.shape[1], "std", device, dtype)
@@ -270,6 +297,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     order = torch.randperm(n, generator=torch.Generator().manual_seed(stream_seed(seed, epoch, "order")))
     order = order.to(device)
     aug_gen = torch.Generator(device=device).manual_seed(stream_seed(seed, epoch, "augment"))
+    noise_gen = (torch.Generator(device=device).manual_seed(stream_seed(seed, epoch, "input_noise"))
+                 if regimen.input_noise > 0 else None)
     # float64 sums: thousands of float32 batch means would lose digits.
     ce_sum = torch.zeros((), dtype=torch.float64, device=device)
     objective_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -295,11 +324,14 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
             # In place on a new tensor, laid out for the model in the uint8 -> float
             # pass: the same values as ((x / 255 - mean) / std) with two float
             # passes fewer (about 1 ms of a 75 ms CPU step, bench_train.py).
-            xb = _unit_float(xb, dtype, memory_format).sub_(mean_t).div_(std_t)
+            xb = _unit_float(xb, dtype, memory_format)
+            if noise_gen is not None:
+                xb = regimen.add_input_noise(xb, noise_gen)
+            xb = xb.sub_(mean_t).div_(std_t)
             with _autocast(device, amp_dtype):
                 logits = model(xb)
-            ce = F.cross_entropy(logits.float(), yb)
-            loss = ce + lam * l2_penalty(penalised) if penalised else ce
+            ce = regimen.cross_entropy(logits.float(), yb)
+            loss = ce + regimen.penalty(penalised) if penalised else ce
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
