@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -40,9 +41,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _experiments() -> dict:
-    """Registry: experiment letter -> module with Config, validate, run."""
-    from experiments import exp_a_synthetic, exp_b_spectrum_evolution, exp_c_robustness
-    return {"a": exp_a_synthetic, "b": exp_b_spectrum_evolution, "c": exp_c_robustness}
+    """Registry: experiment letter -> module (the contract is stated in
+    experiments/__init__.py)."""
+    from experiments import registry
+    return registry()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,16 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "self-describing folder under --out.",
         formatter_class=_Formatter,
     )
+    from experiments import LETTERS
     g = p.add_argument_group("what to run")
-    g.add_argument("--experiment", default="all", choices=["a", "b", "c", "all"],
+    g.add_argument("--experiment", default=None, choices=[*LETTERS, "all"],
                    help="a: 1D spectral bias; b: first-layer spectrum on images; "
-                        "c: robustness of b's models; all: a, b, c in one run folder")
+                        "c: robustness of b's models; all: " + ", ".join(LETTERS)
+                        + " in one run folder (default: all, or what --config holds)")
     g.add_argument("--quick", action="store_true",
                    help="same code path with every axis shrunk (smoke test, seconds; leaves "
                         "OUT/figures/ alone; default: off)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue an interrupted experiment-b run folder from its checkpoints "
-                        "(same config; finished jobs are kept; default: none)")
+                   help="continue an interrupted run folder (any experiment, or an 'all' "
+                        "folder) with its own config: finished jobs and parts are kept; takes "
+                        "no other flags (default: none)")
+    g.add_argument("--config", metavar="CONFIG_JSON", default=None,
+                   help="rerun exactly what a run folder's config.json records, in a new "
+                        "folder; flags and --set still override it (default: none)")
     g.add_argument("--from-run", "--from_run", dest="from_run", metavar="B_RUN_DIR", default=None,
                    help="experiment c: evaluate the models of this experiment-b run folder "
                         "(default: the newest one under --out)")
@@ -71,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compare", metavar="RUN_DIR", nargs="+", default=None,
                    help="write one comparison report of several run folders (e.g. two L2 "
                         "strengths) into a new folder under --out")
+
+    g = p.add_argument_group("arms: the regularisation regimens compared (experiments a, b)")
+    g.add_argument("--arm", dest="arm", action="append", default=None, metavar="SPEC",
+                   help="an arm, repeatable; replaces the default arms. SPEC is a shorthand "
+                        "(baseline, l2, dropout, l2+dropout, with --l2_reg/--dropout) or "
+                        "NAME:knob=value,... on top of the base regimen, knobs l2, l2_mode "
+                        "(penalty|decoupled), dropout, dropout_at (a: hidden; b: classifier|"
+                        "conv), label_smoothing, augment (none|crop_flip), input_noise (b). "
+                        "Example: --arm baseline --arm l2conv:l2=5e-4,dropout=0.2,dropout_at=conv "
+                        "(default: a baseline,l2,dropout; b also l2+dropout)")
+    g.add_argument("--sweep", default=None, metavar="KNOB=V1,V2,...",
+                   help="one knob over values, each an arm on the same seeds and initial "
+                        "weights; the base value is the baseline; dose-response figures. "
+                        "Example: --sweep l2=0,1e-5,1e-4,5e-4,1e-3,5e-3 (without --arm the "
+                        "arms are the sweep alone; default: none)")
 
     g = p.add_argument_group("training (the seed project's flags)")
     g.add_argument("--epochs", type=int, default=None,
@@ -110,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, type-checked (e.g. --set lr=3e-3 "
                         "or --set a.width=128 with --experiment all); repeatable; default: none")
+    g.add_argument("--debug", action="store_true",
+                   help="show the Python traceback of an unexpected error instead of one line "
+                        "(the traceback is always saved to the run folder's error.log; default: off)")
     return p
 
 
@@ -147,6 +173,10 @@ def validate_flags(args) -> None:
         raise UsageError(f"--l2_reg: expected >= 0, got {args.l2_reg}")
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers: expected >= 0, got {args.workers}")
+    for name in ("epochs", "seed", "workers"):
+        value = getattr(args, name)
+        if value is not None and abs(value) > 2**63 - 1:
+            raise UsageError(f"--{name}: expected an integer within int64, got {value}")
 
 
 def resolve_device(name: str) -> str:
@@ -162,7 +192,7 @@ def resolve_device(name: str) -> str:
 FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dropout": "dropout",
                "seeds": "seeds", "device": "device", "workers": "workers",
                "dataset": "dataset", "data_root": "data_root", "out": {"c": "results_root"},
-               "b_run": {"c": "b_run"}}
+               "b_run": {"c": "b_run"}, "arms": "arms", "sweep": "sweep"}
 
 
 def build_configs(args, letters: list[str], registry: dict, device: str) -> dict:
@@ -170,10 +200,12 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
     from utils.config import apply_overrides, split_override
 
     seeds = parse_seeds(args)
+    arms = tuple(args.arm) if args.arm else None
     flag_values = {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
                    "seeds": seeds, "device": device, "workers": args.workers,
                    "dataset": args.dataset, "data_root": args.data_root, "out": args.out,
-                   "b_run": args.from_run}
+                   "b_run": args.from_run, "arms": arms, "sweep": args.sweep}
+    saved = load_saved_configs(args.config) if args.config else {}
     overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
     for item in args.overrides:
         try:
@@ -197,105 +229,247 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
     cfgs = {}
     for k in letters:
         mod = registry[k]
-        cfg = mod.Config()
-        if hasattr(mod, "preset"):
-            cfg = mod.preset(cfg, device)
-        if args.quick:
-            cfg = cfg.quick()
-        names = {f.name for f in dataclasses.fields(cfg)}
-        changes = {}
-        for flag, value in flag_values.items():
-            field = FLAG_FIELDS[flag]
-            field = field.get(k) if isinstance(field, dict) else field
-            if value is not None and field in names:
-                changes[field] = value
-        cfg = dataclasses.replace(cfg, **changes)
         try:
+            if k in saved:  # --config: the folder's own resolved config is the base
+                cfg = config_from_fields(mod.Config, saved[k])
+            else:
+                cfg = mod.Config()
+                if hasattr(mod, "preset"):
+                    cfg = mod.preset(cfg, device)
+            if args.quick:
+                cfg = cfg.quick()
+            names = {f.name for f in dataclasses.fields(cfg)}
+            changes = {}
+            for flag, value in flag_values.items():
+                field = FLAG_FIELDS[flag]
+                field = field.get(k) if isinstance(field, dict) else field
+                if value is not None and field in names:
+                    changes[field] = value
+            # A sweep alone compares its values: the arms are the sweep (whose
+            # base value is the baseline), unless arms were given too.
+            if args.sweep and "arms" in names and arms is None and "arms" not in overrides[k]:
+                changes["arms"] = ()
+            cfg = dataclasses.replace(cfg, **changes)
             cfg = apply_overrides(cfg, overrides[k])
             mod.validate(cfg)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise UsageError(f"experiment {k}: {e}") from None
         cfgs[k] = cfg
     return cfgs
 
 
-def resume(run_dir: Path) -> int:
-    """Continue an interrupted experiment-B run folder with its own config."""
-    from experiments import exp_b_spectrum_evolution as exp_b
-    if not (run_dir / "config.json").is_file():
-        raise UsageError(f"--resume {run_dir}: not a run folder (no config.json)")
-    saved = json.loads((run_dir / "config.json").read_text())
-    if "b" not in saved.get("experiments", {}):
-        raise UsageError(f"--resume {run_dir}: not an experiment-b run folder")
-    cfg = exp_b.config_from_run(run_dir)
-    print(f"run folder: {run_dir} (resuming)", flush=True)
-    exp_b.run(cfg, run_dir, resume=True)
-    print(f"run folder: {run_dir}", flush=True)
-    return 0
+def config_from_fields(cls, fields: dict):
+    """A frozen Config from saved JSON fields (lists become tuples); unknown
+    fields are an error, not silently dropped."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"expected the fields of a {cls.__name__}, got {type(fields).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise ValueError(f"unknown config fields {unknown} (saved by another version?)")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-# Failures during a run that deserve one line, not a traceback:
-# bad data or checkpoints are the user's input (2); a diverged run is 1.
-def _run_errors():
+def load_saved_configs(path: str) -> dict:
+    """``experiments`` of a run folder's config.json (a folder is accepted too)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        saved = json.loads(p.read_text())
+        exps = saved["experiments"]
+        if not isinstance(exps, dict) or not exps:
+            raise ValueError("no experiments in it")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--config {path}: not a run folder's config.json ({e})") from None
+    return exps
+
+
+# --------------------------------------------------------------------------
+# the one error boundary
+# --------------------------------------------------------------------------
+
+def _input_errors() -> tuple:
+    """Failures that come from the user's input (flags, data, run folders,
+    checkpoints): one line, exit code 2. Everything the loaders and readers
+    raise for a bad file is converted to one of these where it is read."""
+    import pickle
+    import zipfile
+
     from data.images import DatasetUnavailable
-    from experiments.exp_c_robustness import MissingModels
-    from utils.checkpoints import CheckpointError
-    return (DatasetUnavailable, CheckpointError, MissingModels)
+    return (UsageError, ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError,
+            DatasetUnavailable)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if isinstance(e, (UsageError, ValueError)) else f"{type(e).__name__}: {text}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Parse, validate, run. Every failure ends in one line on stderr and a
+    non-zero exit: 2 for bad input (before any folder is made, where it can
+    be known then), 1 for a run that diverged or failed, 130 for Ctrl-C. An
+    unexpected error also writes its traceback to the run folder's
+    ``error.log`` (``--debug`` shows it instead)."""
+    state = {"run_dir": None, "debug": argv is not None and "--debug" in argv
+             or argv is None and "--debug" in sys.argv[1:]}
     try:
-        args = parser.parse_args(argv)
-        validate_flags(args)
-        if args.resume or args.report or args.compare:
-            import matplotlib
-            matplotlib.use("Agg")
-            try:
-                if args.report:
-                    return rebuild_report(Path(args.report))
-                if args.compare:
-                    return compare(args.compare, Path(args.out))
-                return resume(Path(args.resume))
-            except (ValueError, *_run_errors()) as e:
-                print(f"main.py: error: {' '.join(str(e).split())}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-        letters = ["a", "b", "c"] if args.experiment == "all" else [args.experiment]
-        registry = _experiments()
-        device = resolve_device(args.device)
-        cfgs = build_configs(args, letters, registry, device)
-        # Load image data (and find B's models for C alone) now, so missing
-        # input stops before any work.
-        try:
-            prepared = {k: registry[k].prepare(cfgs[k]) for k in letters
-                        if hasattr(registry[k], "prepare")}
-            if letters == ["c"] and cfgs["c"].b_run is None and not cfgs["c"].train_if_missing:
-                from experiments.exp_c_robustness import MissingModels, find_b_run, missing_message
-                if find_b_run(cfgs["c"].results_root) is None:
-                    raise MissingModels(missing_message(cfgs["c"].results_root))
-        except _run_errors() as e:
-            raise UsageError(" ".join(str(e).split())) from None
-        from utils import runs
-        out_root = Path(args.out)
-        try:
-            runs.check_writable(out_root)
-        except OSError as e:
-            raise UsageError(str(e)) from None
-    except UsageError as e:
-        print(f"main.py: error: {e}", file=sys.stderr)
+        return _main(argv, state)
+    except KeyboardInterrupt:
+        where = state["run_dir"]
+        print("main.py: interrupted" + (f"; finished jobs are kept in {where} (continue with "
+                                        f"--resume {where})" if where else ""), file=sys.stderr)
+        return 130
+    except FloatingPointError as e:
+        print(f"main.py: error: training stopped: {_one_line(e)}", file=sys.stderr)
+        if state["run_dir"]:
+            print(f"run folder: {state['run_dir']}")
+        return EXIT_RUN_FAILED
+    except _input_errors() as e:
+        print(f"main.py: error: {_one_line(e)}", file=sys.stderr)
+        if state["run_dir"]:
+            print(f"run folder: {state['run_dir']}")
         return EXIT_BAD_INPUT
+    except Exception as e:  # a bug: one line here, the traceback kept
+        if state["debug"]:
+            raise
+        import traceback
+        log = None
+        if state["run_dir"] is not None:
+            log = Path(state["run_dir"]) / "error.log"
+            try:
+                with open(log, "a") as fh:
+                    fh.write(traceback.format_exc())
+            except OSError:
+                log = None
+        print(f"main.py: internal error: {type(e).__name__}: {_one_line(e)} ("
+              + (f"traceback in {log}" if log else "rerun with --debug for the traceback")
+              + ")", file=sys.stderr)
+        return EXIT_RUN_FAILED
 
+
+def _main(argv, state) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    validate_flags(args)
     import matplotlib
     matplotlib.use("Agg")  # chosen here, never at import of a library module
-    return execute(args, argv, letters, registry, cfgs, prepared, device, out_root)
+    if args.resume or args.report or args.compare:
+        used = [a for a in (args.resume and "--resume", args.report and "--report",
+                            args.compare and "--compare") if a]
+        if len(used) > 1:
+            raise UsageError(f"give one of {', '.join(used)}")
+        if args.report:
+            return rebuild_report(Path(args.report))
+        if args.compare:
+            return compare(args.compare, Path(args.out), state)
+        refuse_flags_with_resume(parser, args)
+        return resume(Path(args.resume), state)
+    saved = load_saved_configs(args.config) if args.config else {}
+    registry = _experiments()
+    from experiments import LETTERS
+    experiment = args.experiment or ("all" if not saved or len(saved) > 1
+                                     else next(iter(saved)))
+    letters = list(LETTERS) if experiment == "all" else [experiment]
+    if saved:
+        missing = [k for k in letters if k not in saved and not (k == "c" and "b" in saved)]
+        if missing:
+            raise UsageError(f"--config {args.config}: holds experiments {sorted(saved)}, not "
+                             f"{missing}")
+    device = resolve_device(args.device)
+    cfgs = build_configs(args, letters, registry, device)
+    # Load image data (and find B's models for C alone) now, so missing
+    # input stops before any folder exists.
+    prepared = {}
+    for k in letters:
+        mod = registry[k]
+        if k == "c" and "b" in letters:
+            continue  # C evaluates the B of this run
+        if hasattr(mod, "prepare"):
+            prepared[k] = mod.prepare(cfgs[k])
+    from utils import runs
+    out_root = Path(args.out)
+    runs.check_writable(out_root)
+    args.experiment = experiment
+    return execute(args, argv, letters, registry, cfgs, prepared, device, out_root, state)
 
 
-def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Path) -> int:
+def refuse_flags_with_resume(parser, args) -> None:
+    """--resume reruns the folder's own config: any other flag would be
+    silently ignored, so it is refused."""
+    defaults = vars(parser.parse_args([]))
+    given = [k for k, v in vars(args).items()
+             if k not in ("resume", "debug") and v != defaults.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("overrides", "set") for k in sorted(given))
+        raise UsageError(f"--resume takes no other flags (it continues the folder with its own "
+                         f"config); got {flags}. To change settings, start a new run with "
+                         f"--config RUN_DIR/config.json and the flags")
+
+
+def _part_finished(folder: Path) -> bool:
+    from utils import runs
+    path = folder / "summary.json"
+    try:
+        return path.is_file() and bool(runs.read_json(path).get("finished"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def resume(run_dir: Path, state) -> int:
+    """Continue an interrupted run folder (one experiment or ``all``) with its
+    own config: finished parts are kept, the unfinished one continues from its
+    finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
+    from experiments import LETTERS
+    from utils import runs
+    saved = load_saved_configs(str(run_dir))
+    registry = _experiments()
+    letters = [k for k in LETTERS if k in saved]
+    cfgs = {}
+    for k in letters:
+        try:
+            cfgs[k] = config_from_fields(registry[k].Config, saved[k])
+            registry[k].validate(cfgs[k])
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--resume {run_dir}: experiment {k}: {e}") from None
+    sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
+    state["run_dir"] = run_dir
+    removed = runs.remove_orphan_temporaries(run_dir)
+    print(f"run folder: {run_dir} (resuming{f'; removed {removed} stale temporary files' if removed else ''})",
+          flush=True)
+    summaries = {}
+    t0 = time.perf_counter()
+    for k in letters:
+        mod, sub = registry[k], sub_dirs[k]
+        if _part_finished(sub):
+            print(f"  [{mod.NAME}] finished earlier: kept", flush=True)
+            summaries[k] = runs.read_json(sub / "summary.json")
+            continue
+        kwargs = {"resume": True} if "resume" in inspect.signature(mod.run).parameters else {}
+        if k == "c" and "b" in sub_dirs:
+            cfgs[k] = dataclasses.replace(cfgs[k], b_run=str(sub_dirs["b"]))
+        summaries[k] = _run_part(mod, cfgs[k], sub, **kwargs)
+    return _finish(run_dir, letters, registry, summaries, time.perf_counter() - t0)
+
+
+def _run_part(mod, cfg, sub: Path, **kwargs) -> dict:
+    """One experiment into its folder; its summary is marked finished only
+    when everything (arrays, figures) is written, which is what --resume reads."""
+    from utils import runs
+    summary = mod.run(cfg, sub, **kwargs)
+    summary["finished"] = True
+    runs.write_json(sub / "summary.json", summary)
+    return summary
+
+
+def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Path, state) -> int:
     """Create the run folder, run the experiments in order, write the report."""
     from utils import runs
 
     name = args.experiment + ("_quick" if args.quick else "")
     run_dir = runs.create_run_dir(out_root, name)
+    state["run_dir"] = run_dir
     print(f"run folder: {run_dir}", flush=True)
     sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
     if "b" in sub_dirs and "c" in sub_dirs:  # C evaluates the models B trains in this run
@@ -314,27 +488,23 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     print("resolved config:\n" + json.dumps(resolved, indent=1, default=str), flush=True)
     t0 = time.perf_counter()
     summaries = {}
-    try:
-        for k in letters:
-            mod = registry[k]
-            summaries[k] = mod.run(cfgs[k], sub_dirs[k],
-                                   **({"data": prepared[k]} if k in prepared else {}))
-            if not args.quick:  # a smoke run never replaces the stable (README) figures
-                runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
-    except FloatingPointError as e:
-        print(f"main.py: error: training stopped: {e}", file=sys.stderr)
-        print(f"run folder: {run_dir}")
-        return EXIT_RUN_FAILED
-    except _run_errors() as e:
-        print(f"main.py: error: {' '.join(str(e).split())}", file=sys.stderr)
-        print(f"run folder: {run_dir}")
-        return EXIT_BAD_INPUT
-    wall = time.perf_counter() - t0
+    for k in letters:
+        mod = registry[k]
+        summaries[k] = _run_part(mod, cfgs[k], sub_dirs[k],
+                                 **({"data": prepared[k]} if k in prepared else {}))
+        if not args.quick:  # a smoke run never replaces the stable (README) figures
+            runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
+    return _finish(run_dir, letters, registry, summaries, time.perf_counter() - t0)
+
+
+def _finish(run_dir: Path, letters, registry, summaries: dict, wall: float) -> int:
+    """The top summary of an 'all' folder and the report."""
+    from utils import runs
     if len(letters) > 1:
         runs.write_json(run_dir / "summary.json", {
             "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
             "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
-            "headline": {k: summaries[k]["tables"][0] for k in letters}})
+            "headline": {k: summaries[k]["tables"][0] for k in letters}, "finished": True})
         print("\n=== summary of the run ===")
         from utils.tables import format_table
         for k in letters:
@@ -353,22 +523,42 @@ def rebuild_report(run_dir: Path) -> int:
     if not (run_dir / "summary.json").is_file():
         raise UsageError(f"--report {run_dir}: not a finished run folder (no summary.json)")
     registry = _experiments()
-    top = runs.read_json(run_dir / "summary.json")
-    parts = (top.get("parts", {}) if top.get("experiment") == "all"
-             else {top.get("experiment", "").lower(): "."})
+    try:
+        top = runs.read_json(run_dir / "summary.json")
+        parts = (top.get("parts", {}) if top.get("experiment") == "all"
+                 else {str(top.get("experiment", "")).lower(): "."})
+        if not isinstance(parts, dict):
+            raise ValueError("'parts' is not a mapping")
+    except (ValueError, AttributeError) as e:
+        raise UsageError(f"--report {run_dir}: summary.json is not readable ({e})") from None
     for k, sub in parts.items():
         mod = registry.get(k)
         if mod is not None and hasattr(mod, "render_figures"):
-            mod.render_figures(run_dir / sub)
+            try:
+                mod.render_figures(run_dir / sub)
+                if hasattr(mod, "render_dose"):
+                    mod.render_dose(run_dir / sub)
+            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError) as e:
+                raise UsageError(f"--report {run_dir / sub}: its saved arrays or config cannot "
+                                 f"be read ({type(e).__name__}: {e})") from None
     print(f"report: {build_report(run_dir)}")
     return 0
 
 
-def compare(run_dirs: list[str], out_root: Path) -> int:
-    """--compare: one report overlaying several run folders."""
+def compare(run_dirs: list[str], out_root: Path, state) -> int:
+    """--compare: one report overlaying several run folders (checked before
+    the comparison folder is created)."""
     from utils import runs
     from utils.report import build_comparison
+    from utils.report.loading import load_run
+    for d in run_dirs:
+        try:
+            load_run(Path(d))
+        except (ValueError, OSError, KeyError, TypeError) as e:
+            raise UsageError(f"--compare {d}: {_one_line(e)}") from None
+    runs.check_writable(out_root)
     out = runs.create_run_dir(out_root, "compare")
+    state["run_dir"] = out
     print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out)}")
     return 0
 

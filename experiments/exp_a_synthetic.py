@@ -26,9 +26,11 @@ import numpy as np
 import torch
 
 from data.toy_data import make_target, validate_grid
+from experiments import dose
 from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs, stats
+from utils.jobs import JobStore
 from utils.config import Range, check_numbers
 from utils.optim import lr_multiplier
 from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
@@ -248,15 +250,43 @@ def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y) -> dict:
     return {"preds": preds, "loss": losses[ckpts].numpy(), "seconds": time.perf_counter() - t0}
 
 
-def _run_jobs(cfg: Config, arms: list[Regimen], progress) -> dict:
+# Config fields that change what a job computes (the rest are arms, seeds,
+# execution and presentation); with the regimen and the seed they key its result.
+JOB_FIELDS = ("freqs", "amplitudes", "random_phases", "n_points", "width", "depth", "activation",
+              "steps", "lr", "warmup_steps", "n_checkpoints", "device")
+
+
+def job_key(cfg: Config, arm: Regimen, seed: int) -> dict:
+    return {"config": {f: getattr(cfg, f) for f in JOB_FIELDS}, "regimen": arm.knobs(),
+            "seed": seed, "steps": checkpoint_steps(cfg.steps, cfg.n_checkpoints).tolist()}
+
+
+def _run_jobs(cfg: Config, arms: list[Regimen], progress, store: JobStore | None = None) -> dict:
+    """Every (arm, seed) job; a job whose result is already in ``store`` (an
+    interrupted run) is loaded instead of trained, a new one is saved there."""
     jobs = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
-    workers = cfg.workers or (os.cpu_count() or 1)
-    workers = max(1, min(workers, len(jobs)))
     out = {}
+    for a, s in jobs:
+        saved = store.load(f"{arms[a].name}_seed{cfg.seeds[s]}",
+                           job_key(cfg, arms[a], cfg.seeds[s])) if store else None
+        if saved is not None:
+            out[a, s] = {"preds": saved["preds"], "loss": saved["loss"],
+                         "seconds": float(saved["seconds"])}
+            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"], kept=True)
+    todo = [j for j in jobs if j not in out]
+
+    def done(a: int, s: int, result: dict) -> None:
+        out[a, s] = result
+        if store is not None:
+            store.save(f"{arms[a].name}_seed{cfg.seeds[s]}", job_key(cfg, arms[a], cfg.seeds[s]),
+                       result)
+        progress(arms[a].name, cfg.seeds[s], result["seconds"])
+
+    workers = cfg.workers or (os.cpu_count() or 1)
+    workers = max(1, min(workers, len(todo)))
     if workers == 1:
-        for a, s in jobs:
-            out[a, s] = train_job(cfg, arms[a], cfg.seeds[s])
-            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"])
+        for a, s in todo:
+            done(a, s, train_job(cfg, arms[a], cfg.seeds[s]))
         return out
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Spawned, not forked: a forked child of a process whose OpenMP pool has
@@ -264,10 +294,9 @@ def _run_jobs(cfg: Config, arms: list[Regimen], progress) -> dict:
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futs = {(a, s): pool.submit(train_job, cfg, arms[a], cfg.seeds[s], threads)
-                for a, s in jobs}
+                for a, s in todo}
         for (a, s), fut in futs.items():
-            out[a, s] = fut.result()
-            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"])
+            done(a, s, fut.result())
     return out
 
 
@@ -408,6 +437,11 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
     ]
 
 
+def render_dose(run_dir: Path) -> list[Path]:
+    """The dose-response figures of a sweep (none without one)."""
+    return dose.render_a(run_dir)
+
+
 def config_from_run(run_dir: Path) -> Config:
     """The Config a run folder was made with (its ``config.json``)."""
     saved = runs.read_json(Path(run_dir) / "config.json")
@@ -417,9 +451,11 @@ def config_from_run(run_dir: Path) -> Config:
                      for k, v in fields.items() if k in types_})
 
 
-def run(cfg: Config, run_dir: Path, log=print) -> dict:
+def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
     """Train every arm and seed, measure, save arrays, figures and the table.
-    Returns the summary dict (also written to ``summary.json``)."""
+    Returns the summary dict (also written to ``summary.json``). Each job's
+    result is kept under ``jobs/`` as it finishes; ``resume``: jobs found
+    there (for this very config) are loaded instead of trained again."""
     validate(cfg)
     run_dir = Path(run_dir)
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -430,11 +466,17 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     if short:
         log(f"WARNING: {short}")
 
-    def progress(arm: str, seed: int, seconds: float) -> None:
-        metrics.log(event="job_done", arm=arm, seed=seed, seconds=seconds)
+    def progress(arm: str, seed: int, seconds: float, kept: bool = False) -> None:
+        if kept:
+            log(f"  [exp A] {arm:>12s} seed {seed}: kept from the interrupted run")
+            return
+        metrics.log("job", arm=arm, seed=seed, seconds=seconds)
         log(f"  [exp A] {arm:>12s} seed {seed}: {seconds:6.1f} s")
 
-    results = _run_jobs(cfg, arms, progress)
+    store = JobStore(run_dir / "jobs")
+    if resume:  # the per-step records are rewritten below from all jobs
+        metrics.drop(lambda r: r.get("kind") == "step")
+    results = _run_jobs(cfg, arms, progress, store)
     steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
     preds = np.stack([np.stack([results[a, s]["preds"] for s in range(len(cfg.seeds))])
                       for a in range(len(arms))])                                  # (A,S,C,N)
@@ -444,7 +486,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     for a, arm in enumerate(arms):
         for s, seed in enumerate(cfg.seeds):
             for i, step in enumerate(steps):
-                metrics.log(arm=arm.name, seed=seed, step=int(step), train_mse=loss[a, s, i],
+                metrics.log("step", arm=arm.name, seed=seed, step=int(step), train_mse=loss[a, s, i],
                             **{f"delta_{k}": m["delta"][a, s, i, j] for j, k in enumerate(cfg.freqs)},
                             **{f"gain_{k}": m["gain"][a, s, i, j] for j, k in enumerate(cfg.freqs)})
     train_seconds = time.perf_counter() - t_start
@@ -461,6 +503,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
     per_arm, rows, warnings = summarise(cfg, arms, m)
     write_table(run_dir / "learning_times.csv", rows)
+    dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
 
     frames = pick_frames(steps.size, cfg.gif_frames)
     runs.save_npz(run_dir / "exp_a_gif.npz", frames=frames, target_amp=m["target_amp"],
@@ -488,8 +531,15 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         "warnings": ([short] if short else []) + warnings,
         "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},
     }
+    dose_table = dose.a_table(run_dir, {"t_learn": m["t"], "learned": m["learned"],
+                                        "gain": m["gain"], "freqs": np.asarray(cfg.freqs)})
+    if dose_table:
+        summary["tables"].append(dose_table)
+        summary["figures"] += [{"file": f"figures/{n}", "caption": dose.CAPTIONS[n]}
+                               for n in ("exp_a_dose_response.png", "exp_a_dose_delay.png")]
     runs.write_json(run_dir / "summary.json", summary)
     render_figures(run_dir, cfg)
+    render_dose(run_dir)
     summary["wall_seconds"]["total"] = time.perf_counter() - t_start
     runs.write_json(run_dir / "summary.json", summary)
     log("\n" + format_table(summary["tables"][0]))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from data.images import ImageData, load_image_data
+from experiments import dose
 from models import build_model
 from utils import checkpoints as ckpt
 from utils import runs, training
@@ -284,6 +285,9 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         start = int(saved["epoch"])
         history = load_history(hist_path)[: start + 1]
         log(f"  [exp B] {arm.name:>12s} seed {seed}: resumed after epoch {start}")
+    if resume:  # lines of epochs the checkpoint does not hold are written again below
+        metrics.drop(lambda r: r.get("kind") == "epoch" and r.get("arm") == arm.name
+                     and r.get("seed") == seed and r.get("epoch", 0) > start)
     if not history:
         history = [snapshot(0, None)]  # initialisation: before the first optimiser step
     model = training.maybe_compile(model, cfg.compile and device.type == "cuda")
@@ -298,12 +302,14 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         n_images += tr["steps"] * cfg.batch_size
         rec = snapshot(epoch + 1, tr)
         history.append(rec)
+        # History, metrics, then the checkpoint: a resume continues from the
+        # checkpoint and rewrites whatever of the other two came after it.
         save_history(hist_path, history)
-        ckpt.save_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
-                             epoch=epoch + 1, meta=meta)
-        metrics.log(arm=arm.name, seed=seed, epoch=epoch + 1, train_loss=tr["loss"],
+        metrics.log("epoch", arm=arm.name, seed=seed, epoch=epoch + 1, train_loss=tr["loss"],
                     train_acc=tr["acc"], test_loss=rec["test_loss"], test_acc=rec["test_acc"],
                     lr=tr["lr"], images_per_s=tr["images_per_s"], seconds=tr["seconds"])
+        ckpt.save_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
+                             epoch=epoch + 1, meta=meta)
     seconds = time.perf_counter() - t0
     log(f"  [exp B] {arm.name:>12s} seed {seed}: test acc {history[-1]['test_acc']:.3f} "
         f"after {cfg.epochs} epochs ({seconds:.1f} s, "
@@ -360,9 +366,18 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
             train_seconds += out["seconds"]
             images += out["images"]
     summary = analysis.analyse_and_save(cfg, data, arms, results, run_dir)
+    summary["regimens"] = {a.name: a.knobs() for a in arms}
     summary["wall_seconds"] = {"training": train_seconds,
                                "train_images_per_s": images / max(train_seconds, 1e-9)}
+    dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
+    with np.load(run_dir / analysis.ARRAYS) as z:
+        dose_table = dose.b_table(run_dir, {k: z[k] for k in ("ssr_base_norm", "test_acc", "hff")})
+    if dose_table:
+        summary["tables"].append(dose_table)
+        summary["figures"].append({"file": "figures/exp_b_dose_response.png",
+                                   "caption": dose.CAPTIONS["exp_b_dose_response.png"]})
     render_figures(run_dir, cfg)
+    render_dose(run_dir)
     summary["wall_seconds"]["total"] = time.perf_counter() - t_start
     runs.write_json(run_dir / "summary.json", summary)
     analysis.print_summary(summary, log)
@@ -373,6 +388,11 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
     """Redraw every figure of a finished B run from its saved arrays."""
     from experiments import exp_b_analysis as analysis
     return analysis.render_figures(run_dir, cfg)
+
+
+def render_dose(run_dir: Path) -> list[Path]:
+    """The dose-response figure of a sweep (none without one)."""
+    return dose.render_b(run_dir)
 
 
 def config_from_run(run_dir: Path) -> Config:

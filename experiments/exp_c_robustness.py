@@ -34,7 +34,9 @@ OMP_NUM_THREADS=1 (identical accuracies).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,7 @@ import numpy as np
 import torch
 
 from data.images import ImageData, stratified_subset
+from experiments import dose
 from experiments import exp_b_spectrum_evolution as exp_b
 from experiments.exp_b_analysis import ARRAYS as B_ARRAYS
 from experiments.exp_c_perturbations import CORNER, Curve, fourier_heatmap, make_curves  # noqa: F401
@@ -204,6 +207,44 @@ def locate_b_run(cfg: Config, run_dir: Path, log=print) -> Path:
     return b_dir
 
 
+def prepare(cfg: Config) -> None:
+    """Check, before any folder is made or any model evaluated, that the B
+    run to evaluate exists and its summary, config, arrays and checkpoints
+    can be read (C alone; in an ``all`` run C evaluates that run's B)."""
+    if cfg.b_run is None:
+        found = find_b_run(cfg.results_root)
+        if found is None:
+            if cfg.train_if_missing:
+                return None
+            raise MissingModels(missing_message(cfg.results_root))
+        check_b_run(found)
+        return None
+    given = Path(cfg.b_run)
+    for folder in (given, given / "exp_b"):
+        if _is_b_run(folder):
+            check_b_run(folder)
+            return None
+    raise MissingModels(f"b_run: {given} is not a finished experiment-B run folder (no "
+                        f"summary.json with experiment B in it or in its exp_b/)")
+
+
+def check_b_run(b_dir: Path) -> None:
+    """Every file C will read from ``b_dir``, read now (MissingModels naming
+    the file and what is wrong)."""
+    try:
+        summary = runs.read_json(b_dir / "summary.json")
+        exp_b.config_from_run(b_dir)
+        arms, seeds = list(summary["arms"]), list(summary["seeds"])
+        b_spectra(b_dir, arms, seeds)
+        for entry in summary["checkpoints"]:
+            if not (b_dir / entry["path"]).is_file():
+                raise FileNotFoundError(f"checkpoint {b_dir / entry['path']} is missing")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+            zipfile.BadZipFile) as e:
+        raise MissingModels(f"b_run {b_dir}: cannot be evaluated ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())})") from None
+
+
 def b_data(b_dir: Path, b_summary: dict) -> tuple[exp_b.Config, ImageData]:
     """B's config and its test set, rebuilt exactly (same dataset, data_seed,
     n_train, n_test). ``auto`` is pinned to what B actually used, so a
@@ -279,7 +320,7 @@ def evaluate_curves(curves: list[Curve], models: dict, x01, y, idx, *, batch_siz
                 out["images"] += len(models) * len(idx)
             for (a, s), r in res.items():
                 acc[a, s, j], loss[a, s, j] = r["acc"], r["loss"]
-                metrics.log(curve=c.name, level=level, x=c.x[j], arm=names[0][a],
+                metrics.log("curve", curve=c.name, level=level, x=c.x[j], arm=names[0][a],
                             seed=names[1][s], acc=r["acc"], loss=r["loss"])
         out["acc"][c.name], out["loss"][c.name] = acc, loss
         log(f"  [exp C] {c.name:>11s}: {len(c.levels)} levels x {len(models)} models, "
@@ -309,6 +350,11 @@ def b_spectra(b_dir: Path, arms: list[str], seeds: list[int]) -> dict:
                 "b_ssr_base_norm_final": z["ssr_base_norm"][a][:, s, -1]}
 
 
+def render_dose(run_dir: Path) -> list[Path]:
+    """The dose-response figure of B's sweep (none without one)."""
+    return dose.render_c(run_dir)
+
+
 def run(cfg: Config, run_dir: Path, log=print) -> dict:
     """Evaluate every model of a B run; save arrays, figures and the summary.
     Returns the summary dict (also written to ``summary.json``)."""
@@ -319,6 +365,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     b_dir = locate_b_run(cfg, run_dir, log)
+    check_b_run(b_dir)  # every input read now, before the long part
     b_summary = runs.read_json(b_dir / "summary.json")
     b_cfg, data = b_data(b_dir, b_summary)
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
@@ -352,7 +399,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         heat[a, s] = fourier_heatmap(m, x_heat, data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
                                      seed=cfg.noise_seed, batch_size=cfg.eval_batch_size, **ev)
         heat_seconds[a, s] = time.perf_counter() - t0
-        metrics.log(event="heatmap", arm=arms[a], seed=seeds[s], seconds=heat_seconds[a, s],
+        metrics.log("heatmap", arm=arms[a], seed=seeds[s], seconds=heat_seconds[a, s],
                     mean_error=float(heat[a, s].mean()))
         log(f"  [exp C] heat map {arms[a]:>12s} seed {seeds[s]}: {heat_seconds[a, s]:.1f} s "
             f"({len(hidx)} images x {len(fq.distinct_positions(P))} bases)")
@@ -394,7 +441,12 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     if mismatch:
         summary["warnings"].append(f"clean accuracy differs from B's final test accuracy for "
                                    f"{mismatch}: the test set or the weights are not B's")
+    if (b_dir / dose.SWEEP).is_file():  # B's sweep: C's arms are B's, in B's order
+        shutil.copyfile(b_dir / dose.SWEEP, run_dir / dose.SWEEP)
+        summary["figures"].append({"file": "figures/exp_c_dose_response.png",
+                                   "caption": dose.CAPTIONS["exp_c_dose_response.png"]})
     analysis.render_figures(run_dir)
+    render_dose(run_dir)
     n_heat = len(hidx) * len(fq.distinct_positions(P))
     summary["wall_seconds"] = {
         "total": time.perf_counter() - t_start, "noise_generation": cur["noise_seconds"],

@@ -320,11 +320,11 @@ def build_regimens(specs: Iterable[str], base: Regimen, shorthands: dict[str, Re
                 r = dataclasses.replace(base, name=sweep_name(knob, v), **{knob: v})
             except ValueError as e:
                 raise ValueError(f"sweep {sweep!r}: {e}") from None
-            if r.is_baseline_of(base):
-                if not any(a.is_baseline_of(base) for a in arms):
-                    arms.insert(0, dataclasses.replace(base, name="baseline"))
-                continue
-            arms.append(r)
+            if not r.is_baseline_of(base):
+                arms.append(r)
+        # The sweep's zero point is the base regimen, always trained and shown.
+        if not any(a.is_baseline_of(base) for a in arms):
+            arms.insert(0, dataclasses.replace(base, name="baseline"))
     if not arms:
         raise ValueError("arms: expected at least one arm")
     names = [a.name for a in arms]

@@ -20,6 +20,7 @@ and never destroys the previous version.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import io
 import json
 import math
@@ -110,16 +111,42 @@ def write_text(path: Path, text: str) -> Path:
 
 
 class JsonlLogger:
-    """Append-only JSON-lines log (one flushed line per record)."""
+    """Append-only JSON-lines log (one flushed line per record). Every record
+    starts with ``kind`` (``step``, ``epoch``, ``job``, ``curve``, ``heatmap``
+    ...), so record types can be separated by one field."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def log(self, **record: Any) -> None:
-        line = json.dumps(to_jsonable(record), sort_keys=False)
+    def log(self, kind: str, **record: Any) -> None:
+        line = json.dumps(to_jsonable({"kind": kind, **record}), sort_keys=False)
         with open(self.path, "a") as fh:
             fh.write(line + "\n")
+
+    def drop(self, predicate) -> int:
+        """Rewrite the log (atomically) without the records for which
+        ``predicate(record)`` is true, and without a torn last line left by
+        a kill mid-write; returns how many lines went. A resumed job calls
+        this for its epochs after the checkpoint it continues from, so a
+        kill between a metrics line and its checkpoint never duplicates or
+        loses a line."""
+        if not self.path.is_file():
+            return 0
+        keep, dropped = [], 0
+        for line in self.path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                dropped += 1
+                continue
+            if isinstance(rec, dict) and predicate(rec):
+                dropped += 1
+            else:
+                keep.append(line)
+        if dropped:
+            write_text(self.path, "".join(line + "\n" for line in keep))
+        return dropped
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -147,6 +174,28 @@ def create_run_dir(out_root: Path, name: str) -> Path:
             run_dir = base.with_name(f"{base.name}-{i}")
     (run_dir / "figures").mkdir()
     return run_dir
+
+
+def remove_orphan_temporaries(folder: Path) -> int:
+    """Delete ``*.tmp-<pid>`` files under ``folder`` left by a killed process
+    (its pid no longer alive); returns how many. Atomic writes make them and
+    remove them, except under ``kill -9``."""
+    removed = 0
+    for tmp in Path(folder).rglob("*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[-1]
+        if not pid.isdigit() or not tmp.is_file():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            alive = int(pid) != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def check_writable(folder: Path) -> None:
@@ -226,12 +275,16 @@ def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[
         except ValueError:
             where = Path(run_dir).resolve()
         record = dest / "LATEST_RUN.txt"
-        sources = {}
-        if record.is_file():
-            for line in record.read_text().splitlines():
-                parts = line.split(maxsplit=1)
-                if len(parts) == 2 and (dest / parts[0]).is_file():
-                    sources[parts[0]] = parts[1]
-        sources.update({path.name: str(where) for path in copied})
-        write_text(record, "".join(f"{name} {src}\n" for name, src in sorted(sources.items())))
+        # Read-modify-write under an exclusive lock: two runs finishing at once
+        # would otherwise each drop the other's lines.
+        with open(dest / ".LATEST_RUN.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sources = {}
+            if record.is_file():
+                for line in record.read_text().splitlines():
+                    parts = line.split(maxsplit=1)
+                    if len(parts) == 2 and (dest / parts[0]).is_file():
+                        sources[parts[0]] = parts[1]
+            sources.update({path.name: str(where) for path in copied})
+            write_text(record, "".join(f"{name} {src}\n" for name, src in sorted(sources.items())))
     return copied

@@ -1,0 +1,220 @@
+"""Dose-response results of a sweep (one regulariser's strength over values,
+every value paired with the same seeds and initial weights), for A, B and C.
+
+Each experiment saves its sweep axis as ``sweep.json`` in its folder
+(``knob``, ``values``, ``arms``: the arm index of each value, the base value
+being the baseline; C copies B's); everything here reads that and the saved
+arrays alone, so ``--report`` redraws it. Differences are paired: the same seed's baseline is
+subtracted before the interval over seeds is taken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from utils import runs, stats
+from utils.visualization.dose import plot_dose_heatmap, plot_dose_panels
+
+CAPTIONS = {
+    "exp_a_dose_response.png": "Dose-response of experiment A: per target frequency, the delay "
+                               "of its learning time against the baseline of the same seed, and "
+                               "its final gain, against the regulariser's strength (zero point "
+                               "at the left).",
+    "exp_a_dose_delay.png": "Median delay of t_k against the baseline (steps) per strength and "
+                            "frequency; grey: not learned by T in every seed.",
+    "exp_b_dose_response.png": "Dose-response of experiment B: conv1's normalized SSR against the "
+                               "baseline (> 0: high frequencies suppressed), its HFF and the test "
+                               "accuracy at the last epoch, against strength.",
+    "exp_c_dose_response.png": "Dose-response of experiment C, paired differences against the "
+                               "baseline of the same seed: high- and low-pass noise AUC, heat-map "
+                               "error below and above the cut, and the band profile.",
+}
+
+
+SWEEP = "sweep.json"
+
+
+def save_axis(run_dir: Path, axis: dict | None, arm_names: list[str]) -> None:
+    """Write the sweep axis of a run (nothing without a sweep)."""
+    if axis:
+        runs.write_json(Path(run_dir) / SWEEP, {**axis, "arm_names": list(arm_names)})
+
+
+def read_axis(run_dir: Path) -> tuple[str, list, list[int], int] | None:
+    """``(knob, values, arm index per value, baseline arm index)`` or None."""
+    path = Path(run_dir) / SWEEP
+    if not path.is_file():
+        return None
+    ax = runs.read_json(path)
+    names = list(ax["arm_names"])
+    base = names.index("baseline") if "baseline" in names else int(ax["arms"][0])
+    return str(ax["knob"]), list(ax["values"]), [int(i) for i in ax["arms"]], base
+
+
+def _title(z, what: str, knob: str) -> str:
+    ds = f" ({np.asarray(z['dataset_id']).item()})" if "dataset_id" in z else ""
+    return f"{what}{ds}: dose-response over {knob}, mean and 95% interval over seeds"
+
+
+# --------------------------------------------------------------------------
+# A
+# --------------------------------------------------------------------------
+
+def a_results(run_dir: Path, z) -> dict | None:
+    axis = read_axis(run_dir)
+    if axis is None:
+        return None
+    knob, values, idx, base = axis
+    t, learned = np.asarray(z["t_learn"], float), np.asarray(z["learned"], bool)   # (A,S,K)
+    gain = np.asarray(z["gain"], float)[:, :, -1, :]                                # (A,S,K)
+    both = learned[idx] & learned[base][None]
+    delay = np.where(both, t[idx] - t[base][None], np.nan)                         # (V,S,K)
+    return {"knob": knob, "values": values, "freqs": [int(k) for k in z["freqs"]],
+            "delay": delay, "gain": gain[idx], "learned": learned[idx]}
+
+
+def render_a(run_dir: Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    with np.load(run_dir / "exp_a_arrays.npz") as f:
+        z = {k: f[k] for k in f.files}
+    r = a_results(run_dir, z)
+    if r is None:
+        return []
+    figs = run_dir / "figures"
+    ks, V, S = r["freqs"], len(r["values"]), r["delay"].shape[1]
+    panels = [{"title": "delay of t_k vs baseline (steps)", "ylabel": "steps (paired)",
+               "reference": 0.0,
+               "series": [(f"k={k}", r["delay"][:, :, j]) for j, k in enumerate(ks)]},
+              {"title": "final gain g_k", "ylabel": "gain Re(H_k/Y_k)", "reference": 1.0,
+               "series": [(f"k={k}", r["gain"][:, :, j]) for j, k in enumerate(ks)]}]
+    out = [plot_dose_panels(figs / "exp_a_dose_response.png", r["knob"], r["values"], panels,
+                            _title(z, "Experiment A", r["knob"]))]
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(r["delay"], axis=1)                                  # (V,K)
+    text = [[(f"{med[i, j]:+.0f}" if np.isfinite(med[i, j]) else "not learned")
+             + (f"\n{int(r['learned'][i, :, j].sum())}/{S} learned"
+                if not r["learned"][i, :, j].all() else "")
+             for j in range(len(ks))] for i in range(V)]
+    out.append(plot_dose_heatmap(figs / "exp_a_dose_delay.png", r["knob"], r["values"], ks, med,
+                                 text, "Experiment A: median delay of t_k vs baseline",
+                                 "steps (paired, median over seeds)"))
+    return out
+
+
+def a_table(run_dir: Path, z) -> dict | None:
+    r = a_results(run_dir, z)
+    if r is None:
+        return None
+    rows = []
+    for i, v in enumerate(r["values"]):
+        for j, k in enumerate(r["freqs"]):
+            d = stats.summarize(r["delay"][i, :, j])
+            g = stats.summarize(r["gain"][i, :, j])
+            rows.append([f"{v:g}" if isinstance(v, float) else str(v), k,
+                         f"{int(r['learned'][i, :, j].sum())}/{r['learned'].shape[1]}",
+                         (f"{d['mean']:+.0f} [{d['lo']:+.0f}, {d['hi']:+.0f}] (n={d['n']})"
+                          if d["n"] else "n/a (not learned)"),
+                         f"{g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}]"])
+    return {"title": f"Dose-response over {r['knob']}: delay of t_k against the baseline of the "
+                     "same seed (seeds where both learned k) and final gain, mean [95% interval]",
+            "columns": [r["knob"], "k", "learned", "delay (steps)", "final gain"], "rows": rows}
+
+
+# --------------------------------------------------------------------------
+# B
+# --------------------------------------------------------------------------
+
+def render_b(run_dir: Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    with np.load(run_dir / "exp_b_arrays.npz") as f:
+        z = {k: f[k] for k in f.files}
+    axis = read_axis(run_dir)
+    if axis is None:
+        return []
+    knob, values, idx, _ = axis
+    panels = [{"title": "normalized SSR vs baseline", "ylabel": "SSR (paired; > 0 low-pass)",
+               "reference": 0.0, "per_seed": _base_zero(z["ssr_base_norm"][:, :, -1], idx)},
+              {"title": "HFF of conv1", "ylabel": "high-frequency fraction",
+               "reference": float(z["hff_white"]), "per_seed": z["hff"][idx, :, -1]},
+              {"title": "test accuracy", "ylabel": "accuracy", "per_seed": z["test_acc"][idx, :, -1]}]
+    return [plot_dose_panels(run_dir / "figures" / "exp_b_dose_response.png", knob, values, panels,
+                             _title(z, "Experiment B", knob))]
+
+
+def _base_zero(per_arm: np.ndarray, idx: list[int]) -> np.ndarray:
+    """A paired measure against the baseline (NaN for the baseline itself) with
+    the baseline's row set to 0, its value by definition."""
+    out = np.asarray(per_arm, float)[idx].copy()
+    out[np.all(np.isnan(out), axis=1)] = 0.0
+    return out
+
+
+def b_table(run_dir: Path, z) -> dict | None:
+    axis = read_axis(run_dir)
+    if axis is None:
+        return None
+    knob, values, idx, base = axis
+    rows = []
+    for v, i in zip(values, idx):
+        ssr = stats.summarize(z["ssr_base_norm"][i, :, -1]) if i != base else None
+        d_acc = stats.summarize(z["test_acc"][i, :, -1] - z["test_acc"][base, :, -1])
+        hff = stats.summarize(z["hff"][i, :, -1])
+        rows.append([f"{v:g}" if isinstance(v, float) else str(v),
+                     "0 (baseline)" if ssr is None else
+                     f"{ssr['mean']:+.3f} [{ssr['lo']:+.3f}, {ssr['hi']:+.3f}]",
+                     f"{hff['mean']:.3f} [{hff['lo']:.3f}, {hff['hi']:.3f}]",
+                     f"{d_acc['mean']:+.3f} [{d_acc['lo']:+.3f}, {d_acc['hi']:+.3f}]"])
+    return {"title": f"Dose-response over {knob} (conv1, last epoch): normalized SSR vs the "
+                     "baseline of the same seed, HFF, and test accuracy minus the baseline's, "
+                     "mean [95% interval]",
+            "columns": [knob, "SSR norm vs baseline", "HFF", "test acc - baseline"],
+            "rows": rows}
+
+
+# --------------------------------------------------------------------------
+# C
+# --------------------------------------------------------------------------
+
+def c_results(run_dir: Path, z, auc, heat_band_errors) -> dict | None:
+    """Paired differences vs the baseline per sweep value, (V, S) each."""
+    axis = read_axis(run_dir)
+    if axis is None:
+        return None
+    knob, values, idx, base = axis
+    out = {"knob": knob, "values": values}
+    for c in ("highpass", "lowpass"):
+        a = auc(z[f"x_{c}"], z[f"acc_{c}"])                                          # (A,S)
+        out[f"auc_{c}"] = a[idx] - a[base][None]
+    low, high = heat_band_errors(z["heatmap"], z["heat_freq"], float(z["noise_cutoff"]))
+    out["heat_low"], out["heat_high"] = low[idx] - low[base][None], high[idx] - high[base][None]
+    band = np.asarray(z["acc_band"], float)                                          # (A,S,L)
+    out["band"] = band[idx] - band[base][None]
+    out["band_x"] = np.asarray(z["x_band"], float)
+    return out
+
+
+def render_c(run_dir: Path) -> list[Path]:
+    from experiments.exp_c_analysis import ARRAYS, auc, heat_band_errors
+    run_dir = Path(run_dir)
+    with np.load(run_dir / ARRAYS) as f:
+        z = {k: f[k] for k in f.files}
+    r = c_results(run_dir, z, auc, heat_band_errors)
+    if r is None:
+        return []
+    cut = float(z["noise_cutoff"])
+    bands = [(f"band {x:.2f} c/p", r["band"][:, :, j]) for j, x in enumerate(r["band_x"])]
+    panels = [{"title": "noise AUC - baseline", "ylabel": "AUC difference (paired)",
+               "reference": 0.0, "series": [("high-pass noise", r["auc_highpass"]),
+                                            ("low-pass noise", r["auc_lowpass"])]},
+              {"title": "heat map: error - baseline", "ylabel": "error-rate difference",
+               "reference": 0.0, "series": [(f"rho < {cut:g}", r["heat_low"]),
+                                            (f"rho >= {cut:g}", r["heat_high"])]},
+              {"title": "band noise: acc - baseline", "ylabel": "accuracy difference",
+               "reference": 0.0, "series": bands}]
+    return [plot_dose_panels(run_dir / "figures" / "exp_c_dose_response.png", r["knob"],
+                             r["values"], panels, _title(z, "Experiment C", r["knob"]))]

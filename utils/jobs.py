@@ -1,0 +1,55 @@
+"""Finished jobs kept in the run folder, so an interrupted run continues
+where it stopped.
+
+A job is one independent unit of a run (an (arm, seed) of experiment A, ...).
+Its result is a dict of arrays written atomically to ``<folder>/<name>.npz``
+together with the JSON ``key`` that says what was computed (config fields,
+regimen, seed, checkpoint steps). :meth:`JobStore.load` returns the result only
+when the key matches exactly; a missing, truncated or foreign file is a miss
+and the job runs again. Results do not depend on which jobs ran before or
+what ran them, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from utils.runs import save_npz
+
+_KEY = "__job_key__"
+
+
+class JobStore:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.npz"
+
+    def load(self, name: str, key: dict) -> dict | None:
+        """The saved result of job ``name`` if it was computed for ``key``."""
+        path = self.path(name)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if _KEY not in z.files or json.loads(str(z[_KEY])) != _plain(key):
+                    return None
+                return {k: z[k] for k in z.files if k != _KEY}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+            return None  # torn or foreign: run the job again
+
+    def save(self, name: str, key: dict, result: dict) -> Path:
+        arrays = {k: np.asarray(v) for k, v in result.items()}
+        arrays[_KEY] = np.array(json.dumps(_plain(key), sort_keys=True))
+        return save_npz(self.path(name), **arrays)
+
+
+def _plain(obj):
+    """JSON-normal form (tuples as lists, numpy scalars as numbers)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: o.tolist()
+                                 if hasattr(o, "tolist") else str(o)))
