@@ -14,6 +14,7 @@ import inspect
 import json
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -538,7 +539,8 @@ def rebuild_report(run_dir: Path) -> int:
                 mod.render_figures(run_dir / sub)
                 if hasattr(mod, "render_dose"):
                     mod.render_dose(run_dir / sub)
-            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError) as e:
+            except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError,
+                    zipfile.BadZipFile) as e:
                 raise UsageError(f"--report {run_dir / sub}: its saved arrays or config cannot "
                                  f"be read ({type(e).__name__}: {e})") from None
     print(f"report: {build_report(run_dir)}")

@@ -231,17 +231,21 @@ def prepare(cfg: Config) -> None:
 def check_b_run(b_dir: Path) -> None:
     """Every file C will read from ``b_dir``, read now (MissingModels naming
     the file and what is wrong)."""
+    reading = b_dir / "summary.json"
     try:
-        summary = runs.read_json(b_dir / "summary.json")
+        summary = runs.read_json(reading)
+        reading = b_dir / "config.json"
         exp_b.config_from_run(b_dir)
+        reading = b_dir / B_ARRAYS
         arms, seeds = list(summary["arms"]), list(summary["seeds"])
         b_spectra(b_dir, arms, seeds)
         for entry in summary["checkpoints"]:
-            if not (b_dir / entry["path"]).is_file():
-                raise FileNotFoundError(f"checkpoint {b_dir / entry['path']} is missing")
+            reading = b_dir / entry["path"]
+            if not reading.is_file():
+                raise FileNotFoundError("missing")
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
             zipfile.BadZipFile) as e:
-        raise MissingModels(f"b_run {b_dir}: cannot be evaluated ({type(e).__name__}: "
+        raise MissingModels(f"b_run {b_dir}: cannot read {reading} ({type(e).__name__}: "
                             f"{' '.join(str(e).split())})") from None
 
 

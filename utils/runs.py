@@ -42,6 +42,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # atomic writes
 # --------------------------------------------------------------------------
 
+# Fault injection for tests/test_faults.py: with FREQREG_FAULT_AFTER_WRITES=N
+# the process dies (as under kill -9) in the middle of its N-th atomic write,
+# after the temporary file is written and before it replaces the target.
+_writes = 0
+
+
+def _maybe_die() -> None:
+    global _writes
+    limit = os.environ.get("FREQREG_FAULT_AFTER_WRITES")
+    if limit:
+        _writes += 1
+        if _writes >= int(limit):
+            os._exit(137)
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +66,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _maybe_die()
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -277,7 +293,7 @@ def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[
         record = dest / "LATEST_RUN.txt"
         # Read-modify-write under an exclusive lock: two runs finishing at once
         # would otherwise each drop the other's lines.
-        with open(dest / ".LATEST_RUN.lock", "a") as lock:
+        with open(Path(out_root) / ".LATEST_RUN.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             sources = {}
             if record.is_file():

@@ -1,0 +1,211 @@
+"""Bad input and faults: one clear line and a non-zero exit, or a correct
+result; never a traceback, never a silently wrong number, nothing written
+lost. The three silent-wrong cases of the outside tester are regression tests
+here (NaN strengths, resume of an 'all' folder; the image cache lives in
+tests/test_data_hostile.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import main
+from experiments import exp_a_synthetic as exp_a
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(capsys, *argv):
+    code = main.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- silent wrong
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--experiment", "a", "--set", "l2_reg=nan"], "l2_reg"),
+    (["--experiment", "a", "--set", "l2_reg=inf"], "l2_reg"),
+    (["--experiment", "a", "--sweep", "l2=0,1e-4,nan"], "l2"),
+    (["--experiment", "a", "--set", "l2_sweep=1e-4,nan"], "l2_sweep"),
+    (["--experiment", "a", "--arm", "x:l2=nan"], "l2"),
+    (["--experiment", "b", "--set", "lr=nan"], "lr"),
+    (["--experiment", "b", "--set", "momentum=1.5"], "momentum"),
+    (["--experiment", "a", "--set", "lr=-1"], "lr"),
+    (["--experiment", "b", "--set", "warmup_epochs=-1"], "warmup_epochs"),
+    (["--experiment", "b", "--set", "eval_batch_size=0"], "eval_batch_size"),
+    (["--experiment", "b", "--set", "k1=41"], "k1"),
+    (["--experiment", "b", "--set", "seeds=0,0"], "seeds"),
+    (["--experiment", "b", "--arm", "l2", "--arm", "l2"], "repeat"),
+    (["--experiment", "b", "--arm", "l2", "--arm", "twin:l2=5e-4"], "same regimen"),
+    (["--experiment", "b", "--set", "batch_size=20000"], "batch_size"),
+    (["--experiment", "b", "--set", "hff_cutoff=nan"], "hff_cutoff"),
+    (["--experiment", "a", "--arm", "c:dropout=0.1,dropout_at=conv"], "dropout_at"),
+    (["--experiment", "a", "--arm", "ls:label_smoothing=0.1"], "label_smoothing"),
+    (["--experiment", "a", "--seed", "99999999999999999999"], "int64"),
+    (["--experiment", "a", "--epochs", "99999999999999999999"], "int64"),
+    (["--experiment", "c", "--set", "n_bands=1"], "n_bands"),
+])
+def test_bad_values_stop_before_any_folder(capsys, tmp_path, argv, needle):
+    code, out, err = _run(capsys, *argv, "--out", tmp_path / "out")
+    assert code == 2
+    assert needle in _one_line(err)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_nan_from_python_or_a_saved_config_is_refused(tmp_path):
+    import dataclasses
+    with pytest.raises(ValueError, match="l2_reg"):
+        exp_a.run(dataclasses.replace(exp_a.Config().quick(), l2_reg=float("nan")), tmp_path)
+    cfg = {"argv": [], "experiments": {"a": {**dataclasses.asdict(exp_a.Config()),
+                                             "l2_reg": None}}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    code = main.main(["--resume", str(tmp_path)])
+    assert code == 2
+
+
+def test_enormous_l2_stops_on_the_objective(capsys, tmp_path):
+    code, out, err = _run(capsys, "--experiment", "a", "--quick", "--seed", "0",
+                          "--set", "l2_reg=1e37", "--arm", "l2", "--out", tmp_path)
+    assert code == 1
+    assert "non-finite objective at step" in _one_line(err)
+
+
+# --------------------------------------------------------------------------- resume
+
+def _quick_all(out: Path, env=None):
+    cmd = [sys.executable, str(ROOT / "main.py"), "--experiment", "all", "--quick", "--seeds", "1",
+           "--workers", "1", "--set", "b.epochs=2", "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=900)
+
+
+def _arrays(run_dir: Path) -> dict:
+    out = {}
+    for name in ("exp_a/exp_a_arrays.npz", "exp_b/exp_b_arrays.npz", "exp_c/exp_c_arrays.npz"):
+        with np.load(run_dir / name) as z:
+            for k in z.files:
+                if z[k].dtype.kind in "fiub":
+                    out[f"{name}:{k}"] = z[k]
+    return out
+
+
+@pytest.mark.slow
+def test_killed_during_writes_then_resumed_equals_uninterrupted(tmp_path):
+    """Fault injection: the process dies in the middle of its N-th atomic write
+    (temporary written, target not yet replaced), at several N over A, B and C;
+    --resume then gives arrays bitwise equal to an uninterrupted run and leaves
+    no temporary file behind."""
+    ref = _quick_all(tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    ref_dir = next((tmp_path / "ref").glob("*_all_quick"))
+    want = _arrays(ref_dir)
+    rng = np.random.default_rng(0)
+    for n in sorted(set(rng.integers(3, 40, size=3).tolist())) + [2]:
+        out = tmp_path / f"kill{n}"
+        killed = _quick_all(out, {"FREQREG_FAULT_AFTER_WRITES": str(n)})
+        assert killed.returncode == 137, (n, killed.stderr[-500:])
+        run_dir = next(out.glob("*_all_quick"))
+        assert list(run_dir.rglob("*.tmp-*")), "the fault left no temporary file to clean"
+        resumed = subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir)],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=900,
+                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert resumed.returncode == 0, (n, resumed.stderr[-800:])
+        assert not list(run_dir.rglob("*.tmp-*"))
+        got = _arrays(run_dir)
+        assert sorted(got) == sorted(want)
+        for k in want:
+            assert np.array_equal(got[k], want[k], equal_nan=True), (n, k)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["experiment"] == "all" and summary["finished"]
+        # every epoch of every B job logged exactly once
+        lines = [json.loads(x) for x in (run_dir / "exp_b" / "metrics.jsonl").read_text().splitlines()]
+        epochs = [(r["arm"], r["seed"], r["epoch"]) for r in lines if r["kind"] == "epoch"]
+        assert len(epochs) == len(set(epochs)) == 4 * 1 * 2
+
+
+def test_resume_refuses_other_flags(capsys, tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"experiments": {"a": {}}}))
+    code, out, err = _run(capsys, "--resume", tmp_path, "--epochs", "3")
+    assert code == 2 and "takes no other flags" in _one_line(err) and "--epochs" in err
+
+
+def test_resume_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+    code, out, err = _run(capsys, "--resume", tmp_path)
+    assert code == 2 and "config.json" in _one_line(err)
+    (tmp_path / "config.json").write_text("{ truncated")
+    code, out, err = _run(capsys, "--resume", tmp_path)
+    assert code == 2 and "config.json" in _one_line(err)
+
+
+# --------------------------------------------------------------------------- files read late
+
+@pytest.fixture(scope="module")
+def quick_b_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bq")
+    assert main.main(["--experiment", "b", "--quick", "--seeds", "1", "--set", "epochs=1",
+                      "--out", str(out)]) == 0
+    return next(out.glob("*_b_quick"))
+
+
+def test_c_checks_b_inputs_before_any_folder(capsys, tmp_path, quick_b_run):
+    import shutil
+    broken = tmp_path / "broken_b"
+    shutil.copytree(quick_b_run, broken)
+    arrays = broken / "exp_b_arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:100])                  # truncated
+    code, out, err = _run(capsys, "--experiment", "c", "--quick", "--from-run", broken,
+                          "--out", tmp_path / "out")
+    assert code == 2 and "exp_b_arrays.npz" in _one_line(err)
+    assert not (tmp_path / "out").exists()
+    ck = next((quick_b_run / "checkpoints").glob("*.pt"))
+    shutil.copytree(quick_b_run, tmp_path / "nock")
+    (tmp_path / "nock" / "checkpoints" / ck.name).unlink()
+    code, out, err = _run(capsys, "--experiment", "c", "--quick", "--from-run", tmp_path / "nock",
+                          "--out", tmp_path / "out")
+    assert code == 2 and "missing" in _one_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_and_compare_on_garbage_are_one_line(capsys, tmp_path, quick_b_run):
+    import shutil
+    bad = tmp_path / "bad"
+    shutil.copytree(quick_b_run, bad)
+    (bad / "exp_b_arrays.npz").write_bytes(b"PK\x03\x04garbage")
+    code, out, err = _run(capsys, "--report", bad)
+    assert code == 2 and str(bad) in _one_line(err)
+    (tmp_path / "empty").mkdir()
+    code, out, err = _run(capsys, "--compare", quick_b_run, tmp_path / "empty",
+                          "--out", tmp_path / "cmp")
+    assert code == 2 and "empty" in _one_line(err)
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_unexpected_error_is_one_line_with_the_traceback_kept(capsys, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(exp_a, "_run_jobs", boom)
+    code, out, err = _run(capsys, "--experiment", "a", "--quick", "--out", tmp_path)
+    assert code == 1
+    line = _one_line(err)
+    assert "internal error: RuntimeError" in line and "error.log" in line
+    log = next(tmp_path.glob("*/error.log")).read_text()
+    assert "Traceback" in log and "a bug" in log
+
+
+def test_ctrl_c_is_one_line_and_names_the_folder(capsys, tmp_path, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(exp_a, "_run_jobs", interrupted)
+    code, out, err = _run(capsys, "--experiment", "a", "--quick", "--out", tmp_path)
+    assert code == 130 and "--resume" in _one_line(err)
