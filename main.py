@@ -388,7 +388,9 @@ def _main(argv, state) -> int:
         if k == "c" and "b" in letters:
             continue  # C evaluates the B of this run
         if hasattr(mod, "prepare"):
-            prepared[k] = mod.prepare(cfgs[k])
+            result = mod.prepare(cfgs[k])  # raises on missing input; may return the data
+            if result is not None:
+                prepared[k] = result
     from utils import runs
     out_root = Path(args.out)
     runs.check_writable(out_root)

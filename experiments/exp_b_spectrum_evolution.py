@@ -78,6 +78,8 @@ class Config:
     hff_cutoff: float = 0.25              # c/p; white noise on 32x32 has HFF(0.25) ~ 0.81
     track_all_convs: bool = False         # also every conv layer's radial spectrum per epoch
     eval_batch_size: int = 1000
+    keep_epochs: tuple[int, ...] = ()     # also keep each model after these epochs (early
+                                          # stopping: experiment C evaluates them with epoch=E)
     # --- execution
     device: str = "cpu"
     compile: bool = False                 # torch.compile on CUDA
@@ -118,8 +120,8 @@ RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer
           "momentum": Range(ge=0, lt=1), "warmup_epochs": Range(ge=0),
           "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
-          "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, le=1),
-          "eval_batch_size": Range(ge=1, integer=True)}
+          "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, lt=0.5 * 2 ** 0.5),
+          "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True)}
 
 
 def base_regimen(cfg: Config) -> Regimen:
@@ -170,6 +172,8 @@ def validate(cfg: Config) -> None:
                          f"got {cfg.k1}")
     if cfg.sweep and cfg.l2_sweep:
         raise ValueError("sweep, l2_sweep: give one of them")
+    if any(e > cfg.epochs for e in cfg.keep_epochs):
+        raise ValueError(f"keep_epochs: expected epochs in 1..{cfg.epochs}, got {cfg.keep_epochs}")
     if cfg.compile and not cfg.device.startswith("cuda"):
         raise ValueError("compile: torch.compile is for CUDA runs; got device cpu")
     build_arms(cfg)
@@ -308,6 +312,10 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         metrics.log("epoch", arm=arm.name, seed=seed, epoch=epoch + 1, train_loss=tr["loss"],
                     train_acc=tr["acc"], test_loss=rec["test_loss"], test_acc=rec["test_acc"],
                     lr=tr["lr"], images_per_s=tr["images_per_s"], seconds=tr["seconds"])
+        if epoch + 1 in cfg.keep_epochs:  # before the resume point moves past it
+            ckpt.save_checkpoint(ckpt_path.with_name(f"{ckpt_path.stem}_epoch{epoch + 1}.pt"),
+                                 model=model, optimizer=None, scheduler=None, epoch=epoch + 1,
+                                 meta=meta)
         ckpt.save_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
                              epoch=epoch + 1, meta=meta)
     seconds = time.perf_counter() - t0
@@ -367,6 +375,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
             images += out["images"]
     summary = analysis.analyse_and_save(cfg, data, arms, results, run_dir)
     summary["regimens"] = {a.name: a.knobs() for a in arms}
+    summary["kept_epochs"] = sorted(cfg.keep_epochs)
     summary["wall_seconds"] = {"training": train_seconds,
                                "train_images_per_s": images / max(train_seconds, 1e-9)}
     dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])

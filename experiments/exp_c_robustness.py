@@ -75,6 +75,8 @@ class Config:
     results_root: str = "results"         # ... this folder (*/summary.json with experiment B)
     train_if_missing: bool = False        # no B run found: train B's default config first
     train_quick: bool = False             # ... with B's quick config instead (set by quick())
+    epoch: int | None = None              # B's models after this epoch (kept by B's keep_epochs:
+                                          # early stopping); None = after the last epoch
     # --- evaluation sets (subsets of B's test set; None = all of it)
     n_eval: int | None = None             # images of every noise / filter curve
     heatmap_n: int | None = None          # images of the heat map (x 514 bases on 32x32)
@@ -147,6 +149,9 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"n_bands: expected an int >= 2, got {cfg.n_bands!r}")
     if cfg.filter_family not in ("gaussian", "radial"):
         raise ValueError(f"filter_family: expected gaussian or radial, got {cfg.filter_family!r}")
+    if cfg.epoch is not None and (isinstance(cfg.epoch, bool) or not isinstance(cfg.epoch, int)
+                                  or cfg.epoch < 1):
+        raise ValueError(f"epoch: expected an epoch >= 1 that B kept, or None, got {cfg.epoch!r}")
     if cfg.noise_seed < 0 or cfg.eval_batch_size < 1:
         raise ValueError(f"noise_seed, eval_batch_size: expected >= 0 and >= 1, got "
                          f"{cfg.noise_seed}, {cfg.eval_batch_size}")
@@ -217,18 +222,25 @@ def prepare(cfg: Config) -> None:
             if cfg.train_if_missing:
                 return None
             raise MissingModels(missing_message(cfg.results_root))
-        check_b_run(found)
+        check_b_run(found, cfg.epoch)
         return None
     given = Path(cfg.b_run)
     for folder in (given, given / "exp_b"):
         if _is_b_run(folder):
-            check_b_run(folder)
+            check_b_run(folder, cfg.epoch)
             return None
     raise MissingModels(f"b_run: {given} is not a finished experiment-B run folder (no "
                         f"summary.json with experiment B in it or in its exp_b/)")
 
 
-def check_b_run(b_dir: Path) -> None:
+def checkpoint_path(b_dir: Path, entry: dict, epoch: int | None) -> Path:
+    """The checkpoint of one B model: after the last epoch, or after ``epoch``
+    (one of B's ``keep_epochs``)."""
+    path = b_dir / entry["path"]
+    return path if epoch is None else path.with_name(f"{path.stem}_epoch{epoch}.pt")
+
+
+def check_b_run(b_dir: Path, epoch: int | None = None) -> None:
     """Every file C will read from ``b_dir``, read now (MissingModels naming
     the file and what is wrong)."""
     reading = b_dir / "summary.json"
@@ -239,8 +251,11 @@ def check_b_run(b_dir: Path) -> None:
         reading = b_dir / B_ARRAYS
         arms, seeds = list(summary["arms"]), list(summary["seeds"])
         b_spectra(b_dir, arms, seeds)
+        if epoch is not None and epoch not in summary.get("kept_epochs", []):
+            raise ValueError(f"B kept no models after epoch {epoch} (kept: "
+                             f"{summary.get('kept_epochs', [])}; set B's keep_epochs)")
         for entry in summary["checkpoints"]:
-            reading = b_dir / entry["path"]
+            reading = checkpoint_path(b_dir, entry, epoch)
             if not reading.is_file():
                 raise FileNotFoundError("missing")
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
@@ -280,19 +295,22 @@ def _subset(y: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
 
 
 def load_b_models(b_dir: Path, b_summary: dict, b_cfg, data: ImageData, device,
-                  channels_last: bool) -> tuple[dict, dict, np.ndarray]:
+                  channels_last: bool, epoch: int | None = None) -> tuple[dict, dict, np.ndarray]:
     """Every (arm, seed) network of a B run: ``(models, paths, b_acc)`` keyed
     by ``(a, s)`` indices into B's arms and seeds; ``b_acc`` (A, S) is B's
-    final test accuracy."""
+    test accuracy after the last epoch (or after ``epoch``)."""
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
     models, paths, b_acc = {}, {}, np.full((len(arms), len(seeds)), np.nan)
+    if epoch is not None:
+        with np.load(b_dir / B_ARRAYS) as z:
+            acc_at = z["test_acc"][:, :, epoch]
     for entry in b_summary["checkpoints"]:
         a, s = arms.index(entry["arm"]), seeds.index(entry["seed"])
-        paths[a, s] = b_dir / entry["path"]
+        paths[a, s] = checkpoint_path(b_dir, entry, epoch)
         expect = {"model": b_cfg.model, "dataset_id": data.dataset_id, "arm": entry["arm"],
                   "seed": entry["seed"]}
         models[a, s] = load_model(paths[a, s], expect, device, channels_last)
-        b_acc[a, s] = entry["final_test_acc"]
+        b_acc[a, s] = entry["final_test_acc"] if epoch is None else float(acc_at[a, s])
     grid = [(a, s) for a in range(len(arms)) for s in range(len(seeds))]
     if sorted(models) != grid:
         raise MissingModels(f"{b_dir}/summary.json lists checkpoints for {sorted(models)}, "
@@ -369,7 +387,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     b_dir = locate_b_run(cfg, run_dir, log)
-    check_b_run(b_dir)  # every input read now, before the long part
+    check_b_run(b_dir, cfg.epoch)  # every input read now, before the long part
     b_summary = runs.read_json(b_dir / "summary.json")
     b_cfg, data = b_data(b_dir, b_summary)
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
@@ -379,7 +397,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=settings["amp_dtype"],
               channels_last=settings["channels_last"])
     models, paths, b_acc = load_b_models(b_dir, b_summary, b_cfg, data, device,
-                                         settings["channels_last"])
+                                         settings["channels_last"], cfg.epoch)
     grid = sorted(models)
     A, S, P = len(arms), len(seeds), data.image_shape[-1]
     metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
@@ -434,7 +452,8 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
 
     summary = analysis.summarise(arrays)
     summary.update({
-        "b_run": str(b_dir), "dataset": b_summary.get("dataset"),
+        "b_run": str(b_dir), "b_epoch": cfg.epoch or b_summary.get("epochs"),
+        "dataset": b_summary.get("dataset"),
         "dataset_notes": list(dict.fromkeys([*b_summary.get("dataset_notes", []), *data.notes])),
         "evaluation": {"n_eval": len(idx), "heatmap_n": len(hidx), "noise_seed": cfg.noise_seed,
                        "heatmap_v": cfg.heatmap_v, "filter_family": cfg.filter_family,

@@ -336,6 +336,10 @@ def build_regimens(specs: Iterable[str], base: Regimen, shorthands: dict[str, Re
             if a.knobs() == b.knobs():
                 raise ValueError(f"arms: {b.name!r} and {a.name!r} are the same regimen "
                                  f"({a.label()}); each would train the same model")
+    for a in arms:
+        if a.is_baseline_of(base) and a.name != "baseline":
+            raise ValueError(f"arm {a.name!r} is the base regimen itself; name it 'baseline' "
+                             "(every paired comparison looks for the baseline by that name)")
     allowed, placements = set(allowed), set(placements)
     default = Regimen()
     for a in arms:
