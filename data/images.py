@@ -43,8 +43,10 @@ def _check_images(name: str, x) -> None:
 
 
 class DatasetUnavailable(RuntimeError):
-    """A dataset was asked for that is neither on disk nor downloadable. The
-    message says what was looked for, where, and what to do instead."""
+    """A dataset was asked for that cannot be had: neither on disk nor
+    downloadable, or its files cannot be read, are damaged, or exceed a
+    size bound. The message names the path or file, what was wrong, and
+    where it helps, what to do instead."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,8 +181,8 @@ def subset_image_data(data: ImageData, n_train: int | None, n_test: int | None,
     split is whole."""
     if n_train is None and n_test is None:
         return data
-    train_idx = None if n_train is None else stratified_subset(data.train_y, n_train, seed)
-    test_idx = None if n_test is None else stratified_subset(data.test_y, n_test, seed)
+    train_idx = None if n_train is None else _subset_of(data, "train", n_train, seed)
+    test_idx = None if n_test is None else _subset_of(data, "test", n_test, seed)
     train_x = data.train_x if train_idx is None else data.train_x[train_idx]
     train_y = data.train_y if train_idx is None else data.train_y[train_idx]
     test_x = data.test_x if test_idx is None else data.test_x[test_idx]
@@ -189,6 +191,21 @@ def subset_image_data(data: ImageData, n_train: int | None, n_test: int | None,
     return dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x,
                                test_y=test_y, mean=mean, std=std,
                                extra=data.extra if test_idx is None else {})
+
+
+def _subset_of(data: ImageData, split: str, n: int, seed: int) -> torch.Tensor:
+    """stratified_subset of one split; a subset the data cannot give is a
+    ValueError naming the dataset, not only the count."""
+    y = getattr(data, f"{split}_y")
+    where = f"{data.dataset_id} ({data.source})"
+    if n > y.numel():
+        raise ValueError(f"n_{split}: asked for a subset of {n} {split} images, but {where} "
+                         f"has only {y.numel()}")
+    try:
+        return stratified_subset(y, n, seed)
+    except ValueError as err:  # a class too small for its share
+        raise ValueError(f"n_{split}: a stratified subset of {n} {split} images from "
+                         f"{where} is impossible: {err}") from err
 
 
 def _check_count(name: str, n) -> None:
@@ -234,6 +251,9 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
     """
     if name not in DATASET_NAMES:
         raise ValueError(f"name: expected one of {', '.join(DATASET_NAMES)}, got {name!r}")
+    if root is not None and (not isinstance(root, (str, os.PathLike)) or not str(root).strip()):
+        # Path("") is the current folder, which would be searched silently.
+        raise ValueError(f"root: expected a path or None, got {root!r}")
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
     if name == "synthetic":
