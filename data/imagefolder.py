@@ -25,11 +25,16 @@ instead of filling memory. A file that cannot be read or decoded, or an
 archive that is damaged or over a bound, raises
 :class:`~data.images.DatasetUnavailable` naming the file.
 
-Measured on the JPEG copy (60,000 images, 20 MB archive inflating to 93 MB;
-2-core machine shared with other jobs): hashing the archive 0.03 s, reading
-it as a stream 2.6 s, decoding 8-9 s in one process and 6.5 s over two
-worker processes (the default for 4,000 images or more); the same tree as a
-folder of 60,000 files hashes in NN s. A cache hit costs the hash and 0.5 s.
+Measured on the JPEG copy (60,000 images; a 20 MB archive inflating to
+93 MB), on a 2-core machine shared with other jobs. Earlier, lightly
+loaded: reading the archive 4-5 s, decoding 8-9 s in one process and 6.5 s
+over two worker processes (the default for 4,000 images or more), 0.5 s
+from the cache. With the content key, under a load of about 12 (so all
+times several-fold): hashing the archive 0.10 s (0.03 s unloaded) against
+48 s of decoding over two processes; the streamed read 13.9 s against
+12.4 s for the former in-memory read; as an extracted folder, listing 0.6 s
+and reading plus hashing the 60,000 files 4.4 s (the former key's stat per
+file: 2.6 s, after a 4.7 s listing); a cache hit on the archive 2.4 s in all.
 """
 from __future__ import annotations
 
@@ -153,7 +158,8 @@ def _cache_file(path: Path, size, kind: str, digest: str) -> Path:
 
 def _scan(folder: Path, want_dirs: bool) -> list[str]:
     # scandir answers is_dir/is_file from the directory entry itself, without
-    # a stat per file (listing 60,000 files: 4.7 s with Path.iterdir, NN s).
+    # a stat per file (60,000 files, loaded machine: 4.7 s with Path.iterdir
+    # and is_file, 0.6 s here).
     with os.scandir(folder) as it:
         return sorted(e.name for e in it if (e.is_dir() if want_dirs else e.is_file()))
 

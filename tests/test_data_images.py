@@ -2,6 +2,7 @@
 point, and the CIFAR-10, Fashion-MNIST and image-folder readers on tiny files
 written here in each dataset's real on-disk format."""
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -300,6 +301,9 @@ def test_imagefolder_from_tar_gz_with_prefix(tmp_path, monkeypatch):
     assert data.dataset_id == "imagefolder:set-v2" and data.source == str(archive)
     monkeypatch.setattr(imagefolder, "_decode_images", lambda *a, **k: 1 / 0)
     _check_tree(load_image_data("imagefolder", archive), pixels)
+    # The stream hashes every byte of the archive, so a miss stores its
+    # arrays under the key a later hit computes from the file.
+    assert imagefolder._read_archive(archive)[1] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
 def test_imagefolder_jpeg_and_mismatched_sizes(tmp_path):
