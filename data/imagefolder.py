@@ -8,7 +8,7 @@ are taken sorted by name. Hidden files and files whose suffix is not an
 image suffix are skipped; links inside an archive are never followed.
 
 Every image is decoded once with PIL, converted to RGB, and must have the
-size of the first one (a ValueError names the first that does not), unless
+size of the first one (a DatasetInvalid names the first that does not), unless
 ``image_size`` asks for a resize (bicubic; it changes the spectrum, so it is
 off by default). 16-bit and float images are refused, since converting them
 to 8-bit RGB would clip their values. The decoded uint8 arrays are cached
@@ -23,7 +23,8 @@ inflated bytes are bounded (:data:`MAX_INFLATED_BYTES`,
 :data:`MAX_IMAGE_BYTES`), so that a small decompression bomb fails at once
 instead of filling memory. A file that cannot be read or decoded, or an
 archive that is damaged or over a bound, raises
-:class:`~data.images.DatasetUnavailable` naming the file.
+:class:`~data.images.DatasetUnavailable` naming the file; a tree that is no
+dataset, :class:`~data.images.DatasetInvalid`.
 
 Measured on the JPEG copy (60,000 images; a 20 MB archive inflating to
 93 MB), on a 2-core machine shared with other jobs. Earlier, lightly
@@ -54,7 +55,7 @@ import torch
 from PIL import Image
 
 from data import cache
-from data.images import DatasetUnavailable, ImageData, make_image_data
+from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm",
@@ -108,7 +109,7 @@ def _stem(path: Path) -> str:
 
 def _wanted(split: str, cls: str, name: str) -> bool:
     # String operations, not PurePosixPath: this runs once per member of a
-    # 60,000-member archive, where pathlib parsing was a third of the time.
+    # 60,000-member archive, where pathlib parsing took a quarter of the time.
     return (split in SPLITS and not name.startswith(".") and not cls.startswith(".")
             and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
 
@@ -125,7 +126,7 @@ def _order(entry: Entry) -> tuple:
 def _too_big(where: str, what: str, limit: int, name: str) -> DatasetUnavailable:
     return DatasetUnavailable(
         f"{where}: {what} exceeds the limit of {limit:,} bytes (data.imagefolder.{name}), "
-        f"which guards against decompression bombs; if the data is genuine, raise the limit")
+        f"the bound on what one load reads into memory; if the data is genuine, raise it")
 
 
 # ------------------------------------------------------------ content hash
@@ -278,8 +279,8 @@ def _read_archive(archive: Path) -> tuple[dict[Entry, bytes], str]:
                         continue
                     key = tuple(parts[-3:])
                     if key in blobs:
-                        raise ValueError(f"{archive}: {'/'.join(key)} appears twice (under "
-                                         f"different prefixes); expected one train/test tree")
+                        raise DatasetInvalid(f"{archive}: {'/'.join(key)} appears twice (under "
+                                             f"different prefixes); expected one train/test tree")
                     if member.size > MAX_IMAGE_BYTES:
                         raise _too_big(f"{archive}: {member.name}", f"{member.size:,} bytes",
                                        MAX_IMAGE_BYTES, "MAX_IMAGE_BYTES")
@@ -301,9 +302,9 @@ def _open_image(blob: bytes, name: str) -> Image.Image:
         raise _undecodable(name, err) from None
     if im.mode not in _EIGHT_BIT_MODES:
         im.close()
-        raise ValueError(f"{name}: PIL mode {im.mode!r} holds values beyond 8 bits, which "
-                         f"converting to RGB would clip; expected an 8-bit image "
-                         f"(modes {', '.join(sorted(_EIGHT_BIT_MODES))})")
+        raise DatasetInvalid(f"{name}: PIL mode {im.mode!r} holds values beyond 8 bits, which "
+                             f"converting to RGB would clip; expected an 8-bit image "
+                             f"(modes {', '.join(sorted(_EIGHT_BIT_MODES))})")
     return im
 
 
@@ -325,9 +326,9 @@ def _decode_chunk(blobs: list[bytes], names: list[str], size_wh: tuple[int, int]
                 rgb = im if im.mode == "RGB" else im.convert("RGB")
                 if rgb.size != size_wh:
                     if not resize:
-                        raise ValueError(f"{name}: image is {rgb.size[0]}x{rgb.size[1]} (WxH), "
-                                         f"expected {size_wh[0]}x{size_wh[1]} like the first "
-                                         f"image; pass image_size=(H, W) to resize all images")
+                        raise DatasetInvalid(f"{name}: image is {rgb.size[0]}x{rgb.size[1]} (WxH), "
+                                             f"expected {size_wh[0]}x{size_wh[1]} like the first "
+                                             f"image; pass image_size=(H, W) to resize all images")
                     rgb = rgb.resize(size_wh, Image.Resampling.BICUBIC)
                 out[i] = np.asarray(rgb)
             except (OSError, Image.DecompressionBombError) as err:
@@ -392,15 +393,15 @@ def _check_layout(path: Path, entries: list[Entry]) -> list[str]:
     """The sorted class names, after checking the tree can be a dataset."""
     for split in SPLITS:
         if not any(e[0] == split for e in entries):
-            raise ValueError(f"{path}: no images found under {split}/<class>/ (suffixes "
-                             f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise DatasetInvalid(f"{path}: no images found under {split}/<class>/ (suffixes "
+                                 f"{', '.join(sorted(IMAGE_SUFFIXES))})")
     classes = sorted({cls for split, cls, _ in entries if split == "train"})
     if len(classes) < 2:
-        raise ValueError(f"{path}: expected at least two class folders under train/, got "
-                         f"{classes}; a classifier needs two classes")
+        raise DatasetInvalid(f"{path}: expected at least two class folders under train/, got "
+                             f"{classes}; a classifier needs two classes")
     stray = sorted({cls for split, cls, _ in entries if split == "test"} - set(classes))
     if stray:
-        raise ValueError(f"{path}: test classes {stray} have no train folder")
+        raise DatasetInvalid(f"{path}: test classes {stray} have no train folder")
     return classes
 
 
@@ -427,8 +428,9 @@ def load_imagefolder(path: str | os.PathLike, *, image_size=None, dataset_id: st
 
     Raises DatasetUnavailable naming the path or file when the tree is
     missing, a file cannot be read or decoded, or an archive is damaged or
-    over a bound; ValueError for a tree that is not a dataset (no images in
-    a split, fewer than two classes, mixed sizes, 16-bit images).
+    over a bound; DatasetInvalid (also a ValueError) for a tree that is not
+    a dataset (no images in a split, fewer than two classes, mixed sizes,
+    16-bit images).
     """
     path = Path(path).expanduser()
     size = _normalise_size(image_size)
@@ -495,6 +497,6 @@ def load_cifar10_jpeg(root: str | os.PathLike | None = None) -> ImageData:
             f"cifar10 where the original archive is on disk or downloadable.")
     data = load_imagefolder(path, dataset_id="cifar10-jpeg", notes=(CIFAR10_JPEG_NOTE,))
     if data.classes != CIFAR10_CLASSES:
-        raise ValueError(f"root: {path} has classes {list(data.classes)}, expected the "
-                         f"CIFAR-10 classes {list(CIFAR10_CLASSES)}")
+        raise DatasetInvalid(f"root: {path} has classes {list(data.classes)}, expected the "
+                             f"CIFAR-10 classes {list(CIFAR10_CLASSES)}")
     return data

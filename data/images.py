@@ -49,6 +49,15 @@ class DatasetUnavailable(RuntimeError):
     where it helps, what to do instead."""
 
 
+class DatasetInvalid(DatasetUnavailable, ValueError):
+    """The files are there and readable but do not form the dataset asked
+    for: a split without images, one class, images of mixed sizes, fewer
+    images than a requested subset. It is a ValueError (bad input, as the
+    readers always raised) and a DatasetUnavailable, so that main.py, which
+    loads the data before any work, reports it in one line like a missing
+    dataset instead of a traceback."""
+
+
 @dataclass(frozen=True, eq=False)
 class ImageData:
     """One image classification set, ready to move to a device.
@@ -199,13 +208,13 @@ def _subset_of(data: ImageData, split: str, n: int, seed: int) -> torch.Tensor:
     y = getattr(data, f"{split}_y")
     where = f"{data.dataset_id} ({data.source})"
     if n > y.numel():
-        raise ValueError(f"n_{split}: asked for a subset of {n} {split} images, but {where} "
-                         f"has only {y.numel()}")
+        raise DatasetInvalid(f"n_{split}: asked for a subset of {n} {split} images, but {where} "
+                             f"has only {y.numel()}")
     try:
         return stratified_subset(y, n, seed)
     except ValueError as err:  # a class too small for its share
-        raise ValueError(f"n_{split}: a stratified subset of {n} {split} images from "
-                         f"{where} is impossible: {err}") from err
+        raise DatasetInvalid(f"n_{split}: a stratified subset of {n} {split} images from "
+                             f"{where} is impossible: {err}") from err
 
 
 def _check_count(name: str, n) -> None:
@@ -246,14 +255,16 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
     the files are missing and the host answers.
 
     Raises ValueError for an unknown name or bad sizes, DatasetUnavailable
-    when an explicitly named dataset cannot be had. Only ``auto`` falls back
+    when an explicitly named dataset cannot be had (missing, unreadable,
+    damaged, over a size bound), and DatasetInvalid (both of these) when its
+    files do not form a dataset or hold fewer images than n_train/n_test. Only ``auto`` falls back
     (to synthetic), and it says so in ``notes``.
     """
     if name not in DATASET_NAMES:
         raise ValueError(f"name: expected one of {', '.join(DATASET_NAMES)}, got {name!r}")
     if root is not None and (not isinstance(root, (str, os.PathLike)) or not str(root).strip()):
         # Path("") is the current folder, which would be searched silently.
-        raise ValueError(f"root: expected a path or None, got {root!r}")
+        raise DatasetInvalid(f"root (--data-root): expected a path or None, got {root!r}")
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
     if name == "synthetic":
@@ -278,7 +289,8 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
         from data.imagefolder import load_imagefolder
 
         if root is None:
-            raise ValueError("root: imagefolder needs the path of a train/<class>/*, "
-                             "test/<class>/* tree or of a .tar.gz of one, got None")
+            raise DatasetInvalid("root (--data-root): imagefolder needs the path of a "
+                                 "train/<class>/*, test/<class>/* tree or of a .tar.gz of one, "
+                                 "got None")
         data = load_imagefolder(root)
     return subset_image_data(data, n_train, n_test, seed)

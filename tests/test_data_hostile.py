@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from data import cache, cifar10, fashion_mnist, imagefolder
-from data.images import DatasetUnavailable, load_image_data
+from data.images import DatasetInvalid, DatasetUnavailable, load_image_data
 
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
@@ -33,10 +33,13 @@ def _isolated(tmp_path, monkeypatch):
 
 def _fails(kind, needle, call, *args, **kwargs) -> str:
     """Run ``call``; it must raise ``kind`` (or a subclass of it) with a
-    one-line message containing ``needle``."""
+    one-line message containing ``needle``. DatasetInvalid is asserted to be
+    a ValueError too, as the readers always raised for bad trees."""
     with pytest.raises(Exception) as err:
         call(*args, **kwargs)
     assert isinstance(err.value, kind), f"{type(err.value).__name__}: {err.value}"
+    if kind is DatasetInvalid:
+        assert isinstance(err.value, ValueError) and isinstance(err.value, DatasetUnavailable)
     msg = str(err.value)
     assert str(needle) in msg and "\n" not in msg, msg
     return msg
@@ -140,7 +143,7 @@ def test_sixteen_bit_image_is_refused_not_clipped(tmp_path):
     deep = root / "test" / "a" / "0.png"
     Image.fromarray(np.full((8, 8), 4000, np.uint16)).save(deep)
     assert Image.open(deep).mode.startswith("I")  # a mode convert("RGB") clips to 255
-    _fails(ValueError, deep, load_image_data, "imagefolder", root)
+    _fails(DatasetInvalid, deep, load_image_data, "imagefolder", root)
 
 
 def test_unreadable_image_file_names_it(tmp_path, monkeypatch):
@@ -169,15 +172,15 @@ def test_image_file_over_the_bound_is_refused_before_reading(tmp_path, monkeypat
 # ---------------------------------------------------- image folders: layout
 
 def test_missing_data_root_for_imagefolder(tmp_path):
-    _fails(ValueError, "root", load_image_data, "imagefolder")
-    _fails(ValueError, "root", load_image_data, "imagefolder", "")
+    _fails(DatasetInvalid, "root", load_image_data, "imagefolder")
+    _fails(DatasetInvalid, "root", load_image_data, "imagefolder", "")
     _fails(DatasetUnavailable, tmp_path / "absent", load_image_data, "imagefolder",
            tmp_path / "absent")
 
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    msg = _fails(ValueError, tmp_path / "empty", load_image_data, "imagefolder", tmp_path / "empty")
+    msg = _fails(DatasetInvalid, tmp_path / "empty", load_image_data, "imagefolder", tmp_path / "empty")
     assert "train/<class>/" in msg
 
 
@@ -185,13 +188,13 @@ def test_folder_without_test_split(tmp_path):
     root = _tree(tmp_path / "set")
     for f in (root / "test").rglob("*.png"):
         f.unlink()
-    msg = _fails(ValueError, root, load_image_data, "imagefolder", root)
+    msg = _fails(DatasetInvalid, root, load_image_data, "imagefolder", root)
     assert "test/<class>/" in msg
 
 
 def test_folder_with_one_class(tmp_path):
     root = _tree(tmp_path / "set", classes=("only",))
-    msg = _fails(ValueError, root, load_image_data, "imagefolder", root)
+    msg = _fails(DatasetInvalid, root, load_image_data, "imagefolder", root)
     assert "'only'" in msg and "two class" in msg
 
 
@@ -199,7 +202,7 @@ def test_folder_with_one_class(tmp_path):
 def test_subset_larger_than_the_folder_names_the_dataset(tmp_path, split, n_train, n_test):
     # --quick asks for 512 train and 256 test images; this tree has 4 and 2.
     root = _tree(tmp_path / "small")
-    msg = _fails(ValueError, root, load_image_data, "imagefolder", root, n_train=n_train,
+    msg = _fails(DatasetInvalid, root, load_image_data, "imagefolder", root, n_train=n_train,
                  n_test=n_test)
     n = n_train or n_test
     assert f"n_{split}" in msg and str(n) in msg and "imagefolder:small" in msg
@@ -210,7 +213,7 @@ def test_subset_too_large_for_one_class_names_the_dataset(tmp_path):
     root = _tree(tmp_path / "set", n_train=3)
     for name in ("1.png", "2.png"):
         (root / "train" / "b" / name).unlink()  # a: 3 images, b: 1
-    msg = _fails(ValueError, root, load_image_data, "imagefolder", root, n_train=4)
+    msg = _fails(DatasetInvalid, root, load_image_data, "imagefolder", root, n_train=4)
     assert "class 1" in msg and "n_train" in msg  # 4 images need 2 of b (label 1)
 
 
@@ -247,7 +250,7 @@ def test_archive_with_a_damaged_image_names_archive_and_member(tmp_path):
 def test_archive_with_the_same_image_under_two_prefixes(tmp_path):
     members = _tree_members("one") | {"two/train/a/0.png": _png(99)}
     archive = _tar_gz(tmp_path / "twice.tgz", members)
-    msg = _fails(ValueError, archive, load_image_data, "imagefolder", archive)
+    msg = _fails(DatasetInvalid, archive, load_image_data, "imagefolder", archive)
     assert "train/a/0.png appears twice" in msg
 
 
@@ -276,7 +279,7 @@ def test_garbage_cached_npz_is_an_unreadable_entry_naming_the_file(tmp_path):
     entry.write_bytes(b"PK\x03\x04 not really a zip")
     _fails(cache.CacheEntryUnreadable, entry, cache.load_arrays, entry)
     np.save(tmp_path / "bare.npy", np.zeros(3))  # an .npy, not an .npz
-    _fails(ValueError, "single ndarray", cache.load_arrays, tmp_path / "bare.npy")
+    _fails(cache.CacheEntryUnreadable, "single ndarray", cache.load_arrays, tmp_path / "bare.npy")
 
 
 def test_cache_folder_that_is_a_file_still_loads(tmp_path, monkeypatch):
@@ -357,7 +360,7 @@ def test_truncated_fashion_gzip_names_the_file(tmp_path):
     folder = _fashion(tmp_path / "data" / "FashionMNIST" / "raw")
     target = folder / (fashion_mnist.FILES["test_x"] + ".gz")
     target.write_bytes(target.read_bytes()[:-20])
-    _fails(ValueError, target, load_image_data, "fashion-mnist", download=False)
+    _fails(DatasetInvalid, target, load_image_data, "fashion-mnist", download=False)
 
 
 def test_fashion_gzip_bomb_is_refused(tmp_path, monkeypatch):
@@ -365,20 +368,20 @@ def test_fashion_gzip_bomb_is_refused(tmp_path, monkeypatch):
     folder = _fashion(tmp_path / "data" / "FashionMNIST" / "raw", train_x=bomb)
     monkeypatch.setattr(fashion_mnist, "MAX_IDX_BYTES", len(bomb) - 1)
     target = folder / (fashion_mnist.FILES["train_x"] + ".gz")
-    msg = _fails(ValueError, target, load_image_data, "fashion-mnist", download=False)
+    msg = _fails(DatasetInvalid, target, load_image_data, "fashion-mnist", download=False)
     assert "MAX_IDX_BYTES" in msg
 
 
 def test_fashion_label_out_of_range_names_the_file(tmp_path):
     folder = _fashion(tmp_path / "data" / "FashionMNIST" / "raw", train_y=_idx(np.array([0, 1, 2, 10])))
-    _fails(ValueError, folder / (fashion_mnist.FILES["train_y"] + ".gz"), load_image_data,
+    _fails(DatasetInvalid, folder / (fashion_mnist.FILES["train_y"] + ".gz"), load_image_data,
            "fashion-mnist", download=False)
 
 
 def test_fashion_header_longer_than_the_file(tmp_path):
     bad = tmp_path / "idx"
     bad.write_bytes(b"\x00\x00\x08\xff" + b"\x00" * 8)  # 255 dimensions, 12 bytes
-    _fails(ValueError, bad, fashion_mnist.read_idx, bad)
+    _fails(DatasetInvalid, bad, fashion_mnist.read_idx, bad)
 
 
 # ---------------------------------------------------- genuine bugs stay bugs
@@ -394,3 +397,29 @@ def test_a_bug_inside_decoding_is_not_disguised(tmp_path, monkeypatch):
     monkeypatch.setattr(imagefolder.np, "asarray", broken)
     with pytest.raises(ZeroDivisionError):
         load_image_data("imagefolder", root)
+
+
+# ----------------------------------------------- the command line: one line
+
+@pytest.mark.parametrize("case", ["no data root", "too few for --quick", "one class",
+                                  "undecodable image"])
+def test_command_line_reports_bad_image_data_in_one_line(tmp_path, capsys, case):
+    # main.py loads the data before any work and reports DatasetUnavailable
+    # (DatasetInvalid included) as one line with exit status 2.
+    import main
+
+    root = _tree(tmp_path / "small", classes=("only",) if case == "one class" else ("a", "b"))
+    if case == "undecodable image":
+        (root / "train" / "a" / "1.png").write_bytes(b"junk")
+    argv = ["--experiment", "b", "--quick", "--dataset", "imagefolder",
+            "--out", str(tmp_path / "runs")]
+    if case != "no data root":
+        argv += ["--data-root", str(root)]
+    code = main.main(argv)
+    err = capsys.readouterr().err
+    assert code == main.EXIT_BAD_INPUT and err.startswith("main.py: error: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    needle = {"no data root": "--data-root", "too few for --quick": "imagefolder:small",
+              "one class": str(root), "undecodable image": str(root / "train" / "a" / "1.png")}
+    assert needle[case] in err
+    assert not (tmp_path / "runs").exists()  # stopped before any run folder
