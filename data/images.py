@@ -230,11 +230,16 @@ def _load_auto(root, *, seed: int, n_train: int | None, n_test: int | None,
 
     why_not = cifar10.why_unavailable(root, download=download)
     if why_not is None:
+        # Reachable, yet the download failed, or on disk but unreadable or
+        # damaged: the fallback names the reason. A subset CIFAR-10 cannot
+        # give is the caller's error, not a reason to change datasets, so it
+        # is taken outside the try.
         try:
             data = cifar10.load_cifar10(root, download=download)
-            return subset_image_data(data, n_train, n_test, seed)
-        except DatasetUnavailable as err:  # reachable, yet the download failed
+        except DatasetUnavailable as err:
             why_not = str(err)
+        else:
+            return subset_image_data(data, n_train, n_test, seed)
     data = load_synthetic(seed=seed, n_train=n_train, n_test=n_test)
     note = (f"CIFAR-10 was not used ({why_not}). Using the embedded synthetic set "
             f"{data.dataset_id} (seed={seed}) instead: results are NOT CIFAR-10.")

@@ -323,6 +323,21 @@ def test_bad_cifar_batch_names_the_file(tmp_path, case):
         assert "system" in msg and "refusing" in msg
 
 
+def test_auto_with_a_damaged_cifar_falls_back_and_says_which_file(tmp_path):
+    root = _cifar_root(tmp_path, test_batch=b"\x80\x02 cut")
+    data = load_image_data("auto", root, n_train=20, n_test=10, download=False)
+    assert data.dataset_id == "synthetic-v1"
+    assert str(root / cifar10.FOLDER / "test_batch") in data.notes[0]
+    assert "NOT CIFAR-10" in data.notes[0]
+
+
+def test_auto_subset_larger_than_cifar_is_an_error_not_a_fallback(tmp_path):
+    root = _cifar_root(tmp_path)  # 10 train images
+    msg = _fails(DatasetInvalid, "cifar10", load_image_data, "auto", root, n_train=11,
+                 download=False)
+    assert "n_train" in msg and "only 10" in msg
+
+
 def test_cifar_meta_without_label_names(tmp_path):
     root = _cifar_root(tmp_path, **{cifar10.META: pickle.dumps({b"num_vis": 3072}, protocol=2)})
     _fails(DatasetUnavailable, root / cifar10.FOLDER / cifar10.META, load_image_data, "cifar10",
