@@ -140,7 +140,9 @@ class _Digest:
         self._h = hashlib.sha256()
 
     def add(self, name: str, blob: bytes) -> None:
-        raw = name.encode()
+        # surrogateescape: a file name that is not valid UTF-8 arrives from
+        # the OS (and from tarfile) with its raw bytes escaped; hash those.
+        raw = name.encode("utf-8", "surrogateescape")
         for part in (raw, blob):
             self._h.update(len(part).to_bytes(8, "little"))
             self._h.update(part)

@@ -169,6 +169,31 @@ def test_image_file_over_the_bound_is_refused_before_reading(tmp_path, monkeypat
     _fails(DatasetUnavailable, "MAX_IMAGE_BYTES", load_image_data, "imagefolder", root)
 
 
+def test_image_over_pils_pixel_bound_names_the_file(tmp_path, monkeypatch):
+    # PIL refuses images of more than 2 * MAX_IMAGE_PIXELS (its bomb guard)
+    # with its own exception type; lowered here so an 8x8 image trips it.
+    root = _tree(tmp_path / "set")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    msg = _fails(DatasetUnavailable, root / "train" / "a" / "0.png", load_image_data,
+                 "imagefolder", root)
+    assert "DecompressionBombError" in msg
+
+
+def test_class_folder_name_that_is_not_utf8_loads_and_caches(tmp_path, monkeypatch):
+    # os.scandir hands such names over with surrogate escapes; hashing and
+    # caching them must not fail, and the second load must be a hit.
+    root = tmp_path / "set"
+    odd = os.fsdecode(b"\xff\xfe")
+    for split in ("train", "test"):
+        for cls in ("a", odd):
+            (root / split / cls).mkdir(parents=True)
+            (root / split / cls / "0.png").write_bytes(_png(7))
+    first = load_image_data("imagefolder", root)
+    assert first.classes == tuple(sorted(("a", odd)))
+    monkeypatch.setattr(imagefolder, "_decode_images", lambda *a, **k: 1 / 0)  # must hit
+    assert load_image_data("imagefolder", root).classes == first.classes
+
+
 # ---------------------------------------------------- image folders: layout
 
 def test_missing_data_root_for_imagefolder(tmp_path):
