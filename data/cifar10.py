@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from data import cache
-from data.images import DatasetUnavailable, ImageData, make_image_data
+from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)
@@ -85,8 +85,8 @@ def _unpickle(blob: bytes, path: Path | str = "CIFAR-10 batch") -> dict[str, obj
         raise DatasetUnavailable(f"{path}: cannot load the CIFAR-10 pickle "
                                  f"({type(err).__name__}: {err})") from err
     if not isinstance(obj, dict):
-        raise DatasetUnavailable(f"{path}: expected a dict in a CIFAR-10 pickle, "
-                                 f"got {type(obj).__name__}")
+        raise DatasetInvalid(f"{path}: expected a dict in a CIFAR-10 pickle, "
+                             f"got {type(obj).__name__}")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
@@ -94,22 +94,22 @@ def _batch_arrays(blob: bytes, name: Path | str,
                   n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(blob, name)
     if "data" not in batch or "labels" not in batch:
-        raise DatasetUnavailable(f"{name}: expected keys b'data' and b'labels', "
-                                 f"got {sorted(map(str, batch))}")
+        raise DatasetInvalid(f"{name}: expected keys b'data' and b'labels', "
+                             f"got {sorted(map(str, batch))}")
     # No casts: np.asarray(..., dtype=uint8) would wrap 256 to 0 and turn
     # 2.7 into 2 without a word, so anything but uint8 pixels and integer
     # labels is refused.
     data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
     if data.dtype != np.uint8 or labels.dtype.kind not in "iu":
-        raise DatasetUnavailable(f"{name}: expected uint8 data and integer labels, got "
-                                 f"{data.dtype} data and {labels.dtype} labels")
+        raise DatasetInvalid(f"{name}: expected uint8 data and integer labels, got "
+                             f"{data.dtype} data and {labels.dtype} labels")
     if (data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1
             or data.shape[0] != labels.shape[0]):
-        raise DatasetUnavailable(f"{name}: expected data (N, 3072) and N labels, got data "
-                                 f"{data.shape} and labels {labels.shape}")
+        raise DatasetInvalid(f"{name}: expected data (N, 3072) and N labels, got data "
+                             f"{data.shape} and labels {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DatasetUnavailable(f"{name}: expected labels in [0, {n_classes}), got "
-                                 f"[{labels.min()}, {labels.max()}]")
+        raise DatasetInvalid(f"{name}: expected labels in [0, {n_classes}), got "
+                             f"[{labels.min()}, {labels.max()}]")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
@@ -223,8 +223,8 @@ def load_cifar10(root: str | os.PathLike | None = None, *, download: bool = True
     names = meta.get("label_names")
     if (not isinstance(names, (list, tuple)) or len(names) < 2
             or not all(isinstance(n, (str, bytes)) for n in names)):
-        raise DatasetUnavailable(f"{folder / META}: expected b'label_names', a list of at "
-                                 f"least two class names, got {names!r:.80}")
+        raise DatasetInvalid(f"{folder / META}: expected b'label_names', a list of at "
+                             f"least two class names, got {names!r:.80}")
     classes = tuple(n.decode() if isinstance(n, bytes) else n for n in names)
     train = [_batch_arrays(_read(folder / name), folder / name, len(classes))
              for name in TRAIN_BATCHES]
