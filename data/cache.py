@@ -16,6 +16,8 @@ import os
 import socket
 import tempfile
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +90,33 @@ def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -
     return path
 
 
+class CacheEntryUnreadable(ValueError):
+    """A cache file that cannot be read back as the arrays it was written
+    with (truncated, overwritten, not an ``.npz``). The cache is only ever a
+    copy, so callers treat this as a miss and decode again."""
+
+
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` written by :func:`atomic_save_arrays`
-    (no pickles: object arrays are refused)."""
-    with np.load(Path(path), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    (no pickles: object arrays are refused).
+
+    Raises :class:`CacheEntryUnreadable` naming ``path`` when the file cannot
+    be read back whole. Every array is read here, inside the ``try``, because
+    ``np.load`` of an ``.npz`` is lazy: a damaged member only fails (bad
+    CRC, short read) when it is read.
+    """
+    path = Path(path)
+    # The failure types of np.load and zipfile on a damaged or foreign file:
+    # OSError (unreadable), EOFError and BadZipFile (truncated, bad CRC),
+    # zlib.error (a compressed member damaged), ValueError (not an npy
+    # header, or a pickle that allow_pickle=False refuses).
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy under the cache name
+            raise ValueError(f"expected an .npz archive of arrays, got a single "
+                             f"{type(npz).__name__}")
+        with npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError) as err:
+        raise CacheEntryUnreadable(f"{path}: unreadable cache entry "
+                                   f"({type(err).__name__}: {err})") from err

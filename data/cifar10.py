@@ -23,13 +23,14 @@ import os
 import pickle
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from data import cache
-from data.images import DatasetUnavailable, ImageData, make_image_data
+from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)
@@ -59,25 +60,57 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _unpickle(blob: bytes) -> dict[str, object]:
+# The failure types pickle documents for data that is not a valid pickle
+# (truncated: EOFError or UnpicklingError; garbled: any of the others), plus
+# the TypeError/ValueError numpy's array reconstruction raises on bad
+# arguments. Caught only around the one load call.
+_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+                  KeyError, TypeError, ValueError)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DatasetUnavailable(f"{path}: cannot read the CIFAR-10 file "
+                                 f"({type(err).__name__}: {err})") from err
+
+
+def _unpickle(blob: bytes, path: Path | str = "CIFAR-10 batch") -> dict[str, object]:
     # latin1 is what the original Python 2 pickles need for numpy's buffers;
     # keys arrive as str from those and as bytes from Python 3 writers.
-    obj = _ArrayUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    try:
+        obj = _ArrayUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    except _PICKLE_ERRORS as err:
+        raise DatasetUnavailable(f"{path}: cannot load the CIFAR-10 pickle "
+                                 f"({type(err).__name__}: {err})") from err
     if not isinstance(obj, dict):
-        raise ValueError(f"expected a dict in a CIFAR-10 batch, got {type(obj).__name__}")
+        raise DatasetInvalid(f"{path}: expected a dict in a CIFAR-10 pickle, "
+                             f"got {type(obj).__name__}")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
 
 
-def _batch_arrays(blob: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    batch = _unpickle(blob)
+def _batch_arrays(blob: bytes, name: Path | str,
+                  n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    batch = _unpickle(blob, name)
     if "data" not in batch or "labels" not in batch:
-        raise ValueError(f"{name}: expected keys b'data' and b'labels', got {sorted(batch)}")
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] != labels.shape[0]:
-        raise ValueError(f"{name}: expected data (N, 3072) and N labels, got data "
-                         f"{data.shape} and {labels.shape[0]} labels")
-    return data.reshape(-1, 3, 32, 32), labels
+        raise DatasetInvalid(f"{name}: expected keys b'data' and b'labels', "
+                             f"got {sorted(map(str, batch))}")
+    # No casts: np.asarray(..., dtype=uint8) would wrap 256 to 0 and turn
+    # 2.7 into 2 without a word, so anything but uint8 pixels and integer
+    # labels is refused.
+    data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    if data.dtype != np.uint8 or labels.dtype.kind not in "iu":
+        raise DatasetInvalid(f"{name}: expected uint8 data and integer labels, got "
+                             f"{data.dtype} data and {labels.dtype} labels")
+    if (data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1
+            or data.shape[0] != labels.shape[0]):
+        raise DatasetInvalid(f"{name}: expected data (N, 3072) and N labels, got data "
+                             f"{data.shape} and labels {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DatasetInvalid(f"{name}: expected labels in [0, {n_classes}), got "
+                             f"[{labels.min()}, {labels.max()}]")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def _missing(folder: Path) -> list[str]:
@@ -118,22 +151,39 @@ def _unavailable_message(base: Path, reason: str) -> str:
             f"--data-root PATH.")
 
 
+# The largest file of the release is a 31 MB batch (10,000 x 3072 bytes
+# plus pickle framing); a member claiming more is not CIFAR-10, and is
+# refused before anything is written to disk.
+MAX_MEMBER_BYTES = 64 << 20
+
+
 def _extract(archive: Path, base: Path) -> None:
     """Extract the batch files of ``archive`` into ``base/FOLDER``, each file
     renamed into place only once complete."""
-    with tarfile.open(archive, "r:gz") as tar:
-        members = [m for m in tar.getmembers()
-                   if m.isfile() and m.name.startswith(FOLDER + "/")
-                   and m.name[len(FOLDER) + 1:] in ALL_FILES]
-        found = {m.name[len(FOLDER) + 1:] for m in members}
-        if found != set(ALL_FILES):
-            raise DatasetUnavailable(_unavailable_message(
-                base, f"{archive} lacks {sorted(set(ALL_FILES) - found)}"))
-        with tempfile.TemporaryDirectory(dir=base, prefix=".cifar10-extract-") as tmp:
-            tar.extractall(tmp, members=members, filter="data")
-            (base / FOLDER).mkdir(exist_ok=True)
-            for m in members:
-                os.replace(Path(tmp) / m.name, base / m.name)
+    # A damaged archive fails as OSError (unreadable; BadGzipFile), EOFError
+    # (cut short), zlib.error (deflate data damaged) or tarfile.TarError.
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = [m for m in tar.getmembers()
+                       if m.isfile() and m.name.startswith(FOLDER + "/")
+                       and m.name[len(FOLDER) + 1:] in ALL_FILES]
+            found = {m.name[len(FOLDER) + 1:] for m in members}
+            if found != set(ALL_FILES):
+                raise DatasetUnavailable(_unavailable_message(
+                    base, f"{archive} lacks {sorted(set(ALL_FILES) - found)}"))
+            big = [m.name for m in members if m.size > MAX_MEMBER_BYTES]
+            if big:
+                raise DatasetUnavailable(f"{archive}: {big[0]} is over {MAX_MEMBER_BYTES:,} "
+                                         f"bytes (data.cifar10.MAX_MEMBER_BYTES); no CIFAR-10 "
+                                         f"file is, so this is not the CIFAR-10 archive")
+            with tempfile.TemporaryDirectory(dir=base, prefix=".cifar10-extract-") as tmp:
+                tar.extractall(tmp, members=members, filter="data")
+                (base / FOLDER).mkdir(exist_ok=True)
+                for m in members:
+                    os.replace(Path(tmp) / m.name, base / m.name)
+    except (OSError, EOFError, zlib.error, tarfile.TarError) as err:
+        raise DatasetUnavailable(f"{archive}: cannot read or extract the CIFAR-10 archive "
+                                 f"into {base} ({type(err).__name__}: {err})") from err
 
 
 def _download(base: Path) -> None:
@@ -169,12 +219,17 @@ def load_cifar10(root: str | os.PathLike | None = None, *, download: bool = True
     if _missing(folder):
         raise DatasetUnavailable(_unavailable_message(base, f"{folder} lacks {_missing(folder)}"))
 
-    train = [_batch_arrays((folder / name).read_bytes(), name) for name in TRAIN_BATCHES]
-    test_x, test_y = _batch_arrays((folder / TEST_BATCH).read_bytes(), TEST_BATCH)
-    meta = _unpickle((folder / META).read_bytes())
-    if "label_names" not in meta:
-        raise ValueError(f"{folder / META}: expected the key b'label_names', got {sorted(meta)}")
-    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta["label_names"])
+    meta = _unpickle(_read(folder / META), folder / META)
+    names = meta.get("label_names")
+    if (not isinstance(names, (list, tuple)) or len(names) < 2
+            or not all(isinstance(n, (str, bytes)) for n in names)):
+        raise DatasetInvalid(f"{folder / META}: expected b'label_names', a list of at "
+                             f"least two class names, got {names!r:.80}")
+    classes = tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    train = [_batch_arrays(_read(folder / name), folder / name, len(classes))
+             for name in TRAIN_BATCHES]
+    test_x, test_y = _batch_arrays(_read(folder / TEST_BATCH), folder / TEST_BATCH,
+                                   len(classes))
     return make_image_data(
         torch.from_numpy(np.concatenate([x for x, _ in train])),
         torch.from_numpy(np.concatenate([y for _, y in train])),

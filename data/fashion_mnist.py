@@ -17,15 +17,15 @@ Images are 1 channel, 28x28.
 """
 from __future__ import annotations
 
-import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from data import cache
-from data.images import DatasetUnavailable, ImageData, make_image_data
+from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -41,24 +41,59 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 _UBYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
+# The largest original file, train-images, inflates to 47 MB (60,000 x 784
+# bytes plus a 16-byte header). A .gz claiming more is not Fashion-MNIST and
+# is refused before it fills memory (a decompression bomb).
+MAX_IDX_BYTES = 128 << 20
+
+
+def _gunzip(raw: bytes, path, limit: int) -> bytes:
+    """Inflate every gzip member of ``raw``, refusing output past ``limit``."""
+    out, total = [], 0
+    try:
+        while raw:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+            chunk = inflater.decompress(raw, limit + 1 - total)
+            total += len(chunk)
+            if total > limit:
+                raise DatasetInvalid(f"{path}: inflates past {limit:,} bytes "
+                                     f"(data.fashion_mnist.MAX_IDX_BYTES); no Fashion-MNIST "
+                                     f"file is that large")
+            if not inflater.eof:
+                raise DatasetInvalid(f"{path}: the gzip stream is cut short")
+            out.append(chunk)
+            # gzip allows zero padding between and after members (as gzip.decompress).
+            raw = inflater.unused_data.lstrip(b"\0")
+    except zlib.error as err:
+        raise DatasetInvalid(f"{path}: damaged gzip data ({err})") from err
+    return b"".join(out)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """The uint8 array stored in an idx file (gzipped or not, told apart by
-    its first bytes, not its name)."""
-    raw = Path(path).read_bytes()
+    its first bytes, not its name). A file that is not a complete idx file
+    is a DatasetInvalid (a ValueError) naming it; one that cannot be read,
+    DatasetUnavailable."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise DatasetUnavailable(f"{path}: cannot read the idx file "
+                                 f"({type(err).__name__}: {err})") from err
     if raw[:2] == _GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+        raw = _gunzip(raw, path, MAX_IDX_BYTES)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _UBYTE:
-        raise ValueError(f"{path}: expected an idx header 00 00 08 <ndim> (uint8 data), "
-                         f"got {raw[:4].hex(' ')}")
+        raise DatasetInvalid(f"{path}: expected an idx header 00 00 08 <ndim> (uint8 data), "
+                             f"got {raw[:4].hex(' ')}")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetInvalid(f"{path}: header says {ndim} dimensions ({header} header bytes), "
+                             f"file holds {len(raw)} bytes")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape, dtype=np.int64))
     if len(raw) != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes in all), "
-                         f"file holds {len(raw)} bytes")
+        raise DatasetInvalid(f"{path}: header says shape {shape} ({expected} bytes in all), "
+                             f"file holds {len(raw)} bytes")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
@@ -125,8 +160,11 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, *,
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"{files[f'{split}_x']}: expected images (N, H, W) and N labels, "
-                             f"got {x.shape} and {y.shape}")
+            raise DatasetInvalid(f"{files[f'{split}_x']}: expected images (N, H, W) and N labels, "
+                                 f"got {x.shape} and {y.shape}")
+        if y.size and y.max() >= len(CLASSES):
+            raise DatasetInvalid(f"{files[f'{split}_y']}: expected labels in [0, {len(CLASSES)}), "
+                                 f"got values up to {y.max()}")
     return make_image_data(
         torch.from_numpy(arrays["train_x"]).unsqueeze(1),
         torch.from_numpy(arrays["train_y"].astype(np.int64)),

@@ -43,8 +43,19 @@ def _check_images(name: str, x) -> None:
 
 
 class DatasetUnavailable(RuntimeError):
-    """A dataset was asked for that is neither on disk nor downloadable. The
-    message says what was looked for, where, and what to do instead."""
+    """A dataset was asked for that cannot be had: neither on disk nor
+    downloadable, or its files cannot be read, are damaged, or exceed a
+    size bound. The message names the path or file, what was wrong, and
+    where it helps, what to do instead."""
+
+
+class DatasetInvalid(DatasetUnavailable, ValueError):
+    """The files are there and readable but do not form the dataset asked
+    for: a split without images, one class, images of mixed sizes, fewer
+    images than a requested subset. It is a ValueError (bad input, as the
+    readers always raised) and a DatasetUnavailable, so that main.py, which
+    loads the data before any work, reports it in one line like a missing
+    dataset instead of a traceback."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,8 +190,8 @@ def subset_image_data(data: ImageData, n_train: int | None, n_test: int | None,
     split is whole."""
     if n_train is None and n_test is None:
         return data
-    train_idx = None if n_train is None else stratified_subset(data.train_y, n_train, seed)
-    test_idx = None if n_test is None else stratified_subset(data.test_y, n_test, seed)
+    train_idx = None if n_train is None else _subset_of(data, "train", n_train, seed)
+    test_idx = None if n_test is None else _subset_of(data, "test", n_test, seed)
     train_x = data.train_x if train_idx is None else data.train_x[train_idx]
     train_y = data.train_y if train_idx is None else data.train_y[train_idx]
     test_x = data.test_x if test_idx is None else data.test_x[test_idx]
@@ -189,6 +200,21 @@ def subset_image_data(data: ImageData, n_train: int | None, n_test: int | None,
     return dataclasses.replace(data, train_x=train_x, train_y=train_y, test_x=test_x,
                                test_y=test_y, mean=mean, std=std,
                                extra=data.extra if test_idx is None else {})
+
+
+def _subset_of(data: ImageData, split: str, n: int, seed: int) -> torch.Tensor:
+    """stratified_subset of one split; a subset the data cannot give is a
+    ValueError naming the dataset, not only the count."""
+    y = getattr(data, f"{split}_y")
+    where = f"{data.dataset_id} ({data.source})"
+    if n > y.numel():
+        raise DatasetInvalid(f"n_{split}: asked for a subset of {n} {split} images, but {where} "
+                             f"has only {y.numel()}")
+    try:
+        return stratified_subset(y, n, seed)
+    except ValueError as err:  # a class too small for its share
+        raise DatasetInvalid(f"n_{split}: a stratified subset of {n} {split} images from "
+                             f"{where} is impossible: {err}") from err
 
 
 def _check_count(name: str, n) -> None:
@@ -204,11 +230,16 @@ def _load_auto(root, *, seed: int, n_train: int | None, n_test: int | None,
 
     why_not = cifar10.why_unavailable(root, download=download)
     if why_not is None:
+        # Reachable, yet the download failed, or on disk but unreadable or
+        # damaged: the fallback names the reason. A subset CIFAR-10 cannot
+        # give is the caller's error, not a reason to change datasets, so it
+        # is taken outside the try.
         try:
             data = cifar10.load_cifar10(root, download=download)
-            return subset_image_data(data, n_train, n_test, seed)
-        except DatasetUnavailable as err:  # reachable, yet the download failed
+        except DatasetUnavailable as err:
             why_not = str(err)
+        else:
+            return subset_image_data(data, n_train, n_test, seed)
     data = load_synthetic(seed=seed, n_train=n_train, n_test=n_test)
     note = (f"CIFAR-10 was not used ({why_not}). Using the embedded synthetic set "
             f"{data.dataset_id} (seed={seed}) instead: results are NOT CIFAR-10.")
@@ -229,11 +260,16 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
     the files are missing and the host answers.
 
     Raises ValueError for an unknown name or bad sizes, DatasetUnavailable
-    when an explicitly named dataset cannot be had. Only ``auto`` falls back
+    when an explicitly named dataset cannot be had (missing, unreadable,
+    damaged, over a size bound), and DatasetInvalid (both of these) when its
+    files do not form a dataset or hold fewer images than n_train/n_test. Only ``auto`` falls back
     (to synthetic), and it says so in ``notes``.
     """
     if name not in DATASET_NAMES:
         raise ValueError(f"name: expected one of {', '.join(DATASET_NAMES)}, got {name!r}")
+    if root is not None and (not isinstance(root, (str, os.PathLike)) or not str(root).strip()):
+        # Path("") is the current folder, which would be searched silently.
+        raise DatasetInvalid(f"root (--data-root): expected a path or None, got {root!r}")
     _check_count("n_train", n_train)
     _check_count("n_test", n_test)
     if name == "synthetic":
@@ -258,7 +294,8 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
         from data.imagefolder import load_imagefolder
 
         if root is None:
-            raise ValueError("root: imagefolder needs the path of a train/<class>/*, "
-                             "test/<class>/* tree or of a .tar.gz of one, got None")
+            raise DatasetInvalid("root (--data-root): imagefolder needs the path of a "
+                                 "train/<class>/*, test/<class>/* tree or of a .tar.gz of one, "
+                                 "got None")
         data = load_imagefolder(root)
     return subset_image_data(data, n_train, n_test, seed)

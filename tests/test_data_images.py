@@ -2,10 +2,14 @@
 point, and the CIFAR-10, Fashion-MNIST and image-folder readers on tiny files
 written here in each dataset's real on-disk format."""
 import gzip
+import hashlib
+import io
+import os
 import pickle
 import struct
 import sys
 import tarfile
+import tracemalloc
 import types
 from collections import OrderedDict
 from pathlib import Path
@@ -15,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data import cifar10, fashion_mnist, imagefolder
+from data import cache, cifar10, fashion_mnist, imagefolder
 from data.images import (DatasetUnavailable, ImageData, channel_stats, load_image_data,
                          make_image_data, stratified_subset)
 
@@ -147,7 +151,7 @@ def test_cifar10_pickle_with_foreign_globals_is_refused(tmp_path):
     folder = tmp_path / "data" / "cifar-10-batches-py"
     _cifar_tree(folder, np.random.default_rng(3))
     (folder / "test_batch").write_bytes(pickle.dumps(OrderedDict(data=1), protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match="collections.OrderedDict"):
+    with pytest.raises(DatasetUnavailable, match="test_batch: .*collections.OrderedDict"):
         load_image_data("cifar10", download=False)
 
 
@@ -297,6 +301,9 @@ def test_imagefolder_from_tar_gz_with_prefix(tmp_path, monkeypatch):
     assert data.dataset_id == "imagefolder:set-v2" and data.source == str(archive)
     monkeypatch.setattr(imagefolder, "_decode_images", lambda *a, **k: 1 / 0)
     _check_tree(load_image_data("imagefolder", archive), pixels)
+    # The stream hashes every byte of the archive, so a miss stores its
+    # arrays under the key a later hit computes from the file.
+    assert imagefolder._read_archive(archive)[1] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
 def test_imagefolder_jpeg_and_mismatched_sizes(tmp_path):
@@ -350,3 +357,103 @@ def test_real_cifar10_jpeg_copy(monkeypatch):
     # The copy's README: channel means match canonical CIFAR-10 to about 1e-4;
     # canonical train means as widely published (0.49140, 0.48216, 0.44653).
     assert np.allclose(data.mean, (0.49140, 0.48216, 0.44653), atol=2e-4)
+
+
+# ------------------------------------------- image-folder cache and archive
+
+def _bmp_tree(root: Path, value: int) -> None:
+    """A two-class tree of 4x4 BMPs filled with ``value``: BMP is
+    uncompressed, so every tree written here has the same file sizes."""
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            Image.fromarray(np.full((4, 4, 3), value, np.uint8)).save(root / split / cls / "0.bmp")
+
+
+def test_imagefolder_cache_is_keyed_on_content_not_metadata(tmp_path):
+    # What cp -p, rsync -t and tar x leave: another tree, same folder name,
+    # same relative names, sizes and mtimes, different pixels.
+    first, second = tmp_path / "one" / "set", tmp_path / "two" / "set"
+    _bmp_tree(first, 10)
+    _bmp_tree(second, 200)
+    for a in sorted(first.rglob("*.bmp")):
+        b = second / a.relative_to(first)
+        assert a.stat().st_size == b.stat().st_size
+        st = a.stat()
+        os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (load_image_data("imagefolder", first).train_x == 10).all()
+    data = load_image_data("imagefolder", second)
+    assert (data.train_x == 200).all() and (data.test_x == 200).all()
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "wrong arrays"])
+def test_imagefolder_damaged_cache_entry_is_a_miss_and_rewritten(tmp_path, damage):
+    pixels = _write_tree(tmp_path / "mytree", np.random.default_rng(6))
+    load_image_data("imagefolder", tmp_path / "mytree")
+    (entry,) = (tmp_path / "cache").glob("*.npz")
+    whole = entry.read_bytes()
+    good = cache.load_arrays(entry)
+    if damage == "wrong arrays":  # a readable .npz whose labels are out of range
+        arrays = cache.load_arrays(entry)
+        cache.atomic_save_arrays(entry, dict(arrays, train_y=arrays["train_y"] + 5))
+    else:
+        entry.write_bytes({"garbage": b"not a cache" * 50, "truncated": whole[: len(whole) // 2],
+                           "empty": b""}[damage])
+    if damage != "wrong arrays":
+        with pytest.raises(cache.CacheEntryUnreadable, match=str(entry)):
+            cache.load_arrays(entry)
+    data = load_image_data("imagefolder", tmp_path / "mytree")
+    _check_tree(data, pixels)
+    assert any("unreadable cache entry" in n and str(entry) in n for n in data.notes)
+    rebuilt = cache.load_arrays(entry)  # rewritten whole, as the first load wrote it
+    assert rebuilt.keys() == good.keys() and all(np.array_equal(rebuilt[k], good[k]) for k in good)
+    assert load_image_data("imagefolder", tmp_path / "mytree").notes == ()
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, blob: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(blob)
+    tar.addfile(info, io.BytesIO(blob))
+
+
+def _bomb(path: Path, name: str, n_zeros: int) -> Path:
+    """A valid two-class image tree plus one member of ``n_zeros`` zeros."""
+    png = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(png, format="PNG")
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for cls in ("a", "b"):
+                _tar_add(tar, f"set/{split}/{cls}/0.png", png.getvalue())
+        _tar_add(tar, name, bytes(n_zeros))
+    return path
+
+
+def test_imagefolder_archive_bomb_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    limit = 4 << 20
+    archive = _bomb(tmp_path / "bomb.tar.gz", "set/padding.bin", 8 * limit)
+    assert archive.stat().st_size < limit // 16  # zeros compress ~1000:1
+    monkeypatch.setattr(imagefolder, "MAX_INFLATED_BYTES", limit)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetUnavailable) as err:
+            load_image_data("imagefolder", archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(archive) in str(err.value) and "MAX_INFLATED_BYTES" in str(err.value)
+    assert f"{limit:,}" in str(err.value)
+    # A stream holds a few blocks, never the inflated archive (8x the limit).
+    assert peak < limit
+
+
+def test_imagefolder_archive_member_over_the_image_bound(tmp_path, monkeypatch):
+    archive = _bomb(tmp_path / "big.tgz", "set/train/a/huge.png", 5000)
+    monkeypatch.setattr(imagefolder, "MAX_IMAGE_BYTES", 4999)
+    with pytest.raises(DatasetUnavailable, match="set/train/a/huge.png.*MAX_IMAGE_BYTES") as err:
+        load_image_data("imagefolder", archive)
+    assert str(archive) in str(err.value)
+    # At the bound itself the member is read, and then fails as what it is.
+    monkeypatch.setattr(imagefolder, "MAX_IMAGE_BYTES", 5000)
+    with pytest.raises(DatasetUnavailable, match="huge.png: cannot decode"):
+        load_image_data("imagefolder", archive)
