@@ -58,6 +58,13 @@ def fmt_seconds(s: Any) -> str:
     return f"{s / 3600:.2f} h"
 
 
+def fmt_rate(r: Any, unit: str) -> str:
+    """A throughput: ``454.9 images/s`` (thousands separated), never a duration."""
+    if not isinstance(r, (int, float)) or isinstance(r, bool) or not math.isfinite(r):
+        return fmt_cell(r)
+    return f"{r:,.1f} {unit}/s"
+
+
 def fmt_bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024:
