@@ -159,6 +159,17 @@ figcaption a { margin-left: .5em; }
 .side figure { margin: .3rem 0; }
 nav ul { padding-left: 1.2rem; margin: .2rem 0; }
 img.broken { outline: 4px solid var(--bad); }
+#findings h2 { margin-top: 1.2rem; }
+#findings h3 { margin: 1rem 0 .3rem; }
+table.findings td { font-size: 13px; }
+table.findings td .sub { margin: 0; font-size: 12px; }
+.verdict { display: inline-block; padding: 0 .45em; border-radius: 3px; font-weight: 600;
+           white-space: nowrap; border: 1px solid; }
+.v-supported { background: #dcf2e0; color: #14532d; border-color: #2e7d32; }
+.v-not-supported { background: #eeeeee; color: #333333; border-color: #8a8a8a; }
+.v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
+.v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
+.untested, .predates { color: var(--muted); font-style: italic; margin: .2rem 0 .6rem; }
 """
 
 # After `load`, record whether every image decoded and any script error, on
