@@ -354,7 +354,8 @@ def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
     start = text.index('<section id="findings">')
     assert start < text.index('class="warnings"') < text.index("<figure>")
     assert start < text.index("<h2>Environment</h2>")
-    assert "Read these with the 1 warning below" in sec
+    assert 'Read these with the <a href="#warnings">1 warning</a> below' in sec
+    assert '<div class="warnings" id="warnings" role="alert">' in text
     # the three claims in the seed project's order, each named
     at = [sec.index(html.escape(CLAIM_TITLES[c])) for c in CLAIMS]
     assert at == sorted(at) and len(CLAIMS) == 3
@@ -376,6 +377,16 @@ def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
     assert "not recorded" in claim_block(text, "dropout_highfreq")  # no per-seed values
     assert "not tested in this run" in claim_block(text, "reg_hf_robustness")
     assert "not tested" not in claim_block(text, "l2_lowpass")
+    # at a glance, before the tables: one line per claim with every arm's verdict
+    glance = sec.split('<ul class="glance">')[1].split("</ul>")[0].split("<li>")[1:]
+    assert len(glance) == len(CLAIMS) and sec.index("glance") < sec.index("<table")
+    for claim, line in zip(CLAIMS, glance):
+        assert f'href="#claim-{claim}">{html.escape(CLAIM_TITLES[claim])}</a>' in line
+        mine = [f for f in FOUR if f["claim"] == claim]
+        for f in mine:
+            v = f["verdict"]
+            assert f'{f["arm"]} <span class="verdict v-{v.replace(" ", "-")}">{v}</span>' in line
+        assert ("not tested in this run" in line) == (not mine)
     assert "&lt;b&gt;L2&lt;/b&gt; smooths conv1 &amp; costs 2% accuracy" in sec
     assert "<i>" not in sec and "<b>!" not in sec
     # the garbage entries are named and skipped, the rest still shown

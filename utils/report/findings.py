@@ -76,8 +76,8 @@ def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int
     parts = [(label, p) for label, r in runs for p in r.parts]
     out = ['<section id="findings"><h2>Findings</h2>']
     if n_warnings:
-        out.append(f'<p class="sub">Read these with the {n_warnings} warning'
-                   f'{"s" if n_warnings > 1 else ""} below.</p>')
+        out.append(f'<p class="sub">Read these with the <a href="#warnings">{n_warnings} '
+                   f'warning{"s" if n_warnings > 1 else ""}</a> below.</p>')
     skipped = [w for _, p in parts for w in p.findings_skipped]
     old = [(label, p) for label, p in parts if p.findings is None]
     if len(old) == len(parts):
@@ -92,6 +92,16 @@ def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int
                           for label, p in old)
         out.append(f'<p class="predates">Predates verdicts (no findings recorded): '
                    f"{esc(names)}.</p>")
+    # At a glance first, so that every claim's verdicts fit in the first
+    # screen; the tables with the numbers follow.
+    glance = []
+    for claim in CLAIMS:
+        items = [f"{esc(label + ' / ' if label else '')}{esc(f.arm)} {verdict_badge(f.verdict)}"
+                 for label, p in parts for f in p.findings or () if f.claim == claim]
+        shown = (" &middot; ".join(items) if items
+                 else '<span class="untested">not tested in this run</span>')
+        glance.append(f'<li><a href="#claim-{claim}">{esc(CLAIM_TITLES[claim])}</a>: {shown}</li>')
+    out.append('<ul class="glance">' + "".join(glance) + "</ul>")
     head = (["run"] if any(label for label, _ in runs) else []) + [
         "arm", "verdict", "estimate [interval]", "per seed", "experiment, dataset",
         "method", "figure", "reading"]

@@ -88,13 +88,15 @@ def kv_table(pairs: Iterable[tuple[str, str]], css_class: str = "kv") -> str:
     return f'<table class="{css_class}"><tbody>\n{rows}\n</tbody></table>'
 
 
-def warning_box(items: Iterable[str], title: str = "Warnings") -> str:
+def warning_box(items: Iterable[str], title: str = "Warnings", anchor: str = "") -> str:
+    """A styled list of warnings (nothing when empty); ``anchor``: an id to link to."""
     items = list(items)
     if not items:
         return ""
     lis = "\n".join(f"<li>{esc(w)}</li>" for w in items)
-    return (f'<div class="warnings" role="alert"><strong>{esc(title)} ({len(items)})</strong>'
-            f"<ul>\n{lis}\n</ul></div>")
+    ident = f' id="{esc(anchor)}"' if anchor else ""
+    return (f'<div class="warnings"{ident} role="alert"><strong>{esc(title)} ({len(items)})'
+            f"</strong><ul>\n{lis}\n</ul></div>")
 
 
 def figure(src: str | None, caption: str, *, label: str = "", extra_links: str = "",
@@ -169,6 +171,9 @@ table.findings td .sub { margin: 0; font-size: 12px; }
 .v-not-supported { background: #eeeeee; color: #333333; border-color: #8a8a8a; }
 .v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
 .v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
+ul.glance { padding-left: 1.2rem; margin: .4rem 0 .8rem; }
+ul.glance li { margin: .15rem 0; }
+ul.glance a { font-weight: 600; }
 .untested, .predates { color: var(--muted); font-style: italic; margin: .2rem 0 .6rem; }
 """
 

@@ -73,7 +73,7 @@ def render(run: Run, out_dir: Path, *, embed: bool = False) -> str:
             f'<p class="sub">Report of run folder <code>{esc(run.path.name)}</code>; rebuild it '
             "with <code>python main.py --report RUN_DIR</code>.</p>",
             findings_section([("", run)], out_dir, n_warnings=len(warnings)),
-            warning_box(warnings),
+            warning_box(warnings, anchor="warnings"),
             facts]
     if multi:
         body.append("<nav><strong>Experiments</strong><ul>" + "".join(
