@@ -198,12 +198,14 @@ def test_rebuild_is_identical_and_needs_only_the_folder(tmp_path):
 
 def test_embed_inlines_images_in_a_separate_file(tmp_path):
     run = make_run(tmp_path / "run", "A")
+    add_findings(run, [finding("l2_lowpass", "supported", "l2", figure="figures/exp_a_curves.png")])
     page = build_report(run, embed=True)
     assert page.name == "report_standalone.html"
     text = page.read_text()
     assert text.count('src="data:image/png;base64,') == 2
     assert text.count('src="data:image/gif;base64,') == 1
     assert 'src="figures/' not in text and "href=\"figures/" not in text
+    assert "<code>figures/exp_a_curves.png</code>" in section(text)  # named, not linked
     assert not (run / "report.html").exists()
 
 

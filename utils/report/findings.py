@@ -38,17 +38,19 @@ def verdict_badge(verdict: str) -> str:
     return f'<span class="verdict v-{esc(verdict.replace(" ", "-"))}">{esc(verdict)}</span>'
 
 
-def _figure_cell(part: Part, f: Finding, out_dir: Path) -> str:
+def _figure_cell(part: Part, f: Finding, out_dir: Path, embed: bool) -> str:
     if f.figure is None:
         return "\u2013"
     path = part.path / f.figure
     name = str(PurePosixPath(part.rel, f.figure)) if part.rel else f.figure
     if not path.is_file():
         return f'<span class="bad">missing: {esc(name)}</span>'
+    if embed:  # a single shared file cannot follow links to its siblings
+        return f"<code>{esc(name)}</code>"
     return f'<a href="{href(rel_link(path, out_dir))}">{esc(PurePosixPath(f.figure).name)}</a>'
 
 
-def _row(label: str, part: Part, f: Finding, out_dir: Path) -> str:
+def _row(label: str, part: Part, f: Finding, out_dir: Path, embed: bool) -> str:
     arm = f"<strong>{esc(f.arm_label)}</strong>"
     if f.claim_text:
         arm += f'<div class="sub">{esc(f.claim_text)}</div>'
@@ -65,14 +67,16 @@ def _row(label: str, part: Part, f: Finding, out_dir: Path) -> str:
     cells = ([esc(label)] if label else []) + [
         arm, verdict_badge(f.verdict), number, f"{seeds}{n}",
         f"{esc(f.experiment)}, <code>{esc(dataset)}</code>", method,
-        _figure_cell(part, f, out_dir), esc(f.text)]
+        _figure_cell(part, f, out_dir, embed), esc(f.text)]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int = 0) -> str:
+def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int = 0, *,
+                     embed: bool = False) -> str:
     """The section's HTML. ``runs``: ``(label, run)`` pairs, label ``""`` for a
     single-run report (a comparison adds a run column); links relative to
-    ``out_dir``; ``n_warnings``: the warnings shown below, pointed to here."""
+    ``out_dir``; ``n_warnings``: the warnings shown below, pointed to here;
+    ``embed``: the single-file report (figures named, not linked)."""
     parts = [(label, p) for label, r in runs for p in r.parts]
     out = ['<section id="findings"><h2>Findings</h2>']
     if n_warnings:
@@ -106,7 +110,7 @@ def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int
         "arm", "verdict", "estimate [interval]", "per seed", "experiment, dataset",
         "method", "figure", "reading"]
     for claim in CLAIMS:
-        rows = [_row(label, p, f, out_dir) for label, p in parts
+        rows = [_row(label, p, f, out_dir, embed) for label, p in parts
                 for f in p.findings or () if f.claim == claim]
         out.append(f'<div class="claim" id="claim-{claim}"><h3>{esc(CLAIM_TITLES[claim])}</h3>')
         if rows:

@@ -72,7 +72,7 @@ def render(run: Run, out_dir: Path, *, embed: bool = False) -> str:
     body = [f"<h1>{esc(title_of(run))}</h1>",
             f'<p class="sub">Report of run folder <code>{esc(run.path.name)}</code>; rebuild it '
             "with <code>python main.py --report RUN_DIR</code>.</p>",
-            findings_section([("", run)], out_dir, n_warnings=len(warnings)),
+            findings_section([("", run)], out_dir, n_warnings=len(warnings), embed=embed),
             warning_box(warnings, anchor="warnings"),
             facts]
     if multi:
