@@ -177,6 +177,29 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
     summary_path = run_dir / "summary.json"
     ds = (str(z["dataset_id"]) if "dataset_id" in z.files else
           runs.read_json(summary_path)["dataset_id"] if summary_path.exists() else None)
+    # The HFF cut the run measured with, never an assumed 0.25: the arrays'
+    # own record if they carry one, else the config the run was made with
+    # (given, or its config.json), else the summary.
+    config_path = run_dir / "config.json"
+    if "hff_cutoff" in z.files:
+        cut, source = float(z["hff_cutoff"]), ARRAYS
+    elif cfg is not None:
+        cut, source = float(cfg.hff_cutoff), "the config passed in"
+    elif config_path.exists() and "hff_cutoff" in (
+            saved := runs.read_json(config_path).get("experiments", {}).get("b", {})):
+        cut, source = float(saved["hff_cutoff"]), str(config_path)
+    elif summary_path.exists() and "hff_cutoff" in (saved := runs.read_json(summary_path)):
+        cut, source = float(saved["hff_cutoff"]), str(summary_path)
+    else:
+        raise ValueError(f"{run_dir}: no hff_cutoff in {ARRAYS}, config.json or summary.json; "
+                         "cannot label the HFF figures")
+    # The white-noise reference was computed at the run's cut: a cut from a
+    # stale config that disagrees with it would mislabel every HFF figure.
+    P = int(round(float(np.sqrt(z["ring_count"].sum()))))
+    if abs(fq.white_noise_hff(P, cut) - float(z["hff_white"])) > 1e-9:
+        raise ValueError(f"hff_cutoff: {cut:g} c/p from {source} gives a white-noise HFF of "
+                         f"{fq.white_noise_hff(P, cut):.4f} on {P}x{P}, but {ARRAYS} recorded "
+                         f"{float(z['hff_white']):.4f}; the run used another cut")
     labels = [str(x) for x in z["arm_labels"]]
     names = [str(x) for x in z["arms"]]
     S = z["seeds"].size
@@ -188,7 +211,7 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
     out.append(viz.plot_spectrum_evolution(figs / "exp_b_spectrum_evolution.png",
                                            z["ring_frequency"], epochs, prof, labels,
                                            f"Experiment B{tag}: conv1 radial power spectrum, "
-                                           f"mean over {S} seeds"))
+                                           f"mean over {S} seeds", cutoff=cut))
     panels = {}
     for title, key in (("vs initialisation (time)", "time"),
                        ("vs baseline (same seed, same epoch)", "base")):
@@ -203,16 +226,17 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
     m, lo, hi = stats.mean_ci(z["hff"], axis=1)
     out.append(viz.plot_arm_curves(figs / "exp_b_hff.png", epochs, m, lo, hi, labels,
                                    xlabel="epoch (0 = initialisation)",
-                                   ylabel="HFF of conv1 (power above 0.25 c/p)",
+                                   ylabel=f"HFF of conv1 (power above {cut:g} c/p)",
                                    title=f"Experiment B{tag}: high-frequency fraction, "
                                          f"mean and 95% interval over {S} seeds",
                                    reference=float(z["hff_white"]),
-                                   reference_label="white noise (Kaiming init)"))
+                                   reference_label="white noise (Kaiming init)", integer_x=True))
     m, lo, hi = stats.mean_ci(z["test_acc"], axis=1)
     out.append(viz.plot_arm_curves(figs / "exp_b_accuracy.png", epochs, m, lo, hi, labels,
                                    xlabel="epoch (0 = initialisation)", ylabel="test accuracy",
                                    title=f"Experiment B{tag}: test accuracy, mean and 95% "
-                                         f"interval over {S} seeds", ylim=(0, 1)))
+                                         f"interval over {S} seeds", ylim=(0, 1),
+                                   integer_x=True))
     fm, flo, fhi = stats.mean_ci(z["profile"][:, :, -1], axis=1)
     out.append(viz.plot_radial_profiles(figs / "exp_b_radial_profiles.png", z["ring_frequency"],
                                         z["profile"][:, :, 0].mean(axis=(0, 1)), fm, flo, fhi,

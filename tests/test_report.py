@@ -198,12 +198,14 @@ def test_rebuild_is_identical_and_needs_only_the_folder(tmp_path):
 
 def test_embed_inlines_images_in_a_separate_file(tmp_path):
     run = make_run(tmp_path / "run", "A")
+    add_findings(run, [finding("l2_lowpass", "supported", "l2", figure="figures/exp_a_curves.png")])
     page = build_report(run, embed=True)
     assert page.name == "report_standalone.html"
     text = page.read_text()
     assert text.count('src="data:image/png;base64,') == 2
     assert text.count('src="data:image/gif;base64,') == 1
     assert 'src="figures/' not in text and "href=\"figures/" not in text
+    assert "<code>figures/exp_a_curves.png</code>" in section(text)  # named, not linked
     assert not (run / "report.html").exists()
 
 
@@ -298,3 +300,218 @@ def test_report_of_a_real_quick_run(tmp_path):
         assert html.escape(t["title"]) in text
     links = assert_offline_and_linked(run / "report.html")
     assert {f["file"] for f in summary["figures"]} <= set(links)
+
+
+# --- findings: the claims' verdicts at the top of every report -------------
+
+from utils.report.findings import CLAIM_TITLES, fmt_num  # noqa: E402
+from utils.report.loading import CLAIMS, VERDICTS, load_run  # noqa: E402
+from utils.report.markup import fmt_seconds  # noqa: E402
+
+
+def finding(claim, verdict, arm, experiment="B", figure="figures/exp_b_curves.png", **kw) -> dict:
+    """One entry as the experiments write it (summary["findings"])."""
+    out = {"claim": claim, "claim_text": f"{arm} tested for {claim} <i>", "arm": arm,
+           "arm_label": f"{arm} (L2 5e-4*sum||W||^2)", "verdict": verdict,
+           "statistic": "normalized SSR vs baseline", "estimate": 0.1234, "lo": -0.0456,
+           "hi": 0.29, "n": 2, "values": [0.1, None, 0.1468], "p_adjusted": 0.0312,
+           "family": f"{claim} x 3 arms", "method": "paired t, Holm & co", "experiment": experiment,
+           "dataset_id": "synthetic-v1", "figure": figure, "text": f"{arm}: {verdict} <b>!</b>"}
+    out.update(kw)
+    return out
+
+
+def add_findings(folder: Path, findings, takeaway=None) -> None:
+    path = folder / "summary.json"
+    s = json.loads(path.read_text())
+    s["findings"] = findings
+    if takeaway is not None:
+        s["takeaway"] = takeaway
+    path.write_text(json.dumps(s))
+
+
+def section(text: str) -> str:
+    return text.split('<section id="findings">')[1].split("</section>")[0]
+
+
+def claim_block(text: str, claim: str) -> str:
+    return section(text).split(f'id="claim-{claim}"')[1].split('<div class="claim"')[0]
+
+
+FOUR = [finding("l2_lowpass", "supported", "l2"),
+        finding("l2_lowpass", "contradicted", "l2_dropout"),
+        finding("dropout_highfreq", "not supported", "dropout"),
+        finding("dropout_highfreq", "inconclusive", "l2_dropout", p_adjusted=None,
+                values=[], n=None)]
+GARBAGE = [{"claim": "l2_lowpass", "verdict": "maybe", "arm": "l2"}, 42]
+
+
+def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
+    run = make_run(tmp_path / "run", "B", dataset_id="synthetic-v1",
+                   warnings=["arm l2 ends near chance"])
+    add_findings(run, FOUR + GARBAGE, takeaway="<b>L2</b> smooths conv1 & costs 2% accuracy")
+    text = build_report(run).read_text()
+    sec = section(text)
+    # at the top: before the warnings box, the run facts and the first figure
+    start = text.index('<section id="findings">')
+    assert start < text.index('class="warnings"') < text.index("<figure>")
+    assert start < text.index("<h2>Environment</h2>")
+    assert 'Read these with the <a href="#warnings">1 warning</a> below' in sec
+    assert '<div class="warnings" id="warnings" role="alert">' in text
+    # the three claims in the seed project's order, each named
+    at = [sec.index(html.escape(CLAIM_TITLES[c])) for c in CLAIMS]
+    assert at == sorted(at) and len(CLAIMS) == 3
+    for f in FOUR:
+        block = claim_block(text, f["claim"])
+        v = f["verdict"]
+        assert f'<span class="verdict v-{v.replace(" ", "-")}">{v}</span>' in block
+        assert html.escape(f["arm_label"]) in block and html.escape(f["claim_text"]) in block
+        assert html.escape(f["text"]) in block
+        assert f"[{fmt_num(f['lo'])}, {fmt_num(f['hi'])}]" in block
+        assert f"{html.escape(f['statistic'])}: {fmt_num(f['estimate'])}" in block
+        assert html.escape(f["method"]) in block and html.escape(f["family"]) in block
+        assert "B, <code>synthetic-v1</code>" in block
+        assert 'href="figures/exp_b_curves.png"' in block
+    assert {v for f in FOUR for v in [f["verdict"]]} == set(VERDICTS)
+    seeds = ", ".join(fmt_num(v) for v in FOUR[0]["values"])
+    assert "\u2013" in seeds and f"{seeds} (n = 2)" in claim_block(text, "l2_lowpass")
+    assert f"adjusted p = {fmt_num(0.0312)}" in claim_block(text, "l2_lowpass")
+    assert "not recorded" in claim_block(text, "dropout_highfreq")  # no per-seed values
+    assert "not tested in this run" in claim_block(text, "reg_hf_robustness")
+    assert "not tested" not in claim_block(text, "l2_lowpass")
+    # at a glance, before the tables: one line per claim with every arm's verdict
+    glance = sec.split('<ul class="glance">')[1].split("</ul>")[0].split("<li>")[1:]
+    assert len(glance) == len(CLAIMS) and sec.index("glance") < sec.index("<table")
+    for claim, line in zip(CLAIMS, glance):
+        assert f'href="#claim-{claim}">{html.escape(CLAIM_TITLES[claim])}</a>' in line
+        mine = [f for f in FOUR if f["claim"] == claim]
+        for f in mine:
+            v = f["verdict"]
+            assert f'{f["arm"]} <span class="verdict v-{v.replace(" ", "-")}">{v}</span>' in line
+        assert ("not tested in this run" in line) == (not mine)
+    assert "&lt;b&gt;L2&lt;/b&gt; smooths conv1 &amp; costs 2% accuracy" in sec
+    assert "<i>" not in sec and "<b>!" not in sec
+    # the garbage entries are named and skipped, the rest still shown
+    assert "summary.json: findings[4] skipped: verdict must be one of" in sec
+    assert "summary.json: findings[5] skipped: expected an object, got int" in sec
+    assert sec.count("<tr><td>") == len(FOUR)
+    assert_offline_and_linked(run / "report.html")
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"claim": "l2_smooths", "verdict": "supported", "arm": "l2"}, "claim must be one of"),
+    ({"claim": "l2_lowpass", "verdict": "supported"}, "arm must be a non-empty string"),
+    (finding("l2_lowpass", "supported", "l2", estimate="0.12"), "estimate must be a number"),
+    (finding("l2_lowpass", "supported", "l2", lo=True), "lo must be a number"),
+    (finding("l2_lowpass", "supported", "l2", values=[0.1, "x"]), "values must be a list"),
+    (finding("l2_lowpass", "supported", "l2", values=0.1), "values must be a list"),
+    (finding("l2_lowpass", "supported", "l2", lo=0.5, hi=0.1), "has lo > hi"),
+    (finding("l2_lowpass", "supported", "l2", n=-1), "n must be a count"),
+    (finding("l2_lowpass", "supported", "l2", n=2.0), "n must be a count"),
+    (finding("l2_lowpass", "supported", "l2", figure="../../etc/passwd"), "figure must be"),
+    (finding("l2_lowpass", "supported", "l2", method=["t"]), "method must be a string"),
+    ("supported", "expected an object, got str"),
+])
+def test_each_kind_of_garbage_entry_is_skipped_with_its_reason(tmp_path, entry, message):
+    run = make_run(tmp_path / "run", "B")
+    add_findings(run, [entry, finding("l2_lowpass", "Supported ", "l2")])
+    (part,) = load_run(run).parts
+    assert len(part.findings) == 1 and part.findings[0].verdict == "supported"
+    (skipped,) = part.findings_skipped
+    assert skipped.startswith("summary.json: findings[0] skipped: ") and message in skipped
+    assert html.escape(skipped) in build_report(run).read_text()
+
+
+def test_findings_that_are_not_a_list_and_bad_takeaways_are_ignored(tmp_path):
+    run = make_run(tmp_path / "run", "B")
+    add_findings(run, {"claim": "l2_lowpass"}, takeaway=["not", "a string"])
+    (part,) = load_run(run).parts
+    assert part.findings == () and part.takeaway is None
+    assert part.findings_skipped == (
+        "summary.json: 'findings' must be a list of objects, got dict; all ignored",
+        "summary.json: 'takeaway' must be a string, got list; ignored")
+    text = build_report(run).read_text()
+    for claim in CLAIMS:  # present but empty: every claim untested, nothing crashed
+        assert "not tested in this run" in claim_block(text, claim)
+
+
+def test_a_run_without_findings_says_it_predates_verdicts(tmp_path):
+    run = make_run(tmp_path / "run", "B")
+    sec = section(build_report(run).read_text())
+    assert "This run predates verdicts" in sec
+    assert "not tested" not in sec and "<table" not in sec
+
+
+def test_all_run_merges_parts_and_links_into_subfolders(tmp_path):
+    run = make_all_run(tmp_path / "all")
+    add_findings(run / "exp_a", [finding("l2_lowpass", "supported", "l2", experiment="A",
+                                         figure="figures/exp_a_curves.png"),
+                                 finding("dropout_highfreq", "inconclusive", "dropout",
+                                         experiment="A", figure="figures/nope.png")],
+                 takeaway="A: L2 delays the high frequencies")
+    add_findings(run / "exp_c", [finding("reg_hf_robustness", "contradicted", "l2",
+                                         experiment="C", figure="figures/exp_c_curves.png")],
+                 takeaway="C: no robustness bought")
+    text = build_report(run).read_text()
+    sec = section(text)
+    assert text.index('<section id="findings">') < text.index('class="warnings"')
+    assert 'href="exp_a/figures/exp_a_curves.png"' in claim_block(text, "l2_lowpass")
+    assert 'href="exp_c/figures/exp_c_curves.png"' in claim_block(text, "reg_hf_robustness")
+    assert "missing: exp_a/figures/nope.png" in claim_block(text, "dropout_highfreq")
+    assert "Predates verdicts (no findings recorded): experiment B." in sec
+    takeaways = sec.split('<ul class="takeaways">')[1]
+    assert takeaways.index("Experiment A</strong>: A: L2 delays") < \
+        takeaways.index("Experiment C</strong>: C: no robustness bought")
+    assert "Experiment B</strong>" not in takeaways
+    assert_offline_and_linked(run / "report.html")
+
+
+def test_comparison_has_the_findings_of_every_run(tmp_path):
+    r1 = make_run(tmp_path / "runs" / "l2_small", "B", dataset_id="cifar10")
+    r2 = make_run(tmp_path / "runs" / "l2_large", "B", l2=1e-3, dataset_id="cifar10")
+    r3 = make_run(tmp_path / "runs" / "old", "B", dataset_id="cifar10")
+    add_findings(r1, [finding("l2_lowpass", "inconclusive", "l2")], takeaway="small: unclear")
+    add_findings(r2, [finding("l2_lowpass", "supported", "l2")], takeaway="large: low-pass")
+    text = build_comparison([r1, r2, r3], tmp_path / "cmp").read_text()
+    assert text.index('<section id="findings">') < text.index("<h2>Settings that differ</h2>")
+    block = claim_block(text, "l2_lowpass")
+    assert "<th>run</th>" in block
+    assert block.index("<tr><td>l2_small</td>") < block.index("<tr><td>l2_large</td>")
+    assert 'href="../runs/l2_large/figures/exp_b_curves.png"' in block
+    assert "Predates verdicts (no findings recorded): old: experiment B." in section(text)
+    assert "l2_large, experiment B</strong>: large: low-pass" in section(text)
+    assert_offline_and_linked(tmp_path / "cmp" / "comparison.html")
+
+
+# --- report defects ---------------------------------------------------------
+
+def test_rates_in_wall_seconds_are_shown_as_rates(tmp_path):
+    run = make_run(tmp_path / "run", "C")
+    s = json.loads((run / "summary.json").read_text())
+    s["wall_seconds"].update({"eval_images_per_s": 454.9, "heatmap_per_model": 454.9,
+                              "train_images_per_s": 12345.0})
+    (run / "summary.json").write_text(json.dumps(s))
+    text = build_report(run).read_text()
+    assert "<tr><th>eval_images_per_s</th><td>454.9 images/s</td></tr>" in text
+    assert "<tr><th>train_images_per_s</th><td>12,345.0 images/s</td></tr>" in text
+    # a duration stays a duration
+    assert f"<tr><th>heatmap_per_model</th><td>{fmt_seconds(454.9)}</td></tr>" in text
+    assert text.count(fmt_seconds(454.9)) == 1
+
+
+def test_a_dataset_note_shared_by_parts_is_shown_once_with_its_parts(tmp_path):
+    run = make_all_run(tmp_path / "all")
+    note = "CIFAR-10 not found; used the embedded synthetic set"
+    for sub, extra in (("exp_b", {"warnings": [note]}), ("exp_c", {"dataset_notes": [note]})):
+        path = run / sub / "summary.json"
+        s = json.loads(path.read_text())
+        s.update(extra)   # B copies its notes into warnings; C inherits B's notes
+        path.write_text(json.dumps(s))
+    text = build_report(run).read_text()
+    top = text.split('class="warnings"')[1].split("</div>")[0]
+    assert top.count(note) == 1
+    assert f"[B, C] dataset synthetic-v1: {note}" in top
+    assert "[A] baseline did not learn k=50" in top
+    # each experiment's own box still lists it once
+    b_box = text.split('<section id="exp-b">')[1].split("</div>")[0]
+    assert b_box.count(note) == 1

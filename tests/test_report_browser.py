@@ -1,6 +1,8 @@
 """The report of a real quick run, opened in headless Chromium: every image
 decodes, no script error, and the page renders to something that is not
-blank. Skipped where Chromium is not installed (``apt-get install -y chromium``).
+blank; the findings section of a constructed run is laid out at the top of
+the first screen. Skipped where Chromium is not installed
+(``apt-get install -y chromium``).
 
 The page's own inline script writes ``data-images-ok``, ``data-images-total``
 and ``data-js-errors`` on <body> after ``load``; ``--dump-dom`` shows them.
@@ -18,7 +20,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from tests.test_report import FOUR, add_findings, finding, make_all_run
 from utils.report import build_comparison, build_report
+from utils.report.findings import CLAIM_TITLES
+from utils.report.loading import CLAIMS
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -98,7 +103,8 @@ def test_report_screenshot_is_not_blank(quick_run, tmp_path):
     assert grey.std() > 10, f"screenshot looks blank (grey std {grey.std():.1f})"
     assert (rgb.min(-1) < 250).mean() > 0.05, "screenshot is almost all white"
     if json.loads((quick_run / "summary.json").read_text())["warnings"]:
-        top = rgb[:800].reshape(-1, 3)
+        # the findings section comes first now; the warnings box follows it
+        top = rgb[:1600].reshape(-1, 3)
         styled = (np.abs(top - WARNING_BG).max(1) <= 2).sum()
         assert styled > 1000, "the run has warnings but no styled warnings box near the top"
 
@@ -108,3 +114,65 @@ def test_comparison_loads_every_image(quick_run, tmp_path):
     shutil.copytree(quick_run, other)
     page = build_comparison([quick_run, other], tmp_path / "cmp")
     check_page(page, tmp_path / "profile", 2 * n_image_figures(quick_run))
+
+
+# Appended to a copy of the page: after load, write where things are laid out
+# on <body> data attributes, which --dump-dom shows. ES5, no network.
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var b = document.body.dataset, sec = document.getElementById("findings");
+  var fig = document.querySelector("figure");
+  b.viewH = String(window.innerHeight);
+  b.findTop = String(sec ? sec.getBoundingClientRect().top : -1);
+  b.figTop = String(fig ? fig.getBoundingClientRect().top : -1);
+  var lines = sec ? sec.querySelectorAll("ul.glance li") : [];
+  var bottoms = [], texts = [];
+  for (var i = 0; i < lines.length; i++) {
+    bottoms.push(lines[i].getBoundingClientRect().bottom);
+    texts.push(lines[i].textContent);
+  }
+  b.glanceBottoms = bottoms.join(",");
+  b.glanceText = encodeURIComponent(texts.join("|"));
+  var badges = document.querySelectorAll("#findings ul.glance .verdict"), colours = [];
+  for (var j = 0; j < badges.length; j++) {
+    colours.push(badges[j].className + "=" + getComputedStyle(badges[j]).backgroundColor);
+  }
+  b.badgeColours = encodeURIComponent(colours.join("|"));
+});
+</script>"""
+VIEWPORT = (1280, 800)
+
+
+def layout(page: Path, profile: Path) -> dict[str, str]:
+    probe = page.with_name("probe_" + page.name)  # same folder: relative images still load
+    probe.write_text(page.read_text().replace("</body>", PROBE + "\n</body>"))
+    out = chromium(probe, profile, "--dump-dom", f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
+    attrs = body_attrs(out.stdout)
+    assert "data-find-top" in attrs, f"the probe did not run: {attrs}"
+    return attrs
+
+
+def test_findings_are_at_the_top_of_the_first_screen(tmp_path):
+    from urllib.parse import unquote
+
+    run = make_all_run(tmp_path / "all")
+    add_findings(run / "exp_b", FOUR, takeaway="B: L2 acts as a low-pass filter on conv1")
+    add_findings(run / "exp_c", [finding("reg_hf_robustness", "inconclusive", "l2",
+                                         experiment="C", figure="figures/exp_c_curves.png")],
+                 takeaway="C: no robustness bought")
+    attrs = layout(build_report(run), tmp_path / "profile")
+    view = float(attrs["data-view-h"])
+    assert view > 0.5 * VIEWPORT[1], attrs
+    top, fig = float(attrs["data-find-top"]), float(attrs["data-fig-top"])
+    assert 0 <= top < 0.5 * view, f"findings start at {top} px of a {view} px screen"
+    assert fig > top, "a figure comes before the findings section"
+    bottoms = [float(x) for x in attrs["data-glance-bottoms"].split(",")]
+    assert len(bottoms) == len(CLAIMS)
+    assert max(bottoms) <= view, f"claims at a glance end at {max(bottoms)} px, screen {view}"
+    texts = unquote(attrs["data-glance-text"]).split("|")
+    for claim, text in zip(CLAIMS, texts):   # in the seed project's order, each named
+        assert text.startswith(CLAIM_TITLES[claim]), (claim, text)
+    # the four verdicts are styled, each in its own colour
+    colours = dict(x.split("=", 1) for x in unquote(attrs["data-badge-colours"]).split("|"))
+    assert len(colours) == 4 and len(set(colours.values())) == 4, colours
+    assert not any(c in ("rgba(0, 0, 0, 0)", "transparent") for c in colours.values()), colours

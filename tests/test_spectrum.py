@@ -12,7 +12,7 @@ from torch import nn
 from tests import reference_numpy as ref
 from utils.frequency import (feature_map_spectra, get_radial_spectrum, high_frequency_fraction,
                              power_spectrum_2d, radial_power_spectrum, ring_counts,
-                             white_noise_hff)
+                             ring_frequencies, white_noise_hff)
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -250,3 +250,49 @@ def test_cuda_matches_cpu():
     assert torch.allclose(cpu.energy, gpu.energy.cpu(), rtol=1e-10)
     assert torch.allclose(high_frequency_fraction(x, pad_to=32),
                           high_frequency_fraction(x.cuda(), pad_to=32).cpu())
+
+
+# get_radial_spectrum's default for conv weights (the seed's notebook call
+# get_radial_spectrum(model.conv1.weight) gave 2 or 3 rings for a 3x3 kernel).
+def _rings(P: int) -> int:
+    return len(ring_frequencies(P))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Conv2d(3, 16, 3).weight,                     # a Parameter
+    lambda: torch.randn(16, 3, 3, 3, dtype=torch.float64),  # a plain tensor, k <= 7
+    lambda: np.random.default_rng(0).standard_normal((16, 3, 5, 5)),  # saved numpy weights
+    lambda: nn.Conv2d(3, 8, 11).weight,                     # a Parameter with k > 7
+])
+def test_conv_weights_default_to_the_32_grid_with_a_warning(make):
+    w = make()
+    with pytest.warns(UserWarning, match=r"32x32 FFT grid.*pad_to=") as record:
+        spectrum, freqs = get_radial_spectrum(w)
+    expected, expected_freqs = get_radial_spectrum(w, pad_to=32)
+    assert spectrum.shape == (_rings(32),) and _rings(32) > _rings(3)
+    assert np.array_equal(spectrum, expected) and np.array_equal(freqs, expected_freqs)
+    assert "resolution 32" in str(record[0].message)
+    assert str(tuple(w.shape)) in str(record[0].message)
+    # the warning points at the caller (stacklevel), not at spectrum.py
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("x", [
+    torch.rand(8, 3, 32, 32), torch.rand(3, 32, 32), torch.rand(16, 8, 8),
+    torch.rand(2, 3, 5, 5)[0],            # 3-D 5x5: feature maps, not a kernel bank
+    nn.Parameter(torch.rand(2, 3, 32, 32)),  # a 32-wide Parameter needs no padding
+])
+def test_images_and_feature_maps_keep_p_equal_to_their_size(x, recwarn):
+    spectrum, freqs = get_radial_spectrum(x)
+    assert spectrum.shape == (_rings(x.shape[-1]),)
+    assert freqs[1] == pytest.approx(1 / x.shape[-1])
+    assert not [w for w in recwarn if "conv weights" in str(w.message)]
+
+
+@pytest.mark.parametrize("pad_to", [3, 16, 64])
+def test_explicit_pad_to_is_used_as_given_and_silent(pad_to, recwarn):
+    w = nn.Conv2d(3, 4, 3).weight
+    spectrum, freqs = get_radial_spectrum(w, pad_to=pad_to)
+    assert spectrum.shape == (_rings(pad_to),)
+    assert freqs[1] == pytest.approx(1 / pad_to)
+    assert not [r for r in recwarn if "conv weights" in str(r.message)]

@@ -11,6 +11,8 @@ Notation:
   (``pad_to=32`` for a CIFAR first layer) so that their spectrum is sampled on
   the images' frequency axis. Non-square inputs are padded on both sides to
   the same ``P``. Padding interpolates; it adds no resolution.
+  :func:`get_radial_spectrum` alone (the seed's API) pads conv weights to 32
+  by default and says so in a warning; see its docstring for the rule.
 * ``S = |F|^2``: power. With ``norm="ortho"``, ``sum(S) = sum(x^2)``
   (Parseval) for every ``P >= max(H, W)``.
 * ``rho = sqrt(fu^2 + fv^2)``: radius of a bin in cycles/pixel; ring index
@@ -25,6 +27,7 @@ only on request (``reduce="mean"``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +48,15 @@ __all__ = [
 ]
 
 _REDUCTIONS = (None, "mean")
+
+# get_radial_spectrum's default for conv weights: the resolution of a CIFAR
+# first layer's input (SCIENCE.md section 2: kernels are padded to the
+# layer's input resolution). Without it a 3x3 kernel has three rings.
+KERNEL_PAD_TO = 32
+# A 4-D input whose spatial sides are all at most this is read as a kernel
+# bank: the largest common first-layer kernel is 7x7 (ResNet stems), while
+# images and feature maps that small are rare enough to be told by a warning.
+KERNEL_MAX_SIZE = 7
 
 
 @dataclass(frozen=True, eq=False)  # tensors/arrays have no boolean ==
@@ -149,13 +161,50 @@ def radial_power_spectrum(x, pad_to=None, reduce=None, dtype=None) -> RadialSpec
                           frequency=frequency, P=P, reduce=reduce)
 
 
+def _shape(x) -> tuple[int, ...]:
+    """Shape without converting; ``()`` for what is not an array (ragged
+    lists), which ``as_real_tensor`` then rejects with a message naming ``x``."""
+    if isinstance(x, torch.Tensor):
+        return tuple(x.shape)
+    try:
+        return tuple(np.shape(x))
+    except ValueError:
+        return ()
+
+
+def _looks_like_kernels(x) -> bool:
+    """The rule of :func:`get_radial_spectrum`: a 4-D ``(C_out, C_in, k, k)``
+    input that is an ``nn.Parameter`` or has both spatial sides <= 7."""
+    shape = _shape(x)
+    if len(shape) != 4:
+        return False
+    side = max(shape[-2:])
+    # a Parameter at least 32 wide would not be padded anyway: no warning
+    return side <= KERNEL_MAX_SIZE or (isinstance(x, torch.nn.Parameter) and side < KERNEL_PAD_TO)
+
+
 def get_radial_spectrum(x, pad_to=None, dtype=torch.float64) -> tuple[np.ndarray, np.ndarray]:
     """Seed-compatible API: ``spectrum, frequencies = get_radial_spectrum(x)``.
 
     Accepts an image ``(C, H, W)``, a batch ``(B, C, H, W)``, feature maps
-    ``(C, H, W)`` or conv weights ``(O, I, k, k)`` (pass ``pad_to`` = the
-    layer's input resolution, e.g. 32, for kernels; the default ``pad_to=None``
-    means ``P = max(H, W)``, which for a 3x3 kernel leaves only three radii).
+    ``(C, H, W)`` or conv weights ``(O, I, k, k)``.
+
+    Default FFT size (``pad_to=None``), decided in this order:
+
+    * conv weights -- a 4-D input that is a ``torch.nn.Parameter`` (e.g.
+      ``model.conv1.weight``) or whose spatial sides are both <= 7 -- are
+      zero-padded to ``P = 32`` (the input resolution of a CIFAR first layer;
+      ``KERNEL_PAD_TO``) and a ``UserWarning`` names the resolution used
+      (a Parameter with a side >= 32 is left at ``max(H, W)``). Unpadded, a 3x3 kernel has
+      only three rings (0, 0.333, 0.471 c/p), which is not a spectrum. Pass
+      ``pad_to`` = the layer's input resolution (28 for MNIST, 64 for Tiny
+      ImageNet; ``pad_to=k`` for the bare k x k grid) to choose it and
+      silence the warning;
+    * anything else (images, batches, feature maps, 2-D or 3-D input, or
+      4-D input larger than 7x7 that is not a Parameter): ``P = max(H, W)``,
+      as before.
+
+    An explicit ``pad_to`` is always used as given.
 
     Returns:
         ``(spectrum, frequencies)``: float64 numpy ``(R,)`` arrays. ``spectrum``
@@ -163,8 +212,18 @@ def get_radial_spectrum(x, pad_to=None, dtype=torch.float64) -> tuple[np.ndarray
         dims (never just ``x[0]``); ``frequencies`` are the ring centres in c/p,
         low to high, up to and including the corner rings (beyond Nyquist 0.5).
         Use :func:`radial_power_spectrum` for energies, counts or per-element
-        spectra.
+        spectra (it has no kernel default: pipelines pass ``pad_to``).
     """
+    if pad_to is None and _looks_like_kernels(x):
+        shape = _shape(x)
+        pad_to = KERNEL_PAD_TO
+        # stacklevel 2: the warning points at the caller's line, not this one
+        warnings.warn(f"get_radial_spectrum: x of shape {shape} is read as conv weights "
+                      f"(C_out, C_in, k, k) and zero-padded to a {pad_to}x{pad_to} FFT grid "
+                      f"(resolution {pad_to}: the CIFAR first-layer input) so that its spectrum "
+                      f"is sampled on the images' frequency axis; pass pad_to= the layer's input "
+                      f"resolution to choose another (pad_to={max(shape[-2:])} for the "
+                      f"unpadded grid) and silence this warning", UserWarning, stacklevel=2)
     spec = radial_power_spectrum(x, pad_to=pad_to, reduce="mean", dtype=dtype)
     out = spec.to_numpy()
     return out["mean_power"], out["frequency"]

@@ -5,6 +5,11 @@
 ``<out_dir>/comparison.html`` overlaying several runs. Both are standard
 library only: ``string.Template`` and ``html.escape``, inline CSS, one inline
 script that checks the images loaded, images linked relatively.
+
+Every page opens with a findings section (``findings.py``): the seed
+project's three claims, each with its verdict per arm from the experiments'
+``summary["findings"]``, then one takeaway per experiment; runs made before
+verdicts existed say so.
 """
 
 from .compare import build_comparison

@@ -13,6 +13,7 @@ from typing import Any
 
 from utils.runs import write_text
 
+from .findings import findings_section
 from .loading import Figure, Run, Table, load_run
 from .markup import esc, fmt_cell, fmt_seconds, href, page, table, warning_box
 from .sections import (command_line, dataset_ids, figure_block, missing_figures, part_warnings,
@@ -147,6 +148,7 @@ def render(runs: list[Run], out_dir: Path) -> str:
     body = [f"<h1>{esc(title)}</h1>",
             '<p class="sub">Built from the run folders alone; figures are linked relative to '
             "this file, so keep the folders where they are (or zip them together).</p>",
+            findings_section(list(zip(labels, runs)), out_dir),
             '<div class="scroll"><table><thead><tr><th>run</th><th>command</th><th>dataset</th>'
             "<th>seeds</th><th>wall time</th><th>warnings</th><th>report</th></tr></thead>"
             "<tbody>" + "".join(overview) + "</tbody></table></div>",

@@ -9,12 +9,16 @@ contract (``figures``, ``tables``, ``warnings``, ``wall_seconds``, optional
 compute.
 
 Every problem is a ``ValueError`` whose one-line message names the file,
-because ``main.py`` prints it as is and exits with code 2.
+because ``main.py`` prints it as is and exits with code 2. The one exception
+is ``findings`` (the claims' verdicts, newer than the rest of the contract):
+a malformed entry is skipped and described in ``Part.findings_skipped`` for
+the page to show, so one bad verdict never hides the rest of a report.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,6 +42,34 @@ class Table:
     rows: tuple[tuple[Any, ...], ...]
 
 
+# The seed project's three claims, in the order the report shows them.
+CLAIMS = ("l2_lowpass", "dropout_highfreq", "reg_hf_robustness")
+VERDICTS = ("supported", "not supported", "contradicted", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One claim tested on one arm (an entry of ``summary["findings"]``)."""
+    claim: str                 # one of CLAIMS
+    verdict: str               # one of VERDICTS
+    arm: str
+    arm_label: str
+    claim_text: str
+    statistic: str
+    estimate: float | None     # None / NaN: not measurable (shown as a dash)
+    lo: float | None
+    hi: float | None
+    n: int | None              # seeds that gave a finite value
+    values: tuple[float | None, ...]  # per seed; None where not finite
+    p_adjusted: float | None
+    family: str
+    method: str
+    experiment: str
+    dataset_id: str
+    figure: str | None         # relative to the experiment's folder
+    text: str
+
+
 @dataclass(frozen=True)
 class Part:
     """One experiment's results inside a run folder."""
@@ -51,6 +83,10 @@ class Part:
     dataset_id: str | None
     dataset_notes: tuple[str, ...]
     wall_seconds: dict
+    # None: the summary has no "findings" key (the run predates verdicts)
+    findings: tuple[Finding, ...] | None = None
+    takeaway: str | None = None
+    findings_skipped: tuple[str, ...] = ()  # why entries were left out, for the page
 
 
 @dataclass(frozen=True)
@@ -131,6 +167,98 @@ def _tables(value: Any, path: Path) -> tuple[Table, ...]:
     return tuple(out)
 
 
+class _Garbage(Exception):
+    """A findings entry that cannot be shown; the message says why."""
+
+
+def _num(item: dict, key: str) -> float | None:
+    v = item.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Garbage(f"{key} must be a number or null, got {v!r}")
+    return float(v)
+
+
+def _text(item: dict, key: str) -> str:
+    v = item.get(key)
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise _Garbage(f"{key} must be a string, got {type(v).__name__}")
+    return v
+
+
+def _finding(item: Any, letter: str, path: Path) -> Finding:
+    if not isinstance(item, dict):
+        raise _Garbage(f"expected an object, got {type(item).__name__}")
+    claim = item.get("claim")
+    if claim not in CLAIMS:
+        raise _Garbage(f"claim must be one of {', '.join(CLAIMS)}, got {claim!r}")
+    verdict = item.get("verdict")
+    verdict = verdict.strip().lower() if isinstance(verdict, str) else verdict
+    if verdict not in VERDICTS:
+        raise _Garbage(f"verdict must be one of {', '.join(VERDICTS)}, got {item.get('verdict')!r}")
+    arm = item.get("arm")
+    if not isinstance(arm, str) or not arm:
+        raise _Garbage(f"arm must be a non-empty string, got {arm!r}")
+    n = item.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise _Garbage(f"n must be a count (int >= 0) or null, got {n!r}")
+    values = item.get("values")
+    if values is None:
+        values = []
+    if not isinstance(values, list) or not all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        raise _Garbage("values must be a list of numbers or nulls")
+    lo, hi, estimate = _num(item, "lo"), _num(item, "hi"), _num(item, "estimate")
+    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi) and lo > hi:
+        raise _Garbage(f"interval [{lo:g}, {hi:g}] has lo > hi")
+    figure = item.get("figure")
+    if figure is not None:
+        if not isinstance(figure, str):
+            raise _Garbage(f"figure must be a string, got {type(figure).__name__}")
+        try:
+            figure = _inside(figure, path, "figure")
+        except ValueError:
+            raise _Garbage(f"figure must be a relative path inside the run folder, "
+                           f"got {figure!r}") from None
+    experiment = _text(item, "experiment").upper() or letter
+    return Finding(claim=claim, verdict=verdict, arm=arm, arm_label=_text(item, "arm_label") or arm,
+                   claim_text=_text(item, "claim_text"), statistic=_text(item, "statistic"),
+                   estimate=estimate, lo=lo, hi=hi, n=n,
+                   values=tuple(None if v is None else float(v) for v in values),
+                   p_adjusted=_num(item, "p_adjusted"), family=_text(item, "family"),
+                   method=_text(item, "method"), experiment=experiment,
+                   dataset_id=_text(item, "dataset_id"), figure=figure, text=_text(item, "text"))
+
+
+def _findings(s: dict, letter: str, path: Path, shown: str):
+    """``(findings or None, takeaway or None, skipped)`` of one summary; ``shown``
+    names the file on the page (relative, so a moved folder gives the same page)."""
+    skipped = []
+    findings = None
+    if "findings" in s:
+        raw = s["findings"]
+        if not isinstance(raw, list):
+            skipped.append(f"{shown}: 'findings' must be a list of objects, got "
+                           f"{type(raw).__name__}; all ignored")
+            raw = []
+        found = []
+        for i, item in enumerate(raw):
+            try:
+                found.append(_finding(item, letter, path))
+            except _Garbage as e:
+                skipped.append(f"{shown}: findings[{i}] skipped: {e}")
+        findings = tuple(found)
+    takeaway = s.get("takeaway")
+    if takeaway is not None and not isinstance(takeaway, str):
+        skipped.append(f"{shown}: 'takeaway' must be a string, got {type(takeaway).__name__}; "
+                       "ignored")
+        takeaway = None
+    return findings, (takeaway.strip() or None) if takeaway else None, tuple(skipped)
+
+
 def _part(folder: Path, rel: str, letter_hint: str | None) -> Part:
     path = folder / SUMMARY
     s = _as_dict(_read_json(path, required=True), path)
@@ -141,7 +269,10 @@ def _part(folder: Path, rel: str, letter_hint: str | None) -> Part:
     if not isinstance(wall, dict):
         raise ValueError(f"{path}: 'wall_seconds' must be an object")
     dataset_id = s.get("dataset_id")
+    findings, takeaway, skipped = _findings(s, letter.upper(), path,
+                                            str(PurePosixPath(rel, SUMMARY)) if rel else SUMMARY)
     return Part(letter=letter.upper(), rel=rel, path=folder, summary=s,
+                findings=findings, takeaway=takeaway, findings_skipped=skipped,
                 figures=_figures(s.get("figures"), path), tables=_tables(s.get("tables"), path),
                 warnings=_strings(s.get("warnings"), path, "warnings"),
                 dataset_id=None if dataset_id is None else str(dataset_id),

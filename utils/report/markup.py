@@ -58,6 +58,13 @@ def fmt_seconds(s: Any) -> str:
     return f"{s / 3600:.2f} h"
 
 
+def fmt_rate(r: Any, unit: str) -> str:
+    """A throughput: ``454.9 images/s`` (thousands separated), never a duration."""
+    if not isinstance(r, (int, float)) or isinstance(r, bool) or not math.isfinite(r):
+        return fmt_cell(r)
+    return f"{r:,.1f} {unit}/s"
+
+
 def fmt_bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024:
@@ -81,13 +88,15 @@ def kv_table(pairs: Iterable[tuple[str, str]], css_class: str = "kv") -> str:
     return f'<table class="{css_class}"><tbody>\n{rows}\n</tbody></table>'
 
 
-def warning_box(items: Iterable[str], title: str = "Warnings") -> str:
+def warning_box(items: Iterable[str], title: str = "Warnings", anchor: str = "") -> str:
+    """A styled list of warnings (nothing when empty); ``anchor``: an id to link to."""
     items = list(items)
     if not items:
         return ""
     lis = "\n".join(f"<li>{esc(w)}</li>" for w in items)
-    return (f'<div class="warnings" role="alert"><strong>{esc(title)} ({len(items)})</strong>'
-            f"<ul>\n{lis}\n</ul></div>")
+    ident = f' id="{esc(anchor)}"' if anchor else ""
+    return (f'<div class="warnings"{ident} role="alert"><strong>{esc(title)} ({len(items)})'
+            f"</strong><ul>\n{lis}\n</ul></div>")
 
 
 def figure(src: str | None, caption: str, *, label: str = "", extra_links: str = "",
@@ -152,6 +161,20 @@ figcaption a { margin-left: .5em; }
 .side figure { margin: .3rem 0; }
 nav ul { padding-left: 1.2rem; margin: .2rem 0; }
 img.broken { outline: 4px solid var(--bad); }
+#findings h2 { margin-top: 1.2rem; }
+#findings h3 { margin: 1rem 0 .3rem; }
+table.findings td { font-size: 13px; }
+table.findings td .sub { margin: 0; font-size: 12px; }
+.verdict { display: inline-block; padding: 0 .45em; border-radius: 3px; font-weight: 600;
+           white-space: nowrap; border: 1px solid; }
+.v-supported { background: #dcf2e0; color: #14532d; border-color: #2e7d32; }
+.v-not-supported { background: #eeeeee; color: #333333; border-color: #8a8a8a; }
+.v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
+.v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
+ul.glance { padding-left: 1.2rem; margin: .4rem 0 .8rem; }
+ul.glance li { margin: .15rem 0; }
+ul.glance a { font-weight: 600; }
+.untested, .predates { color: var(--muted); font-style: italic; margin: .2rem 0 .6rem; }
 """
 
 # After `load`, record whether every image decoded and any script error, on

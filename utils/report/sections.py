@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .loading import Figure, Part, Run, part_files
-from .markup import (IMAGE_SUFFIXES, data_uri, esc, figure, fmt_bytes, fmt_cell, fmt_seconds,
-                     href, kv_table, table)
+from .markup import (IMAGE_SUFFIXES, data_uri, esc, figure, fmt_bytes, fmt_cell, fmt_rate,
+                     fmt_seconds, href, kv_table, table)
 
 
 def rel_link(target: Path, out_dir: Path) -> str:
@@ -23,9 +23,11 @@ def rel_link(target: Path, out_dir: Path) -> str:
 
 def part_warnings(part: Part) -> list[str]:
     """The experiment's warnings; dataset notes first, since a substitute or
-    non-default dataset changes how every number below must be read."""
+    non-default dataset changes how every number below must be read. B also
+    copies its dataset notes into ``warnings``: each is shown once, as a note."""
     notes = [f"dataset {part.dataset_id or '?'}: {n}" for n in part.dataset_notes]
-    return notes + list(part.warnings)
+    rest = [w for w in part.warnings if w not in part.dataset_notes]
+    return list(dict.fromkeys(notes + rest))
 
 
 def missing_figures(part: Part) -> list[str]:
@@ -34,12 +36,22 @@ def missing_figures(part: Part) -> list[str]:
 
 
 def run_warnings(run: Run, *, tag: bool) -> list[str]:
-    """All warnings of a run, each tagged with its experiment when ``tag``."""
+    """All warnings of a run. With ``tag`` each is shown once, prefixed by the
+    experiments it applies to (``[B, C] dataset ...``: B and C share a dataset,
+    so its note would otherwise repeat); without, one item per part and warning
+    (a count of what each part reported)."""
     out = list(run.warnings)
+    if not tag:
+        for p in run.parts:
+            out += part_warnings(p) + missing_figures(p)
+        return out
+    letters: dict[str, list[str]] = {}
     for p in run.parts:
-        items = part_warnings(p) + missing_figures(p)
-        out += [f"[{p.letter}] {w}" for w in items] if tag else items
-    return out
+        for w in part_warnings(p) + missing_figures(p):
+            letters.setdefault(w, [])
+            if p.letter not in letters[w]:
+                letters[w].append(p.letter)
+    return out + [f"[{', '.join(ls)}] {w}" for w, ls in letters.items()]
 
 
 def dataset_ids(run: Run) -> list[str]:
@@ -152,7 +164,16 @@ def file_list(part: Part, out_dir: Path, *, embed: bool) -> str:
     return f"<ul>{''.join(rows)}</ul>" if rows else "<p>none</p>"
 
 
+def fmt_wall(key: str, value: Any) -> str:
+    """One ``wall_seconds`` entry: durations as durations, and the rates the
+    experiments record there (``eval_images_per_s``) as rates, not as seconds."""
+    if key.endswith("_per_s") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        unit = key[:-len("_per_s")].rsplit("_", 1)[-1] or "items"
+        return fmt_rate(value, unit)
+    return fmt_seconds(value)
+
+
 def wall_table(part: Part) -> str:
     if not part.wall_seconds:
         return ""
-    return kv_table([(k, esc(fmt_seconds(v))) for k, v in part.wall_seconds.items()])
+    return kv_table([(k, esc(fmt_wall(k, v))) for k, v in part.wall_seconds.items()])

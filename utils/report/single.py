@@ -12,6 +12,7 @@ from pathlib import Path
 
 from utils.runs import write_text
 
+from .findings import findings_section
 from .loading import Part, Run, load_run
 from .markup import details, esc, fmt_seconds, kv_table, page, pre_json, table, warning_box
 from .sections import (command_line, config_tables, dataset_ids, env_table, figure_block,
@@ -65,10 +66,14 @@ def render(run: Run, out_dir: Path, *, embed: bool = False) -> str:
         ("seeds", esc(seeds_text(run))),
         ("wall time", esc(fmt_seconds(total)) if total is not None else "not recorded"),
     ])
+    warnings = run_warnings(run, tag=multi)
+    # Findings first: what the run concluded is what a reader opens it for;
+    # the warnings follow at once, and the section points to them.
     body = [f"<h1>{esc(title_of(run))}</h1>",
             f'<p class="sub">Report of run folder <code>{esc(run.path.name)}</code>; rebuild it '
             "with <code>python main.py --report RUN_DIR</code>.</p>",
-            warning_box(run_warnings(run, tag=multi)),
+            findings_section([("", run)], out_dir, n_warnings=len(warnings), embed=embed),
+            warning_box(warnings, anchor="warnings"),
             facts]
     if multi:
         body.append("<nav><strong>Experiments</strong><ul>" + "".join(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
@@ -62,3 +63,27 @@ def save_figure(fig: Figure, path: Path, pdf: bool = True, dpi: int = 150) -> Pa
         if pdf:
             fig.savefig(path.with_suffix(".pdf"))
     return path
+
+
+def legend_below(fig: Figure, axes, ncol: int | None = None, **kw):
+    """One figure legend under the axes (constrained layout makes room), for
+    legends that would cover data inside the axes: with 8 arms a ``loc="best"``
+    legend has nowhere to go. Entries are collected from ``axes`` (one or a
+    list), each label once, in drawing order."""
+    handles, labels = [], []
+    for ax in (axes if isinstance(axes, (list, tuple)) else [axes]):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if not labels:
+        return None
+    if ncol is None:
+        ncol = 1 if len(labels) <= 2 else 2
+    return fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **kw)
+
+
+def integer_ticks(axis) -> None:
+    """Ticks at whole numbers only (an epoch axis with 3 epochs otherwise
+    gets 0.5, 1.5, ...). ``axis``: ``ax.xaxis`` or ``ax.yaxis``."""
+    axis.set_major_locator(MaxNLocator(integer=True))

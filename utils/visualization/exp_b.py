@@ -8,19 +8,22 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from .common import arm_style, new_figure, save_figure, style
+from .common import arm_style, integer_ticks, legend_below, new_figure, save_figure, style
 
 
 def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: str, title: str,
                     reference: float | None = None, reference_label: str | None = None,
-                    ylim=None) -> Path:
-    """One line per arm with its 95% band over seeds.
+                    ylim=None, integer_x: bool = False) -> Path:
+    """One line per arm with its 95% band over seeds; the legend sits under
+    the axes so that it never covers a curve, however many arms.
 
     Args:
         x: ``(T,)``; mean, lo, hi: ``(A, T)``; arms: ``A`` labels.
+        integer_x: ticks at whole numbers only (epoch axes).
     """
+    rows = -(-(len(arms) + (reference is not None)) // 2)
     with style():
-        fig = new_figure(5.2, 3.4)
+        fig = new_figure(6.0, 3.2 + 0.18 * rows)
         ax = fig.add_subplot()
         for a, arm in enumerate(arms):
             st = arm_style(a)
@@ -34,14 +37,16 @@ def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: s
         ax.set_ylabel(ylabel)
         if ylim is not None:
             ax.set_ylim(*ylim)
-        ax.legend(loc="best")
+        if integer_x:
+            integer_ticks(ax.xaxis)
+        legend_below(fig, ax)
         ax.set_title(title, wrap=True)  # long titles (dataset ids) wrap, never clip
         out = save_figure(fig, path)
     return out
 
 
 def plot_spectrum_evolution(path: Path, freqs, epochs, profiles, arms, title: str,
-                            fmax: float = 0.5) -> Path:
+                            fmax: float = 0.5, *, cutoff: float) -> Path:
     """Heat maps, one panel per arm: frequency (c/p, up to ``fmax``) against
     epoch, colour = log10 of the ring's share of the layer's energy (each
     epoch's profile divided by its total, so arms with different weight
@@ -50,6 +55,8 @@ def plot_spectrum_evolution(path: Path, freqs, epochs, profiles, arms, title: st
     Args:
         freqs: ``(R,)`` ring frequencies; epochs: ``(E+1,)`` (0 = init);
         profiles: ``(A, E+1, R)`` normalised mean power (mean over seeds).
+        cutoff: the run's HFF cut in c/p, drawn dashed and named in the title
+            (required: a hard-coded 0.25 mislabels runs made at another cut).
     """
     freqs = np.asarray(freqs)
     keep = freqs <= fmax + 1e-9
@@ -65,11 +72,12 @@ def plot_spectrum_evolution(path: Path, freqs, epochs, profiles, arms, title: st
                                  shading="nearest", rasterized=True)
             ax.set_title(arm, fontsize=8)
             ax.set_xlabel("frequency (cycles/pixel)")
-            ax.axvline(0.25, color="w", linewidth=0.6, linestyle="--")
+            ax.axvline(cutoff, color="w", linewidth=0.6, linestyle="--")
         axes[0].set_ylabel("epoch (0 = initialisation)")
+        integer_ticks(axes[0].yaxis)  # shared y: one locator serves every panel
         fig.colorbar(mesh, ax=axes.tolist(),
                      label="log10 mean power per ring / layer energy")
-        fig.suptitle(title + "\n(dashed: HFF cut 0.25 c/p; one shared colour scale)")
+        fig.suptitle(title + f"\n(dashed: HFF cut {cutoff:g} c/p; one shared colour scale)")
         out = save_figure(fig, path)
     return out
 
@@ -120,8 +128,9 @@ def plot_radial_profiles(path: Path, freqs, init, final_mean, final_lo, final_hi
     Args:
         init: ``(R,)``; final_*: ``(A, R)``.
     """
+    rows = -(-(len(arms) + 2) // 2)
     with style():
-        fig = new_figure(5.2, 3.4)
+        fig = new_figure(6.0, 3.2 + 0.16 * rows)
         ax = fig.add_subplot()
         ax.plot(freqs, init, color="0.5", linewidth=1.2, label="initialisation")
         for a, arm in enumerate(arms):
@@ -134,7 +143,7 @@ def plot_radial_profiles(path: Path, freqs, init, final_mean, final_lo, final_hi
         ax.set_yscale("log")
         ax.set_xlabel("frequency (cycles/pixel)")
         ax.set_ylabel("mean power per ring / layer energy")
-        ax.legend(loc="best", fontsize=7)
+        legend_below(fig, ax, fontsize=7)  # under the axes: never over a profile
         ax.set_title(title)
         out = save_figure(fig, path)
     return out

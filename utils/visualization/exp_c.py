@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from .common import arm_style, new_figure, save_figure, style
+from .common import arm_style, legend_below, new_figure, save_figure, style
 
 
 def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
@@ -97,14 +97,16 @@ def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool 
 
 
 def plot_scatter(path: Path, panels: list[dict], arms, title: str) -> Path:
-    """Scatter panels, one marker and colour per arm, one point per seed.
+    """Scatter panels, one marker and colour per arm, one point per seed;
+    one legend for all panels, under them, so that it covers no point.
 
     Args:
         panels: dicts with ``x``, ``y`` ``(A, S)`` (NaN points skipped),
             ``xlabel``, ``ylabel``, ``title``; optional ``hline``/``vline``.
     """
+    ncol = min(len(arms), 4 * len(panels)) or 1
     with style():
-        fig = new_figure(4.0 * len(panels), 3.6)
+        fig = new_figure(4.0 * len(panels), 3.4 + 0.16 * -(-len(arms) // ncol))
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, p in zip(axes, panels):
             x, y = np.asarray(p["x"], float), np.asarray(p["y"], float)
@@ -120,7 +122,7 @@ def plot_scatter(path: Path, panels: list[dict], arms, title: str) -> Path:
             ax.set_xlabel(p["xlabel"])
             ax.set_ylabel(p["ylabel"])
             ax.set_title(p["title"], fontsize=8)
-            ax.legend(loc="best", fontsize=7)
+        legend_below(fig, list(axes), ncol=ncol, fontsize=7)
         fig.suptitle(title)
         out = save_figure(fig, path)
     return out

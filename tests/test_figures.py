@@ -1,0 +1,171 @@
+"""Figure details that a reader relies on: the HFF cut drawn and named is the
+run's own (not a hard-coded 0.25), legends never sit on the data however many
+arms, and epoch axes carry whole-number ticks.
+
+B's figures are drawn here from a constructed ``exp_b_arrays.npz`` (8 arms, 2
+seeds, 3 epochs, 16x16 grid, cut 0.3 c/p), so no training is needed; each
+Figure is caught as it is saved by wrapping ``save_figure``.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from experiments import exp_b_analysis
+from utils import frequency as fq
+from utils import runs
+from utils.visualization import exp_b as viz_b
+from utils.visualization import exp_c as viz_c
+from utils.visualization.common import style
+
+P, CUT, A, S, E1 = 16, 0.3, 8, 2, 4   # grid, HFF cut, arms, seeds, epochs + init
+NAMES = [f"arm{i}" for i in range(A)]
+LABELS = [f"arm{i} (L2 {i}e-4*sum||W||^2, dropout p=0.{i})" for i in range(A)]
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """``{png name: Figure}`` of every figure the code would save while the
+    test runs, drawn on an Agg canvas (laid out as when saved) but not written:
+    PNG + PDF of every figure would make these tests ten times slower."""
+    figures = {}
+
+    def capture(fig, path, *args, **kw):
+        with style():
+            FigureCanvasAgg(fig).draw()
+        figures[path.name] = fig
+        return path
+
+    for module in (viz_b, viz_c):
+        monkeypatch.setattr(module, "save_figure", capture)
+    return figures
+
+
+def make_b_arrays(run_dir, *, cut=CUT, with_cut=True):
+    rng = np.random.default_rng(0)
+    R = len(fq.ring_frequencies(P))
+    profile = rng.uniform(0.1, 1.0, (A, S, E1, R))
+    keys = dict(arms=np.array(NAMES), arm_labels=np.array(LABELS), dataset_id=np.array("test-16"),
+                seeds=np.arange(S), epochs=np.arange(E1),
+                conv1=rng.standard_normal((A, S, E1, 4, 3, 3, 3)).astype(np.float32),
+                ring_count=fq.ring_counts(P), ring_frequency=fq.ring_frequencies(P),
+                profile=profile / profile.sum(-1, keepdims=True),
+                hff=rng.uniform(0.5, 0.9, (A, S, E1)),
+                # the reference a run at this cut records
+                hff_white=np.array(fq.white_noise_hff(P, cut)),
+                test_acc=rng.uniform(0.2, 0.9, (A, S, E1)))
+    for k in ("ssr_time_abs", "ssr_time_norm", "ssr_base_abs", "ssr_base_norm"):
+        keys[k] = rng.normal(0, 0.1, (A, S, E1))
+    if with_cut:
+        keys["hff_cutoff"] = np.array(cut)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.save_npz(run_dir / exp_b_analysis.ARRAYS, **keys)
+    return run_dir
+
+
+def labels_of(fig) -> list[str]:
+    out = [fig._suptitle.get_text() if fig._suptitle else ""]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+    return out
+
+
+def visible_tick_labels(ax, which: str) -> list[str]:
+    lo, hi = sorted(getattr(ax, f"get_{which}lim")())
+    ticks = getattr(ax, f"get_{which}ticks")()
+    texts = [t.get_text() for t in getattr(ax, f"get_{which}ticklabels")()]
+    return [t for v, t in zip(ticks, texts) if lo - 1e-9 <= v <= hi + 1e-9]
+
+
+def assert_integer_ticks(ax, which: str):
+    shown = visible_tick_labels(ax, which)
+    assert len(shown) >= 2, shown
+    for text in shown:
+        assert text.replace("\u2212", "-").lstrip("-").isdigit(), f"{which} tick {text!r}"
+
+
+def assert_legend_outside_axes(fig):
+    renderer = fig.canvas.get_renderer()
+    assert fig.legends, "no figure legend"
+    for legend in fig.legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            if ax.get_visible() and ax.get_label() != "<colorbar>":
+                assert not box.overlaps(ax.get_window_extent(renderer)), \
+                    f"legend {box} overlaps the axes {ax.get_window_extent(renderer)}"
+    for ax in fig.axes:
+        assert ax.get_legend() is None, "a legend inside the axes covers data"
+
+
+@pytest.mark.parametrize("source", ["arrays", "config.json", "summary.json", "cfg"])
+def test_b_figures_draw_and_name_the_runs_cut(tmp_path, saved, source):
+    run = make_b_arrays(tmp_path / "run", with_cut=source == "arrays")
+    cfg = None
+    if source == "config.json":
+        (run / "config.json").write_text(json.dumps({"experiments": {"b": {"hff_cutoff": CUT}}}))
+    elif source == "summary.json":
+        (run / "summary.json").write_text(json.dumps({"dataset_id": "test-16",
+                                                      "hff_cutoff": CUT}))
+    elif source == "cfg":
+        from experiments.exp_b_spectrum_evolution import Config
+        cfg = Config(hff_cutoff=CUT)
+    exp_b_analysis.render_figures(run, cfg)
+    hff = saved["exp_b_hff.png"]
+    assert f"power above {CUT:g} c/p" in hff.axes[0].get_ylabel()
+    evo = saved["exp_b_spectrum_evolution.png"]
+    assert f"HFF cut {CUT:g} c/p" in evo._suptitle.get_text()
+    panels = [ax for ax in evo.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == A
+    for ax in panels:  # the dashed line sits at the run's cut in every panel
+        assert any(np.allclose(line.get_xdata(), [CUT, CUT]) for line in ax.lines)
+        assert not any(np.allclose(line.get_xdata(), [0.25, 0.25]) for line in ax.lines)
+    for name, fig in saved.items():
+        assert not any("0.25" in text for text in labels_of(fig)), name
+
+
+def test_b_figures_refuse_a_cut_the_arrays_contradict(tmp_path, saved):
+    run = make_b_arrays(tmp_path / "run", with_cut=False)
+    # a stale config (default 0.25) next to arrays measured at 0.3
+    (run / "config.json").write_text(json.dumps({"experiments": {"b": {"hff_cutoff": 0.25}}}))
+    assert fq.white_noise_hff(P, 0.25) != fq.white_noise_hff(P, CUT)
+    with pytest.raises(ValueError, match="hff_cutoff: 0.25 c/p from .*config.json"):
+        exp_b_analysis.render_figures(run)
+    (run / "config.json").unlink()
+    with pytest.raises(ValueError, match="no hff_cutoff"):
+        exp_b_analysis.render_figures(run)
+
+
+def test_b_epoch_axes_have_integer_ticks_and_legends_below(tmp_path, saved):
+    exp_b_analysis.render_figures(make_b_arrays(tmp_path / "run"))
+    for name in ("exp_b_hff.png", "exp_b_accuracy.png"):
+        fig = saved[name]
+        assert_integer_ticks(fig.axes[0], "x")
+        assert_legend_outside_axes(fig)
+        # every arm (and the white-noise line of the HFF figure) is in the legend
+        texts = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert texts[:A] == LABELS
+    assert_legend_outside_axes(saved["exp_b_radial_profiles.png"])
+    evo = saved["exp_b_spectrum_evolution.png"]
+    assert_integer_ticks(evo.axes[0], "y")
+
+
+def test_arm_curves_keep_fractional_ticks_when_not_asked(tmp_path, saved):
+    # integer_x is opt-in: a non-epoch axis (e.g. a strength) keeps 0.5 steps
+    x = np.linspace(0, 1.5, 4)
+    m = np.zeros((2, 4))
+    viz_b.plot_arm_curves(tmp_path / "c.png", x, m, m, m, ["a", "b"], xlabel="x",
+                          ylabel="y", title="t")
+    shown = visible_tick_labels(saved["c.png"].axes[0], "x")
+    assert any("." in t for t in shown), shown
+
+
+def test_c_scatter_legend_is_below_the_panels(tmp_path, saved):
+    rng = np.random.default_rng(1)
+    panels = [{"x": rng.normal(size=(A, S)), "y": rng.normal(size=(A, S)), "xlabel": "x",
+               "ylabel": "y", "title": t, "hline": 0.0} for t in ("one", "two")]
+    viz_c.plot_scatter(tmp_path / "s.png", panels, NAMES, "scatter")
+    fig = saved["s.png"]
+    assert_legend_outside_axes(fig)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == NAMES
