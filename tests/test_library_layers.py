@@ -115,12 +115,14 @@ def test_tracker_known_answers_halving_and_blurring():
     with torch.no_grad():
         model.conv1.weight.mul_(0.5)
     tracker.snapshot(10)
+    assert tracker.ssr()["conv1"].ssr_abs.shape == (2,)  # a later snapshot refreshes it
     blur = torch.tensor([[1., 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
     with torch.no_grad():
         w = model.conv1.weight
         w.copy_(F.conv2d(w.reshape(-1, 1, 5, 5), blur.view(1, 1, 3, 3), padding=1).reshape(w.shape))
     tracker.snapshot(20)
     r = tracker.ssr()["conv1"]
+    assert r.ssr_abs.shape == (3,)
     np.testing.assert_allclose(r.ssr_abs[:2], [0.0, 0.75], atol=1e-12)
     np.testing.assert_allclose(r.ssr_norm[:2], [0.0, 0.0], atol=1e-12)
     assert r.ssr_norm[2] > 0 and r.comparison == "time" and r.P == 32
@@ -130,6 +132,8 @@ def test_tracker_known_answers_halving_and_blurring():
     assert h0["conv1"] == pytest.approx(float(fq.high_frequency_fraction(
         w0, 0.25, pad_to=32, reduce="mean", dtype=torch.float64)), rel=1e-12)
     np.testing.assert_allclose(tracker.ssr()["blocks.0"].ssr_abs, 0.0, atol=1e-12)  # untouched
+    ref = fq.radial_power_spectrum(w0, pad_to=32, reduce="mean", dtype=torch.float64)
+    np.testing.assert_allclose(tracker.energy()["conv1"][0], ref.energy.numpy(), rtol=1e-12)
 
 
 def test_tracker_in_a_training_loop_and_saved_arrays(tmp_path, one_thread):
