@@ -145,7 +145,8 @@ def test_a_model_without_parameters_runs():
     (dict(progress="yes"), "progress"),
     (dict(amp_dtype=torch.bfloat16), "amp_dtype"),
     (dict(indices=[0]), "indices"),
-    (dict(images=torch.rand(2, 3, 8, 8) * 2), "x"),
+    (dict(images=torch.rand(2, 3, 8, 8) * 2), "images"),
+    (dict(images=torch.zeros(2, 3, 8, 8, dtype=torch.uint8)), "images"),
     (dict(model=lambda t: t), "model"),
 ])
 def test_bad_input_names_the_argument(change, match):

@@ -156,7 +156,8 @@ def test_clean_level_evaluated_once_and_progress_counts_images():
 
 @pytest.mark.parametrize("change, match", [
     (dict(images=torch.rand(2, 3, 8)), "images"),
-    (dict(images=torch.rand(2, 3, 8, 8) + 1), "x"),
+    (dict(images=torch.rand(2, 3, 8, 8) + 1), "images"),
+    (dict(images=torch.full((2, 3, 8, 8), float("nan"))), "images"),
     (dict(labels=[0, 1, 2]), "labels"),
     (dict(curves=fq.noise_curve("gaussian", (0.0, 0.1))), "curves"),
     (dict(curves=[fq.noise_curve("gaussian", (0.0,))] * 2), "curves"),
@@ -180,3 +181,12 @@ def test_bad_input_names_the_argument(change, match):
 def test_bad_curve_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_default_curves_and_a_tqdm_bar(capsys):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 64, 2))
+    x, y = torch.rand(3, 3, 8, 8), torch.tensor([0, 1, 0])
+    out = fq.robustness_curves(model, x, y, progress=True)
+    assert list(out) == [c.name for c in fq.standard_curves(8)]
+    assert all(0 <= a <= 1 for c in out.values() for a in c["acc"])
+    assert capsys.readouterr().out == ""  # the bar (asked for) goes to stderr, nothing to stdout

@@ -15,7 +15,7 @@ import torch
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
-from ._grid import check_positive
+from ._grid import as_real_tensor, check_positive, check_unit_range
 from ._rng import resolve_indices
 from .basis import assemble_heatmap, distinct_positions, fourier_basis, perturb_with_basis
 
@@ -58,11 +58,11 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
     """
     check_model(model)
     dev = resolve_device(device, model)
-    if not isinstance(images, torch.Tensor):
-        images = torch.as_tensor(np.asarray(images))
-    if images.ndim != 4 or images.shape[-1] != images.shape[-2] or images.shape[0] == 0:
-        raise ValueError(f"images: expected square images (B >= 1, C, P, P), got "
+    images = as_real_tensor(images, "images", 4, require_float=True)
+    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images: expected square images (B, C, P, P), got "
                          f"{tuple(images.shape)}")
+    check_unit_range(images, "images")
     B, C, P = images.shape[0], images.shape[1], images.shape[-1]
     y = check_labels(labels, B)
     batch_size = check_batch_size(batch_size)

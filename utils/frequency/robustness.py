@@ -20,7 +20,7 @@ import torch
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
-from ._grid import CORNER
+from ._grid import CORNER, as_real_tensor, check_unit_range
 from ._rng import resolve_indices
 from .filters import FILTER_FAMILIES, filter_images, gaussian_f50
 from .noise import (GAUSSIAN_SIGMAS, IMPULSE_AMOUNTS, SHOT_LAMBDAS, SPECKLE_CS, add_noise,
@@ -184,10 +184,10 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     """
     check_model(model)
     dev = resolve_device(device, model)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0 \
-            or not images.is_floating_point():
-        raise ValueError(f"images: expected a float tensor (N >= 1, C, H, W) in [0, 1], got "
-                         f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
+    images = as_real_tensor(images, "images", 4, require_float=True)
+    if images.ndim != 4:
+        raise ValueError(f"images: expected a batch (N, C, H, W), got {tuple(images.shape)}")
+    check_unit_range(images, "images")
     N, C = images.shape[:2]
     y = check_labels(labels, N)
     bs = check_batch_size(batch_size)
