@@ -4,7 +4,6 @@ mean what the text says."""
 import runpy
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torchvision")
