@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import inspect
 import json
 import sys
@@ -19,6 +20,31 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+
+
+def _exit_if_shadowed() -> None:
+    """The project's packages have generic names; a ``models/`` or ``utils/``
+    package in the current folder (first on ``sys.path`` under ``python -m
+    main``) or installed elsewhere would be imported instead of this
+    checkout's and fail later with a confusing traceback. Say so in one
+    line before any work."""
+    here = Path(__file__).resolve().parent
+    for name in ("data", "experiments", "models", "utils"):
+        try:
+            spec = importlib.util.find_spec(name)  # locates, does not import
+        except (ImportError, ValueError):
+            spec = None
+        places = list(spec.submodule_search_locations or []) if spec else []
+        if not any(Path(p).resolve() == here / name for p in places):
+            found = (spec.origin or places[0]) if spec and (spec.origin or places) else "nowhere"
+            print(f"main.py: error: package {name!r} is imported from {found}, not from this "
+                  f"project ({here / name}); run from a folder without a {name}/ package or "
+                  f"take it off sys.path/PYTHONPATH", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":
+    _exit_if_shadowed()
 
 
 class UsageError(Exception):

@@ -217,25 +217,14 @@ def checkpoint_meta(cfg: Config, data: ImageData, arm: Regimen, seed: int) -> di
 
 
 def conv_layers(model: torch.nn.Module) -> dict[str, torch.nn.Conv2d]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    from utils.frequency import conv_layers as every_conv
+    return every_conv(model)
 
 
 def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
     """Spatial size of each conv layer's input (kernels are padded to it)."""
-    sizes, hooks = {}, []
-    for name, conv in conv_layers(model).items():
-        hooks.append(conv.register_forward_hook(
-            lambda m, inp, out, name=name: sizes.__setitem__(name, int(inp[0].shape[-1]))))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(torch.zeros(1, *shape, device=device))
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
-    return sizes
+    from utils.frequency import conv_input_resolutions
+    return conv_input_resolutions(model, shape, device=device)
 
 
 def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:

@@ -6,7 +6,9 @@ image classifier and takes different arguments.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from typing import Callable
 
 from torch import nn
 
@@ -33,3 +35,61 @@ def build_model(name: str, num_classes: int, in_channels: int, dropout: float = 
                          f"got {unknown}")
     return cls(num_classes=num_classes, in_channels=in_channels, dropout=dropout,
                dropout_at=dropout_at, **kwargs)
+
+
+def resolve_model_factory(spec: str) -> Callable[..., nn.Module]:
+    """Bring your own model: ``"pkg.module:factory"`` -> a checked constructor.
+
+    The factory contract: ``factory(num_classes=..., in_channels=...,
+    regimen=...) -> nn.Module`` whose first conv layer is ``.conv1`` (an
+    ``nn.Conv2d``; experiment B tracks it). ``regimen`` describes the arm's
+    regularisation and may be ``None`` (for now it always is); a factory
+    that ignores it is fine. The arguments are passed by name, so that a
+    factory with ``(in_channels, num_classes)`` in the other order still
+    gets the right values.
+
+    ``factory`` may be a dotted attribute (``"pkg.mod:Class.build"``).
+    Returns a function ``build(num_classes, in_channels, regimen=None)``
+    that calls the factory and checks what it returns. A spec without
+    ``:``, a module that does not import, a missing or non-callable
+    attribute, and (when called) a factory that returns no ``nn.Module``
+    with an ``nn.Conv2d`` ``.conv1`` raise a one-line ValueError.
+    """
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ValueError(f"model: expected an import path 'pkg.module:factory', got {spec!r}")
+    module_name, attr = spec.split(":")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"model: cannot import module {module_name!r} of {spec!r} ({e})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"model: {module_name!r} has no attribute {attr!r} (from {spec!r})")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"model: {spec!r} is a {type(obj).__name__}, not a callable factory")
+    factory = obj
+
+    def build(num_classes: int, in_channels: int, regimen=None) -> nn.Module:
+        kwargs = dict(num_classes=num_classes, in_channels=in_channels, regimen=regimen)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # some builtins have none: just call
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(**kwargs)
+            except TypeError as e:  # checked before the call: a TypeError inside it is the user's
+                raise ValueError(f"model: {spec!r} must accept (num_classes, in_channels, "
+                                 f"regimen) by name ({e})") from None
+        model = factory(**kwargs)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model: {spec!r} returned a {type(model).__name__}, expected an "
+                             f"nn.Module")
+        if not isinstance(getattr(model, "conv1", None), nn.Conv2d):
+            raise ValueError(f"model: {spec!r} returned a {type(model).__name__} without an "
+                             f"nn.Conv2d .conv1 (the first conv layer experiment B tracks)")
+        return model
+
+    build.spec = spec
+    return build

@@ -11,6 +11,14 @@ Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).
 * :mod:`.noise`: deterministic noise for robustness curves (5).
 * :mod:`.basis`: Fourier basis images and heat maps (6).
 * :mod:`.hooks`: spectra of feature maps via forward hooks (2).
+
+Model-facing tools (any ``nn.Module``; the model runs in eval mode, its mode
+restored after):
+
+* :mod:`.heatmap`: the Fourier heat map of a classifier (6).
+* :mod:`.robustness`: accuracy on noisy and filtered copies of images (4, 5).
+* :mod:`.layers`: every conv's input resolution and padded weight spectrum (2).
+* :mod:`.tracker`: spectra, HFF and SSR of chosen layers during training (2, 3).
 """
 
 from .signal1d import *  # noqa: F401,F403
@@ -20,7 +28,13 @@ from .filters import *  # noqa: F401,F403
 from .noise import *  # noqa: F401,F403
 from .basis import *  # noqa: F401,F403
 from .hooks import *  # noqa: F401,F403
-from . import basis, filters, hooks, noise, signal1d, spectrum, ssr
+from .heatmap import *  # noqa: F401,F403
+from .robustness import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .tracker import *  # noqa: F401,F403
+from . import (basis, filters, heatmap, hooks, layers, noise, robustness, signal1d, spectrum, ssr,
+               tracker)
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
-           + noise.__all__ + basis.__all__ + hooks.__all__)
+           + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
+           + robustness.__all__ + layers.__all__ + tracker.__all__)

@@ -1,0 +1,164 @@
+"""The minimal evaluation loop of the model-facing tools (heat map,
+robustness curves): normalise [0, 1] pixels, forward in eval mode, argmax.
+
+Why a copy of a few lines of ``utils.training`` instead of an import: this
+package stays pure numpy/torch and importable on its own (a notebook that
+only wants spectra must not pull in the training engine, its optimiser rules
+and its data hooks), and importing the engine from here would make the
+library depend on the application built on it. The arithmetic is the
+engine's, op for op (one copy to the model's dtype and memory format, then
+``sub_(mean).div_(std)`` in place, optional autocast, ``logits.float()``),
+so predictions are bitwise those of ``utils.training.predict`` on the same
+batches; ``tests/test_library_heatmap.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def check_model(model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
+    return model
+
+
+def model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
+    """dtype and device of the first floating parameter or buffer (float32 on
+    the CPU for a model that has none, e.g. a fixed filter)."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point():
+            return t.dtype, t.device
+    return torch.float32, torch.device("cpu")
+
+
+def resolve_device(device, model: nn.Module) -> torch.device:
+    if device is None:
+        return model_dtype_device(model)[1]
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: expected None, a torch.device or a name like 'cpu' or "
+                         f"'cuda', got {device!r}") from None
+
+
+def check_amp(amp_dtype, device: torch.device) -> None:
+    """The engine's rule: bf16 autocast on CUDA only (on a CPU it is about 20x
+    slower than float32, SCIENCE.md section 7)."""
+    if amp_dtype is None:
+        return
+    if device.type != "cuda":
+        raise ValueError(f"amp_dtype: expected None on {device} (bf16 autocast is for CUDA; on a "
+                         f"CPU it is about 20x slower), got {amp_dtype}")
+    if amp_dtype != torch.bfloat16:
+        raise ValueError(f"amp_dtype: expected None or torch.bfloat16, got {amp_dtype}")
+
+
+def check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
+def channel_stats(values, channels: int, name: str, device, dtype) -> torch.Tensor:
+    """``(1, C, 1, 1)`` mean or std; ``None`` is the identity (0 or 1)."""
+    if values is None:
+        values = [0.0 if name == "mean" else 1.0] * channels
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected {channels} numbers (one per channel), got {values!r}") from None
+    if t.numel() != channels or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: expected {channels} finite values (one per channel), got {values!r}")
+    if name == "std" and not bool((t > 0).all()):
+        raise ValueError(f"std: expected positive values, got {values!r}")
+    return t.to(device=device, dtype=dtype).reshape(1, channels, 1, 1)
+
+
+def check_labels(labels, n: int) -> torch.Tensor:
+    """int64 ``(n,)`` labels on the CPU."""
+    if not isinstance(labels, torch.Tensor):
+        arr = np.asarray(labels)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+            raise ValueError(f"labels: expected {n} integer class labels, got {labels!r}")
+        labels = torch.from_numpy(np.ascontiguousarray(arr))
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool \
+            or tuple(labels.shape) != (n,):
+        raise ValueError(f"labels: expected {n} integer class labels, shape ({n},), got "
+                         f"{labels.dtype} {tuple(labels.shape)}")
+    return labels.detach().cpu().to(torch.int64)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Eval mode (dropout off, batch-norm statistics frozen) and no autograd;
+    the caller's train/eval mode is restored even if the body fails."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class Predictor:
+    """Predicted classes of [0, 1] images, one forward per call.
+
+    Built once per tool call (mean/std and the dtype resolved once); call it
+    inside :func:`eval_mode`.
+    """
+
+    def __init__(self, model: nn.Module, channels: int, *, mean, std, device, amp_dtype,
+                 channels_last: bool):
+        self.model = model
+        self.device = device
+        self.dtype = model_dtype_device(model)[0]
+        check_amp(amp_dtype, device)
+        self.amp_dtype = amp_dtype
+        self.mean = channel_stats(mean, channels, "mean", device, self.dtype)
+        self.std = channel_stats(std, channels, "std", device, self.dtype)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
+        """``x01``: ``(N, C, H, W)`` float in [0, 1] -> int64 ``(N,)`` on the CPU."""
+        xb = x01.to(self.device, non_blocking=True)
+        # The engine's ops in its order: copy to dtype and layout, then in place.
+        xb = xb.to(self.dtype, memory_format=self.memory_format, copy=True)
+        xb = xb.sub_(self.mean).div_(self.std)
+        if self.amp_dtype is None:
+            logits = self.model(xb)
+        else:
+            with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
+                logits = self.model(xb)
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != xb.shape[0]:
+            raise ValueError(f"model: expected logits (N, classes) for N = {xb.shape[0]} images, got "
+                             f"{type(logits).__name__} {tuple(getattr(logits, 'shape', ()))}")
+        return logits.float().argmax(1).cpu()
+
+
+def report_progress(progress, total: int):
+    """``progress``: False/None (silent), a callable ``progress(done, total)``,
+    or True for a tqdm bar on stderr (the caller asked for it; the library
+    never prints on its own). Returns ``(update(n), close())``."""
+    if progress is None or progress is False:
+        return (lambda n: None), (lambda: None)
+    if progress is True:
+        from tqdm.auto import tqdm  # only when asked: tqdm is not a library dependency
+        bar = tqdm(total=total, leave=False)
+        return bar.update, bar.close
+    if not callable(progress):
+        raise ValueError(f"progress: expected False, True (a tqdm bar) or a callable "
+                         f"progress(done, total), got {progress!r}")
+    done = [0]
+
+    def update(n: int) -> None:
+        done[0] += n
+        progress(done[0], total)
+
+    return update, (lambda: None)

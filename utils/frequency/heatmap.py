@@ -1,0 +1,95 @@
+"""The Fourier heat map of any image classifier (SCIENCE.md section 6).
+
+For each distinct basis image ``U_uv`` of a ``P x P`` grid (514 on 32x32;
+the other positions are their mirrors), the error rate of the model on
+``clip(x + r v U_uv, 0, 1)``, ``r`` a random sign per (basis, image,
+channel) fixed by ``(seed, image index, basis)``. Perturbations act on
+[0, 1] pixels; the model's own normalisation is passed in as ``mean`` and
+``std`` and applied after them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
+                    report_progress, resolve_device)
+from ._grid import as_real_tensor, check_positive, check_unit_range
+from ._rng import resolve_indices
+from .basis import assemble_heatmap, distinct_positions, fourier_basis, perturb_with_basis
+
+__all__ = ["fourier_heatmap"]
+
+
+def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None, std=None,
+                    batch_size: int = 1000, device=None, indices=None, progress=False,
+                    amp_dtype=None, channels_last: bool = False) -> np.ndarray:
+    """Error rate of ``model`` under each Fourier basis perturbation.
+
+    Args:
+        model: any ``nn.Module`` mapping normalised ``(N, C, P, P)`` images to
+            logits ``(N, classes)``. It runs in eval mode under
+            ``torch.inference_mode``; its train/eval mode is restored after.
+            Inputs are cast to the dtype of its first parameter (float32 for
+            a model with none).
+        images: ``(B, C, P, P)`` float pixels in [0, 1] (square), any device.
+        labels: ``(B,)`` integer classes.
+        v: perturbation norm (4 for CIFAR on [0, 1] pixels, Yin et al.).
+        seed: int or ``torch.Generator``: with ``indices`` it fixes the signs.
+        mean, std: per-channel normalisation applied after the perturbation;
+            ``None``: the identity (a model that takes [0, 1] pixels).
+        batch_size: images per forward pass (bases x images). The distinct
+            bases go through the model together, ``batch_size // n_bases``
+            images at a time (at least one), so the sign draws happen about
+            once per image.
+        device: where the model runs; default the device of its parameters.
+        indices: ``(B,)`` the images' indices in their dataset (default
+            ``0..B-1``): an image gets the same signs whatever its batch.
+        progress: False, True (a tqdm bar on stderr), or a callable
+            ``progress(done, total)`` counting evaluated (image, basis) pairs.
+        amp_dtype: ``None`` or ``torch.bfloat16`` (CUDA only).
+        channels_last: feed the model channels_last tensors.
+
+    Returns:
+        float64 ``(P, P)`` error rates, DC at ``(P//2, P//2)``, symmetric
+        under ``(u, v) -> (-u, -v)``. The same numbers as experiment C's heat
+        map for the same inputs (C calls this function).
+    """
+    check_model(model)
+    dev = resolve_device(device, model)
+    images = as_real_tensor(images, "images", 4, require_float=True)
+    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images: expected square images (B, C, P, P), got "
+                         f"{tuple(images.shape)}")
+    check_unit_range(images, "images")
+    B, C, P = images.shape[0], images.shape[1], images.shape[-1]
+    y = check_labels(labels, B)
+    batch_size = check_batch_size(batch_size)
+    check_positive(v, "v", allow_zero=True)
+    idx = torch.as_tensor(resolve_indices(indices, B))
+    x01 = images.to(dev)
+    predict = Predictor(model, C, mean=mean, std=std, device=dev, amp_dtype=amp_dtype,
+                        channels_last=channels_last)
+    pos = distinct_positions(P)
+    U = fourier_basis(P, device=x01.device)[pos[:, 0], pos[:, 1]]
+    ids = pos[:, 0] * P + pos[:, 1]
+    n = len(pos)
+    errors = torch.zeros(n, dtype=torch.int64)
+    per_call = max(1, batch_size // n)
+    K = min(n, batch_size)
+    update, close = report_progress(progress, B * n)
+    try:
+        with eval_mode(model):
+            for i0 in range(0, B, per_call):
+                i1 = min(B, i0 + per_call)
+                for k0 in range(0, n, K):
+                    k1 = min(n, k0 + K)
+                    batch = perturb_with_basis(x01[i0:i1], U[k0:k1], v, seed=seed,
+                                               indices=idx[i0:i1], basis_ids=ids[k0:k1])
+                    pred = predict(batch.flatten(0, 1))
+                    errors[k0:k1] += (pred.view(k1 - k0, i1 - i0) != y[i0:i1]).sum(dim=1)
+                    update((k1 - k0) * (i1 - i0))
+    finally:
+        close()
+    return assemble_heatmap(errors.double() / B, P)
