@@ -148,13 +148,16 @@ def describe(arm: Regimen, cfg: Config | None = None) -> str:
 
 def validate(cfg: Config) -> None:
     from data.images import DATASET_NAMES
-    from models import MODELS
+    from models import MODELS, resolve_model_factory
 
     check_numbers(cfg, RANGES)
     if cfg.dataset not in DATASET_NAMES:
         raise ValueError(f"dataset: expected one of {list(DATASET_NAMES)}, got {cfg.dataset!r}")
-    if cfg.model not in MODELS:
-        raise ValueError(f"model: expected one of {sorted(MODELS)}, got {cfg.model!r}")
+    if ":" in cfg.model:  # bring your own: "pkg.module:factory" (models.resolve_model_factory)
+        resolve_model_factory(cfg.model)
+    elif cfg.model not in MODELS:
+        raise ValueError(f"model: expected one of {sorted(MODELS)} or an import path "
+                         f"'pkg.module:factory', got {cfg.model!r}")
     if cfg.l2_mode not in ("penalty", "decoupled"):
         raise ValueError(f"l2_mode: expected penalty or decoupled, got {cfg.l2_mode!r}")
     if cfg.schedule not in ("cosine", "onecycle", "constant"):
@@ -192,7 +195,17 @@ def load_data(cfg: Config) -> ImageData:
 
 
 def new_model(cfg: Config, data: ImageData, arm: Regimen | None = None) -> torch.nn.Module:
-    """The network of ``arm`` (its dropout and placement; None: no dropout)."""
+    """The network of ``arm`` (its dropout and placement; None: no dropout).
+    A model given as ``pkg.module:factory`` is built by the user's factory
+    with ``(num_classes, in_channels, regimen)`` (models.resolve_model_factory):
+    the factory decides what the regimen's dropout means for it; its
+    parameter names must not depend on the regimen, since every arm of a
+    seed loads the same initial weights."""
+    if ":" in cfg.model:
+        from models import resolve_model_factory
+        return resolve_model_factory(cfg.model)(num_classes=data.num_classes,
+                                                in_channels=data.image_shape[0],
+                                                regimen=arm or base_regimen(cfg))
     dropout, at = (0.0, "classifier") if arm is None or arm.dropout == 0 else (arm.dropout,
                                                                              arm.dropout_at)
     return build_model(cfg.model, data.num_classes, data.image_shape[0], dropout, dropout_at=at,

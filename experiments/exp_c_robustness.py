@@ -280,8 +280,16 @@ def load_model(path: Path, expect: dict, device, channels_last: bool) -> torch.n
     A checkpoint for another model or dataset raises CheckpointError."""
     meta = ckpt.load_checkpoint(path, expect=expect)["meta"]
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
-    model = build_model(meta["model"], meta["num_classes"], meta["in_channels"], meta["dropout"],
-                        dropout_at=meta.get("dropout_at", "classifier"), **kwargs)
+    if ":" in meta["model"]:  # the user's factory, with the arm's regimen
+        from models import resolve_model_factory
+        from utils.regimen import Regimen
+        model = resolve_model_factory(meta["model"])(
+            num_classes=meta["num_classes"], in_channels=meta["in_channels"],
+            regimen=Regimen(name=meta["arm"], **meta["regimen"]))
+    else:
+        model = build_model(meta["model"], meta["num_classes"], meta["in_channels"],
+                            meta["dropout"], dropout_at=meta.get("dropout_at", "classifier"),
+                            **kwargs)
     ckpt.load_checkpoint(path, model=model, expect=expect)
     return training.place_model(model, device, channels_last).eval()
 

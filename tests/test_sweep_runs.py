@@ -77,3 +77,23 @@ def test_custom_arms_and_early_stopping_checkpoints(tmp_path):
     code = main.main(["--experiment", "c", "--quick", "--from-run", str(b_run),
                       "--set", "epoch=2", "--out", str(c_out / "x")])
     assert code == 2 and not (c_out / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_users_model_by_import_path_through_b_and_c(tmp_path):
+    spec = "tests.fixtures.user_models:tiny_net"
+    code = main.main(["--experiment", "all", "--quick", "--seeds", "1", "--workers", "1",
+                      "--arm", "baseline", "--arm", "dropout", "--set", "b.model=" + spec,
+                      "--set", "b.epochs=1", "--set", "a.steps=50", "--out", str(tmp_path)])
+    assert code == 0
+    run = next(tmp_path.glob("*_all_quick"))
+    b = json.loads((run / "exp_b" / "summary.json").read_text())
+    assert b["model"] == spec and list(b["arms"]) == ["baseline", "dropout"]
+    with np.load(run / "exp_b" / "exp_b_arrays.npz") as z:
+        assert z["conv1"].shape[-2:] == (5, 5)
+    c = json.loads((run / "exp_c" / "summary.json").read_text())
+    assert not any("differs from B's" in w for w in c["warnings"])
+    for bad in ("tests.fixtures.user_models:nope", "no_such_pkg.mod:f", "justaname:"):
+        assert main.main(["--experiment", "b", "--quick", "--set", "model=" + bad,
+                          "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
