@@ -22,7 +22,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats as _st
+from scipy import special as _sp
 
 PAIRED_TEST = "paired t-test, two-sided"
 
@@ -90,7 +90,8 @@ def mean_ci(values, axis: int = 0, level: float = 0.95, bounds=None
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(finite, axis=0)
         sd = np.nanstd(finite, axis=0, ddof=1)
-        half = _st.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
+        # Student-t quantile (scipy.special's ufunc: scipy.stats.t.ppf is ~50x slower per call)
+        half = _sp.stdtrit(np.maximum(n - 1, 1), 0.5 + level / 2) * sd / np.sqrt(np.maximum(n, 1))
     lo = np.where(n >= 2, mean - half, np.nan)
     hi = np.where(n >= 2, mean + half, np.nan)
     if b is not None:
@@ -121,7 +122,7 @@ def _t_test_p(d: np.ndarray) -> float:
     if sd == 0.0:
         return 1.0 if mean == 0.0 else 0.0
     t = mean / (sd / math.sqrt(n))
-    return float(2.0 * _st.t.sf(abs(t), n - 1))
+    return float(2.0 * _sp.stdtr(n - 1, -abs(t)))
 
 
 def paired_summary(differences, level: float = 0.95, bounds=None) -> dict:

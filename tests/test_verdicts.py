@@ -1,0 +1,125 @@
+"""Verdict rules on constructed inputs, the findings schema, and the
+family-wise error rate under no effect (simulated)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from utils import stats, verdicts
+from utils.verdicts import EXTRA, PRIMARY, b_claim_arms, claim_verdicts, verdict
+
+SCHEMA = {"claim", "claim_text", "arm", "arm_label", "verdict", "statistic", "estimate", "lo",
+          "hi", "n", "values", "p_adjusted", "family", "method", "experiment", "dataset_id",
+          "figure", "text", "role"}
+
+
+def _arm(name, values, **kw):
+    return {"arm": name, "arm_label": f"{name} (label)", "values": values, **kw}
+
+
+def _one(claim, values, **kw):
+    return claim_verdicts(claim, [_arm("x", values, **kw)], dataset_id="synthetic-v1")[0]
+
+
+def test_clear_effect_is_supported_with_its_numbers():
+    v = np.array([0.30, 0.32, 0.29])
+    f = _one("l2_lowpass", v)
+    ref = st.ttest_1samp(v, 0.0).pvalue          # one arm: Holm leaves p as it is
+    assert f["verdict"] == "supported" and f["p_adjusted"] == pytest.approx(ref)
+    assert f["estimate"] == pytest.approx(v.mean()) and f["n"] == 3 and f["lo"] > 0
+    assert f["values"] == pytest.approx(v.tolist())
+    assert set(f) == SCHEMA and f["experiment"] == "B" and f["dataset_id"] == "synthetic-v1"
+    assert f"{v.mean():+.3f}" in f["text"] and "supported" in f["text"]
+    assert f["method"] == "Holm over 1 arm, paired t-test, two-sided, alpha 0.05"
+
+
+def test_no_effect_is_not_supported():
+    f = _one("l2_lowpass", [0.1, -0.1, 0.05])
+    assert f["verdict"] == "not supported" and f["p_adjusted"] > 0.05
+    assert f["lo"] < 0 < f["hi"]
+
+
+def test_wrong_sign_is_contradicted_and_the_direction_is_per_claim():
+    v = [-0.30, -0.32, -0.29]
+    assert _one("l2_lowpass", v)["verdict"] == "contradicted"
+    assert _one("dropout_highfreq", v)["verdict"] == "supported"     # HFF raised: claimed
+    assert _one("reg_hf_robustness", v)["verdict"] == "contradicted"
+
+
+def test_one_finite_seed_is_inconclusive_and_not_in_the_family():
+    fs = claim_verdicts("l2_lowpass", [_arm("a", [0.3, np.nan, np.nan]),
+                                       _arm("b", [0.30, 0.32, 0.29])], "d")
+    a, b = fs
+    assert a["verdict"] == "inconclusive" and a["p_adjusted"] is None and a["n"] == 1
+    assert math.isnan(a["lo"]) and math.isnan(a["hi"]) and a["values"][1] is None
+    assert "no interval" in a["text"]
+    # b alone forms the family: its p is not multiplied by 2
+    assert b["method"].startswith("Holm over 1 arm,") and b["family"].endswith(": b")
+    assert b["p_adjusted"] == pytest.approx(st.ttest_1samp([0.30, 0.32, 0.29], 0).pvalue)
+
+
+def test_marked_untestable_arm_is_inconclusive():
+    f = _one("l2_lowpass", [0.30, 0.32, 0.29], inconclusive_reason="ends near chance")
+    assert f["verdict"] == "inconclusive" and "ends near chance" in f["text"]
+
+
+def test_holm_makes_a_borderline_effect_not_supported_in_a_family_of_two():
+    v = np.array([0.05, 0.25, 0.2, 0.35])
+    p = st.ttest_1samp(v, 0.0).pvalue
+    assert 0.025 < p < 0.05                     # significant alone, not after Holm over 2
+    assert _one("l2_lowpass", v)["verdict"] == "supported"
+    pair = claim_verdicts("l2_lowpass", [_arm("l2", v), _arm("l2+dropout", [0.1, -0.1, 0.0],
+                                                            role=EXTRA)], "d")
+    assert pair[0]["verdict"] == "not supported"
+    assert pair[0]["p_adjusted"] == pytest.approx(stats.holm([p, st.ttest_1samp(
+        [0.1, -0.1, 0.0], 0.0).pvalue])[0])
+    assert pair[0]["method"].startswith("Holm over 2 arms") and "extra evidence" in pair[1]["text"]
+
+
+def test_rules_reject_bad_arguments():
+    with pytest.raises(ValueError, match="claim"):
+        claim_verdicts("l2_is_great", [], "d")
+    with pytest.raises(ValueError, match="direction"):
+        verdict(0.1, 0.01, 3, direction=0)
+    with pytest.raises(ValueError, match="arms"):
+        claim_verdicts("l2_lowpass", [{"arm": "x"}], "d")
+
+
+def test_b_arms_are_classified_by_l2_and_dropout():
+    per_arm = {"baseline": {"l2": 0.0, "dropout": 0.0}, "l2": {"l2": 5e-4, "dropout": 0.0},
+               "dropout": {"l2": 0.0, "dropout": 0.3}, "l2+dropout": {"l2": 5e-4, "dropout": 0.3},
+               "l2=0.01": {"l2": 0.01, "dropout": 0.0}}
+    got = b_claim_arms(per_arm)
+    assert got["l2_lowpass"] == [("l2", PRIMARY), ("l2+dropout", EXTRA), ("l2=0.01", PRIMARY)]
+    assert got["dropout_highfreq"] == [("dropout", PRIMARY), ("l2+dropout", EXTRA)]
+    with pytest.raises(ValueError, match="per_arm"):
+        b_claim_arms({"l2": {"label": "x"}})
+
+
+def test_takeaway_names_each_claim_and_verdict():
+    fs = (claim_verdicts("l2_lowpass", [_arm("l2", [0.30, 0.32, 0.29])], "syn")
+          + claim_verdicts("dropout_highfreq", [_arm("dropout", [0.1, -0.1, 0.05])], "syn"))
+    line = verdicts.takeaway("B", "syn", fs)
+    assert "L2 acts as a low-pass filter? l2 supported" in line
+    assert "dropout not supported" in line and "\n" not in line
+
+
+@pytest.mark.slow
+def test_family_wise_error_under_no_effect():
+    """No effect, 3 arms x 3 seeds, differences ~ N(0, 1): Holm keeps the rate
+    of runs with any 'supported'/'contradicted' near 5%; the unadjusted rule
+    (p < 0.05 per arm) gives about 1 - 0.95^3 = 14%, so the test can fail."""
+    rng = np.random.default_rng(12)
+    runs, alpha = 4000, 0.05
+    d = rng.normal(size=(runs, 3, 3))                        # run, arm, seed
+    any_holm = 0
+    for r in range(runs):
+        fs = claim_verdicts("reg_hf_robustness", [_arm(f"a{i}", d[r, i]) for i in range(3)], "sim")
+        any_holm += any(f["verdict"] in ("supported", "contradicted") for f in fs)
+    raw_p = st.ttest_1samp(d, 0.0, axis=-1).pvalue           # the same test, unadjusted
+    assert stats.paired_summary(d[0, 0])["p"] == pytest.approx(raw_p[0, 0])
+    any_raw = np.mean(np.any(raw_p < alpha, axis=1))
+    assert any_holm / runs < 0.07
+    assert abs(any_raw - (1 - (1 - alpha) ** 3)) < 0.025
