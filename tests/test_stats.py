@@ -76,6 +76,8 @@ def test_bounded_interval_keeps_the_t_coverage():
 def test_bounds_reject_values_outside_and_bad_arguments():
     with pytest.raises(ValueError, match="values"):
         mean_ci([0.5, 1.2], bounds=(0, 1))
+    neither = 1.0 - 0.9 - 0.1                      # a share that rounds below 0
+    assert neither < 0 and mean_ci([neither, 0.1], bounds=(0, 1))[1] == 0.0
     with pytest.raises(ValueError, match="bounds"):
         mean_ci([0.5, 0.6], bounds=(1, 0))
     with pytest.raises(ValueError, match="level"):
