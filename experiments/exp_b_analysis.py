@@ -80,23 +80,6 @@ def findings_b(per_arm: dict, dataset_id: str, near_chance=()) -> list[dict]:
     return out
 
 
-def findings_table(findings: list[dict], experiment: str = "B") -> dict:
-    """The findings as a summary table (one row per claim and arm)."""
-    def num(x, spec="+.3f"):
-        return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
-    rows = [[f["claim"], f["arm"] + ("" if f["role"] == vd.PRIMARY else " (extra evidence)"),
-             f["verdict"], ci_text({"mean": f["estimate"], "lo": f["lo"], "hi": f["hi"],
-                                    "n": f["n"]}),
-             str(f["n"]), " ".join(num(v) for v in f["values"]), num(f["p_adjusted"], ".3g")]
-            for f in findings]
-    method = findings[0]["method"].split(", ", 1)[1] if findings else ""
-    return {"title": f"Experiment {experiment}: claims tested against the baseline of the same "
-                     f"seed ({method}; Holm within each claim's arms)",
-            "columns": ["claim", "arm", "verdict", "statistic mean [95% interval]", "n",
-                        "per-seed values", "Holm-adjusted p"],
-            "rows": rows}
-
-
 def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
     """Compute everything from the histories, save ``exp_b_arrays.npz`` and
     return the summary dict (without wall times)."""
@@ -215,7 +198,7 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                     "columns": ["arm", "test acc", "HFF", "SSR norm vs init", "SSR abs vs init",
                                 "SSR norm vs baseline", "SSR abs vs baseline"],
                     "rows": rows},
-                   *([findings_table(findings)] if findings else [])],
+                   *([vd.findings_table(findings, "B")] if findings else [])],
         "warnings": warnings,
     }
 
@@ -279,6 +262,7 @@ def print_summary(summary: dict, log=print) -> None:
     log("\n" + format_table(summary["tables"][0]))
     for v in summary["verdicts"]:
         log("  " + v)
+    log("  TAKEAWAY: " + summary["takeaway"])
     log(f"  (identity 1-SSR_abs = ||W_a||^2/||W_b||^2 (1-SSR_norm): max residual "
         f"{summary['identity_max_residual']:.1e})")
     for w in summary["warnings"]:

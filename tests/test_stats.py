@@ -1,7 +1,5 @@
 """Intervals over seeds, paired differences, Holm's correction, seed bootstrap."""
 
-import itertools
-
 import numpy as np
 import pytest
 from scipy import stats as st
@@ -160,14 +158,17 @@ def test_holm_nan_is_not_a_test():
 
 
 def test_seed_bootstrap_known_distribution():
-    # two seeds with values 0 and 1: resampled means are 0, 1/2, 1 with
-    # probabilities 1/4, 1/2, 1/4, so the 95% percentile interval is [0, 1]
+    # two seeds with values 0 and 1: the 4 ordered draws give means 0, 1/2,
+    # 1/2, 1, so the 95% percentile interval is [0, 1]
     x = np.array([[0.0, 1.0]])
     lo, hi, n = seed_bootstrap(lambda a: float(a.mean()), [x], seed_axis=1)
-    assert (lo, hi) == (0.0, 1.0) and n == 2000
-    # the resampled means take exactly the three values above
-    draws = [np.mean(c) for c in itertools.product([0.0, 1.0], repeat=2)]
-    assert sorted(set(draws)) == [0.0, 0.5, 1.0]
+    assert (lo, hi) == (0.0, 1.0) and n == 4
+    # 5 seeds (5^5 > 2000): random draws; the mean of 0/1 seeds (two ones)
+    # has resampled means k/5, 2.5% and 97.5% quantiles of Binomial(5, 0.4)/5
+    x5 = np.array([[0.0, 0.0, 0.0, 1.0, 1.0]])
+    lo, hi, n = seed_bootstrap(lambda a: float(a.mean()), [x5], seed_axis=1)
+    assert n == 2000
+    assert (lo, hi) == (st.binom.ppf(0.025, 5, 0.4) / 5, st.binom.ppf(0.975, 5, 0.4) / 5)
 
 
 def test_seed_bootstrap_keeps_arms_of_a_seed_together():

@@ -123,3 +123,65 @@ def test_family_wise_error_under_no_effect():
     any_raw = np.mean(np.any(raw_p < alpha, axis=1))
     assert any_holm / runs < 0.07
     assert abs(any_raw - (1 - (1 - alpha) ** 3)) < 0.025
+
+
+def _c_arrays(d_highpass, clean=0.8):
+    """A minimal exp_c_arrays dict: baseline + 2 arms, 3 seeds, curves
+    'highpass' (2 levels) and 'band' (3 bands); the high-pass AUC of arm i
+    exceeds the baseline's by d_highpass[i] in every seed."""
+    A, S = 3, 3
+    rng = np.random.default_rng(5)
+    base_hp = np.array([0.50, 0.55, 0.52])
+    acc_hp = np.empty((A, S, 2))
+    acc_hp[..., 0] = clean
+    for a in range(A):
+        auc = base_hp + (0 if a == 0 else d_highpass[a - 1])
+        acc_hp[a, :, 1] = 2 * auc - clean          # trapezoid over [0, 1]: (clean + last) / 2
+    return {"arms": np.array(["baseline", "l2", "dropout"]), "seeds": np.array([0, 1, 2]),
+            "arm_labels": np.array(["baseline (none)", "l2 (L2)", "dropout (p)"]),
+            "dataset_id": np.array("synthetic-v1"), "num_classes": np.array(10),
+            "curves": np.array(["highpass", "band"]),
+            "x_highpass": np.array([0.0, 0.1]), "level_highpass": np.array([0.0, 0.1]),
+            "acc_highpass": acc_hp,
+            "x_band": np.array([0.1, 0.25, 0.4]), "level_band": np.array([0.1, 0.25, 0.4]),
+            "acc_band": rng.uniform(0.3, 0.7, (A, S, 3)),
+            "clean_acc": np.full((A, S), clean), "clean_acc_eval": np.full((A, S), clean),
+            "heatmap": rng.uniform(0, 1, (A, S, 4, 4)), "heat_freq": (np.arange(4) - 2) / 4,
+            "noise_cutoff": np.array(0.25), "b_hff_final": rng.uniform(0.2, 0.4, (A, S)),
+            "b_ssr_base_norm_final": np.where(np.arange(A)[:, None] == 0, np.nan,
+                                              rng.normal(0, 0.1, (A, S)))}
+
+
+def test_experiment_c_findings_and_paired_differences():
+    from experiments import exp_c_analysis as analysis
+    shift = np.array([0.10, 0.11, 0.09])            # l2: a clear gain in every seed
+    z = _c_arrays([shift, np.array([-0.01, 0.02, 0.0])])
+    s = analysis.summarise(z)
+    by_arm = {f["arm"]: f for f in s["findings"]}
+    assert set(by_arm) == {"l2", "dropout"} and all(set(f) == SCHEMA for f in s["findings"])
+    assert by_arm["l2"]["verdict"] == "supported" and by_arm["dropout"]["verdict"] == "not supported"
+    assert by_arm["l2"]["estimate"] == pytest.approx(shift.mean())
+    assert by_arm["l2"]["method"].startswith("Holm over 2 arms") and by_arm["l2"]["experiment"] == "C"
+    np.testing.assert_allclose(s["arms"]["l2"]["vs_baseline"]["auc"]["highpass"]["values"], shift)
+    band = s["arms"]["dropout"]["vs_baseline"]["band_profile"]
+    np.testing.assert_allclose(band["mean"], (z["acc_band"][2] - z["acc_band"][0]).mean(0))
+    assert band["n"] == [3, 3, 3]
+    assert "l2 supported" in s["takeaway"]
+    c = s["correlations"]["hff_vs_highpass_auc"]
+    assert c["n"] == 9 and c["lo"] <= c["rho"] <= c["hi"]
+    assert s["correlations"]["ssr_vs_baseline_vs_delta_highpass_auc"]["n"] == 6
+    for table in s["tables"]:
+        assert all(len(r) == len(table["columns"]) for r in table["rows"]), table["title"]
+
+
+def test_experiment_c_near_chance_is_inconclusive_and_rho_is_withheld():
+    from experiments import exp_c_analysis as analysis
+    z = _c_arrays([np.array([0.10, 0.11, 0.09])] * 2, clean=0.11)   # 10 classes: chance 0.1
+    s = analysis.summarise(z)
+    assert {f["verdict"] for f in s["findings"]} == {"inconclusive"}
+    assert "near chance" in s["findings"][0]["text"]
+    flat = analysis.spearman_seeds(np.array([[0.1, 0.2], [0.3, 0.4]]), np.ones((2, 2)))
+    assert flat["rho"] is None and flat["n"] == 4 and "constant" in analysis._rho_text(flat)
+    two = analysis.spearman_seeds(np.array([[0.1, np.nan], [0.2, np.nan]]),
+                                  np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert two["rho"] is None and two["n"] == 2 and analysis._rho_text(two).startswith("n/a")

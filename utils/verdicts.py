@@ -227,6 +227,28 @@ def claim_verdicts(claim: str, arms: list[dict], dataset_id: str, alpha: float =
     return out
 
 
+def _ci_text(mean, lo, hi, n) -> str:
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{_fmt(mean)} (n = {n}, no interval)"
+    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def findings_table(findings: list[dict], experiment: str) -> dict:
+    """The findings as a summary table ``{"title", "columns", "rows"}``, one
+    row per claim and arm, per-seed values beside the interval."""
+    rows = [[f["claim"], f["arm"] + ("" if f["role"] == PRIMARY else " (extra evidence)"),
+             f["verdict"], _ci_text(f["estimate"], f["lo"], f["hi"], f["n"]), str(f["n"]),
+             " ".join(_fmt(v) for v in f["values"]), _fmt(f["p_adjusted"], ".3g")]
+            for f in findings]
+    return {"title": f"Experiment {experiment}: claims tested against the baseline of the same "
+                     f"seed ({stats.PAIRED_TEST}, Holm within each claim's arms, alpha {ALPHA:g})",
+            "columns": ["claim", "arm", "verdict", "statistic mean [95% interval]", "n",
+                        "per-seed values", "Holm-adjusted p"],
+            "rows": rows}
+
+
 def takeaway(experiment: str, dataset_id: str, findings: list[dict]) -> str:
     """One line: each claim's verdicts on its primary arms (extra-evidence
     rows only counted), e.g. for experiment B or C."""
