@@ -185,3 +185,38 @@ def test_experiment_c_near_chance_is_inconclusive_and_rho_is_withheld():
     two = analysis.spearman_seeds(np.array([[0.1, np.nan], [0.2, np.nan]]),
                                   np.array([[1.0, 2.0], [3.0, 4.0]]))
     assert two["rho"] is None and two["n"] == 2 and analysis._rho_text(two).startswith("n/a")
+
+
+def _a_metrics(cfg, arms, t, learned, rng):
+    A, S, K = t.shape
+    return {"t": t, "learned": learned, "delta": rng.uniform(0, 0.05, (A, S, 4, K)),
+            "gain": rng.uniform(0.9, 1.0, (A, S, 4, K))}
+
+
+def test_experiment_a_summary_spearman_n_and_takeaway():
+    import dataclasses
+
+    from experiments import exp_a_synthetic as exp_a
+    cfg = dataclasses.replace(exp_a.Config().quick(), seeds=(0, 1), freqs=(5, 20, 50))
+    arms = exp_a.build_arms(cfg)
+    A, S, K = len(arms), len(cfg.seeds), len(cfg.freqs)
+    rng = np.random.default_rng(0)
+    t = np.broadcast_to(np.array([100.0, 800.0, 2000.0]), (A, S, K)).copy()
+    learned = np.ones((A, S, K), bool)
+    t[1:, :, -1] = np.nan                          # every other arm misses k_max
+    learned[1:, :, -1] = False
+    t[1, :, 1:] = np.nan                           # arm 1 learns only k_min: 2 points
+    learned[1, :, 1:] = False
+    per_arm, rows, _ = exp_a.summarise(cfg, arms, _a_metrics(cfg, arms, t, learned, rng))
+    base, weak = per_arm["baseline"], per_arm[arms[1].name]
+    assert base["spearman_k_vs_t"] == pytest.approx(1.0) and base["spearman_n_learned"] == S * K
+    assert base["spearman_text"] == f"+1.00 (n = {S * K} learned of {S * K})"
+    # arm 1: k = 5 learned in 2 seeds, nothing else -- 2 informative points, withheld
+    assert weak["spearman_k_vs_t"] is None and weak["spearman_n_learned"] == 2
+    assert weak["spearman_text"] == "n/a (n = 2 learned of 6 < 3)"
+    fd = base["frequencies"][str(cfg.freqs[0])]["final_delta"]
+    assert fd["lo"] >= 0.0                           # Delta_k >= 0: interval cut at 0
+    line = verdicts.takeaway_a(per_arm, cfg.freqs, cfg.steps)
+    order = ", ".join(str(k) for k in cfg.freqs)
+    assert f"baseline learned k = {order} in that order" in line
+    assert f"{arms[1].name} at k = {max(cfg.freqs)}: learned in 0 seeds" in line
