@@ -285,7 +285,7 @@ def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], 
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
         # the rank correlation is shown with its n (learned points) and withheld
-        # below 3 of them: censored times are one tie block (SCIENCE.md section 10)
+        # below 3 of them: censored times are one tie block that orders nothing
         rho = fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a], cfg.steps)
         n_pts = fq.learned_points(m["learned"][a])
         of = f"of {m['learned'][a].size}"

@@ -86,7 +86,8 @@ def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
     share their initial weights and data order, so they are not independent
     points). ``n`` counts the finite pairs; rho and interval are withheld
     (None) when fewer than 3 pairs carry information (NaN from
-    :func:`spearman`: too few pairs or a constant side).
+    :func:`spearman`: too few pairs or a constant side); the interval alone
+    is withheld with fewer than 3 seeds.
 
     Args:
         x, y: ``(A, S)`` per-model values, NaN where a model has none.
@@ -97,17 +98,22 @@ def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
     n = int((np.isfinite(x) & np.isfinite(y)).sum())
     rho = spearman(x, y)
     out = {"rho": None, "lo": None, "hi": None, "n": n, "n_seeds": int(x.shape[1]),
-           "interval": f"seed bootstrap, {n_resamples} resamples, percentile 95%"}
-    if np.isfinite(rho):
+           "interval": f"percentile 95% over resampled seeds (every ordered draw when S^S <= "
+                       f"{n_resamples}, else {n_resamples} random draws); none below 3 seeds"}
+    # 2 seeds give 3 distinct resamples, two of them one seed twice: no interval
+    if np.isfinite(rho) and x.shape[1] >= 3:
         lo, hi, _ = stats.seed_bootstrap(spearman, [x, y], seed_axis=1, n_resamples=n_resamples)
         out.update(rho=rho, lo=lo if np.isfinite(lo) else None, hi=hi if np.isfinite(hi) else None)
+    elif np.isfinite(rho):
+        out["rho"] = rho
     return out
 
 
 def _rho_text(c: dict) -> str:
     if c["rho"] is None:
         return f"n/a (n = {c['n']} < 3 informative)" if c["n"] < 3 else "n/a (a constant side)"
-    iv = (f" [{c['lo']:+.2f}, {c['hi']:+.2f}]" if c["lo"] is not None else " (no interval)")
+    iv = (f" [{c['lo']:+.2f}, {c['hi']:+.2f}]" if c["lo"] is not None else
+          f" (no interval: {c['n_seeds']} seeds)" if c["n_seeds"] < 3 else " (no interval)")
     return f"{c['rho']:+.2f}{iv}"
 
 

@@ -180,6 +180,10 @@ def test_experiment_c_near_chance_is_inconclusive_and_rho_is_withheld():
     s = analysis.summarise(z)
     assert {f["verdict"] for f in s["findings"]} == {"inconclusive"}
     assert "near chance" in s["findings"][0]["text"]
+    pair = analysis.spearman_seeds(np.array([[0.1, 0.2], [0.3, 0.5]]),
+                                   np.array([[1.0, 2.0], [3.0, 4.0]]))   # 2 seeds: rho, no interval
+    assert pair["rho"] == pytest.approx(1.0) and pair["lo"] is None and pair["n"] == 4
+    assert analysis._rho_text(pair) == "+1.00 (no interval: 2 seeds)"
     flat = analysis.spearman_seeds(np.array([[0.1, 0.2], [0.3, 0.4]]), np.ones((2, 2)))
     assert flat["rho"] is None and flat["n"] == 4 and "constant" in analysis._rho_text(flat)
     two = analysis.spearman_seeds(np.array([[0.1, np.nan], [0.2, np.nan]]),
