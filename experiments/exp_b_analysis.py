@@ -69,7 +69,8 @@ def findings_b(per_arm: dict, dataset_id: str, near_chance=()) -> list[dict]:
     for claim, members in vd.b_claim_arms(per_arm).items():
         arms = []
         for name, role in members:
-            weak = "baseline" if "baseline" in near_chance else name if name in near_chance else None
+            weak = ("baseline" if "baseline" in near_chance else
+                    name if name in near_chance else None)
             arms.append({"arm": name, "arm_label": per_arm[name]["label"], "role": role,
                          "values": per_arm[name]["ssr_vs_baseline_norm"]["values"],
                          "bounds": SSR_RANGE,

@@ -159,9 +159,11 @@ def test_experiment_c_findings_and_paired_differences():
     s = analysis.summarise(z)
     by_arm = {f["arm"]: f for f in s["findings"]}
     assert set(by_arm) == {"l2", "dropout"} and all(set(f) == SCHEMA for f in s["findings"])
-    assert by_arm["l2"]["verdict"] == "supported" and by_arm["dropout"]["verdict"] == "not supported"
+    assert by_arm["l2"]["verdict"] == "supported"
+    assert by_arm["dropout"]["verdict"] == "not supported"
     assert by_arm["l2"]["estimate"] == pytest.approx(shift.mean())
-    assert by_arm["l2"]["method"].startswith("Holm over 2 arms") and by_arm["l2"]["experiment"] == "C"
+    assert by_arm["l2"]["method"].startswith("Holm over 2 arms")
+    assert by_arm["l2"]["experiment"] == "C"
     np.testing.assert_allclose(s["arms"]["l2"]["vs_baseline"]["auc"]["highpass"]["values"], shift)
     band = s["arms"]["dropout"]["vs_baseline"]["band_profile"]
     np.testing.assert_allclose(band["mean"], (z["acc_band"][2] - z["acc_band"][0]).mean(0))

@@ -206,7 +206,8 @@ def claim_verdicts(claim: str, arms: list[dict], dataset_id: str, alpha: float =
                                  bounds=a.get("bounds"))
         reason = a.get("inconclusive_reason")
         if reason is None and (s["n"] < min_n or not math.isfinite(s["p"])):
-            reason = f"{s['n']} finite paired seed{'' if s['n'] == 1 else 's'}, at least {min_n} needed"
+            reason = (f"{s['n']} finite paired seed{'' if s['n'] == 1 else 's'}, "
+                      f"at least {min_n} needed")
         sums.append(s)
         reasons.append(reason)
     tested = [i for i, r in enumerate(reasons) if r is None]
