@@ -29,7 +29,7 @@ from data.toy_data import make_target, validate_grid
 from experiments import dose
 from models.mlp import MLP
 from utils import frequency as fq
-from utils import runs, stats
+from utils import runs, stats, tidy, verdicts
 from utils.jobs import JobStore
 from utils.config import Range, check_numbers
 from utils.optim import lr_multiplier
@@ -333,14 +333,25 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
     rows, per_arm, warnings = [], {}, []
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
+        # the rank correlation is shown with its n (learned points) and withheld
+        # below 3 of them: censored times are one tie block that orders nothing
+        rho = fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a], cfg.steps)
+        n_pts = fq.learned_points(m["learned"][a])
+        of = f"of {m['learned'][a].size}"
         arm_sum = {"label": describe(arm, cfg), "l2": arm.l2, "dropout": arm.dropout,
-                   "spearman_k_vs_t": fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a],
-                                                             cfg.steps),
+                   "spearman_k_vs_t": float(rho) if np.isfinite(rho) else None,
+                   "spearman_n_learned": n_pts,
+                   "spearman_text": (f"{rho:+.2f} (n = {n_pts} learned {of})" if np.isfinite(rho)
+                                     else f"n/a (n = {n_pts} learned {of} < 3)" if n_pts < 3
+                                     else f"n/a (n = {n_pts} learned {of}; no variation)"),
                    "frequencies": {}}
         for j, k in enumerate(freqs):
             t, lr_ = m["t"][a, :, j], m["learned"][a, :, j]
             med = _median_censored(t, lr_)
-            fd = stats.summarize(m["delta"][a, :, -1, j])
+            # Delta_k >= 0: its interval is cut at 0 (utils.stats.mean_ci). The
+            # gain Re(H_k / Y_k) has no feasible bound (overshoot gives > 1, a
+            # phase flip < 0), so it keeps the plain t-interval.
+            fd = stats.summarize(m["delta"][a, :, -1, j], bounds=(0.0, np.inf))
             fg = stats.summarize(m["gain"][a, :, -1, j])
             entry = {"t_per_seed": [None if not l else float(v) for v, l in zip(t, lr_)],
                      "n_learned": int(lr_.sum()), "t_median": med,
@@ -358,8 +369,10 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                                       else f"not learned by T={cfg.steps}"),
                          "n_learned": f"{int(lr_.sum())}/{lr_.size}",
                          "t_per_seed": " ".join("-" if not l else f"{v:.0f}" for v, l in zip(t, lr_)),
-                         "final_delta": f"{fd['mean']:.3f} [{fd['lo']:.3f}, {fd['hi']:.3f}]",
-                         "final_gain": f"{fg['mean']:.3f} [{fg['lo']:.3f}, {fg['hi']:.3f}]"})
+                         "final_delta": (f"{fd['mean']:.3f} [{fd['lo']:.3f}, {fd['hi']:.3f}]"
+                                         if fd["n"] >= 2 else f"{fd['mean']:.3f} (n = {fd['n']})"),
+                         "final_gain": (f"{fg['mean']:.3f} [{fg['lo']:.3f}, {fg['hi']:.3f}]"
+                                        if fg["n"] >= 2 else f"{fg['mean']:.3f} (n = {fg['n']})")})
         per_arm[arm.name] = arm_sum
     if base is not None:
         for j, k in enumerate(freqs):
@@ -501,6 +514,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                   t_learn=m["t"], learned=m["learned"],
                   delta_mean=d_mean, delta_lo=d_lo, delta_hi=d_hi,
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
+    tidy.write_tidy_csv(run_dir / "exp_a_tidy.csv", tidy.tidy_rows_a(run_dir / "exp_a_arrays.npz"))
     per_arm, rows, warnings = summarise(cfg, arms, m)
     write_table(run_dir / "learning_times.csv", rows)
     dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
@@ -515,6 +529,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                    "random_phases": cfg.random_phases},
         "steps": cfg.steps, "eps": cfg.eps, "seeds": list(cfg.seeds),
         "arms": per_arm,
+        "takeaway": verdicts.takeaway_a(per_arm, cfg.freqs, cfg.steps),
         "table": rows,
         # What the HTML report shows: figures with what to look for, and tables.
         "figures": [{"file": f"figures/{name}", "caption": caption}
@@ -526,7 +541,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                    {"title": "Spectral-bias order: Spearman correlation of k and t_k, pooled "
                              "over seeds (+1 = strictly low to high)",
                     "columns": ["arm", "spearman"],
-                    "rows": [[a, f"{v['spearman_k_vs_t']:+.2f}"] for a, v in per_arm.items()]}],
+                    "rows": [[a, v["spearman_text"]] for a, v in per_arm.items()]}],
         "gif": {"frames": int(frames.size), "frame_ms": cfg.gif_frame_ms, "loop": 0},
         "warnings": ([short] if short else []) + warnings,
         "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},
@@ -545,7 +560,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
     log("\n" + format_table(summary["tables"][0]))
     for arm in arms:
         log(f"  spectral-bias order (Spearman k vs t_k, pooled over seeds), {arm.name}: "
-            f"{per_arm[arm.name]['spearman_k_vs_t']:+.2f}")
+            f"{per_arm[arm.name]['spearman_text']}")
     for w in warnings:
         log(f"WARNING: {w}")
     return summary

@@ -1,6 +1,9 @@
 """Experiment B's measurements from the recorded conv1 weights: radial
 spectra, HFF, SSR (both flavours, both comparisons, SCIENCE.md 3), intervals
-over seeds, verdicts, and the figures drawn from the saved arrays alone."""
+over seeds (cut to each quantity's feasible range), paired tests against the
+baseline, the findings on claims l2_lowpass and dropout_highfreq
+(utils.verdicts), a tidy CSV of the per-seed arrays, and the figures drawn
+from the saved arrays alone."""
 
 from __future__ import annotations
 
@@ -9,13 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.exp_b_spectrum_evolution import describe
 from utils import frequency as fq
-from utils import runs, stats
+from utils import runs, stats, tidy, verdicts as vd
 from utils.tables import format_table
 from utils.visualization import exp_b as viz
 
 ARRAYS = "exp_b_arrays.npz"
+TIDY = "exp_b_tidy.csv"
+# Feasible ranges, for intervals that stay inside them (utils.stats.mean_ci)
+UNIT = (0.0, 1.0)              # accuracy, HFF
+POSITIVE = (0.0, np.inf)       # ratios of squared norms
+SSR_RANGE = (-np.inf, 1.0)     # SSR = 1 - after/before, after >= 0
 
 FIGURE_CAPTIONS = {
     "exp_b_spectrum_evolution.png": "conv1's radial power profile (share of the layer's energy) "
@@ -41,20 +48,36 @@ def _stack(results: dict, arms, seeds, key: str) -> np.ndarray:
                                for s in seeds]) for a in arms])
 
 
-def verdict(name: str, d: dict, n_seeds: int) -> str:
-    """Plain-language reading of the paired normalized SSR vs the baseline."""
-    txt = f"{d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
-    if n_seeds < 2:
-        return f"{name}: normalized SSR vs baseline {txt} from one seed: no interval, inconclusive"
-    if d["lo"] > 0:
-        return (f"{name}: acts as a low-pass filter on conv1 -- normalized SSR vs baseline {txt} "
-                f"(95% interval over {n_seeds} seeds above 0)")
-    if d["hi"] < 0:
-        return (f"{name}: does NOT act as a low-pass filter on conv1 -- it raises the "
-                f"high-frequency fraction relative to the baseline: normalized SSR {txt} "
-                f"(interval over {n_seeds} seeds below 0)")
-    return (f"{name}: no detectable low-pass effect on conv1 -- normalized SSR vs baseline {txt} "
-            f"(95% interval over {n_seeds} seeds includes 0)")
+def ci_text(d: dict, fmt: str = "{:+.3f}") -> str:
+    """``mean [lo, hi]``, or the mean with "n = 1, no interval" when fewer than
+    two seeds were finite (utils.stats leaves lo/hi NaN then)."""
+    if not np.isfinite(d["mean"]):
+        return "n/a"
+    if not (np.isfinite(d["lo"]) and np.isfinite(d["hi"])):
+        return f"{fmt.format(d['mean'])} (n = {d['n']}, no interval)"
+    return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
+
+
+def findings_b(per_arm: dict, dataset_id: str, near_chance=()) -> list[dict]:
+    """Findings on l2_lowpass and dropout_highfreq (utils.verdicts) from the
+    per-arm entries: their ``l2``/``dropout`` say which claim an arm tests,
+    ``ssr_vs_baseline_norm`` holds its per-seed statistic. Arms near chance
+    accuracy (or all, when the baseline is) are inconclusive: the spectrum of
+    a network that has not learned the task says nothing about the claim."""
+    out = []
+    for claim, members in vd.b_claim_arms(per_arm).items():
+        arms = []
+        for name, role in members:
+            weak = ("baseline" if "baseline" in near_chance else
+                    name if name in near_chance else None)
+            arms.append({"arm": name, "arm_label": per_arm[name]["label"], "role": role,
+                         "values": per_arm[name]["ssr_vs_baseline_norm"]["values"],
+                         "bounds": SSR_RANGE,
+                         "inconclusive_reason": None if weak is None else
+                         f"{weak} ends near chance accuracy"})
+        if arms:
+            out += vd.claim_verdicts(claim, arms, dataset_id)
+    return out
 
 
 def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
@@ -99,32 +122,41 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
         extra["layer_" + k.split("/", 1)[1].replace(".", "_")] = _stack(results, arms, seeds, k)
     runs.save_npz(run_dir / ARRAYS, arms=np.array([a.name for a in arms]),
                   dataset_id=np.array(data.dataset_id),
-                  arm_labels=np.array([describe(a, cfg) for a in arms]),
+                  arm_labels=np.array([a.label() for a in arms]), hff_cutoff=np.array(cut),
                   seeds=np.array(seeds), epochs=np.arange(E1), conv1=W.astype(np.float32),
                   ring_energy=energy, ring_count=count, ring_frequency=freq,
                   profile=profile, hff=hff, norm_sq=norm_sq, hff_white=fq.white_noise_hff(P, cut),
                   ssr_time_abs=ssr_t["abs"], ssr_time_norm=ssr_t["norm"],
                   ssr_base_abs=ssr_b["abs"], ssr_base_norm=ssr_b["norm"], **acc, **extra)
 
-    per_arm, verdicts = {}, []
+    tidy.write_tidy_csv(run_dir / TIDY, tidy.tidy_rows_b(run_dir / ARRAYS))  # per-seed, long form
+
+    per_arm = {}
     for a, arm in enumerate(arms):
-        entry = {"label": describe(arm, cfg), "l2": arm.l2, "dropout": arm.dropout,
-                 "final_test_acc": stats.summarize(acc["test_acc"][a, :, -1]),
-                 "hff_init": stats.summarize(hff[a, :, 0]),
-                 "hff_final": stats.summarize(hff[a, :, -1]),
-                 "norm_sq_ratio_final": stats.summarize(norm_sq[a, :, -1] / norm_sq[a, :, 0]),
-                 "ssr_time_norm": stats.summarize(ssr_t["norm"][a, :, -1]),
-                 "ssr_time_abs": stats.summarize(ssr_t["abs"][a, :, -1])}
+        entry = {"label": arm.label(), "l2": arm.l2, "dropout": arm.dropout,
+                 "final_test_acc": stats.summarize(acc["test_acc"][a, :, -1], UNIT),
+                 "hff_init": stats.summarize(hff[a, :, 0], UNIT),
+                 "hff_final": stats.summarize(hff[a, :, -1], UNIT),
+                 "norm_sq_ratio_final": stats.summarize(norm_sq[a, :, -1] / norm_sq[a, :, 0],
+                                                        POSITIVE),
+                 "ssr_time_norm": stats.summarize(ssr_t["norm"][a, :, -1], SSR_RANGE),
+                 "ssr_time_abs": stats.summarize(ssr_t["abs"][a, :, -1], SSR_RANGE)}
         if base is not None and a != base:
-            entry["ssr_vs_baseline_norm"] = stats.summarize(ssr_b["norm"][a, :, -1])
-            entry["ssr_vs_baseline_abs"] = stats.summarize(ssr_b["abs"][a, :, -1])
-            entry["verdict"] = verdict(arm.name, entry["ssr_vs_baseline_norm"], S)
-            verdicts.append(entry["verdict"])
+            # already paired (same seed, same epoch): the null is 0, the test is on the values
+            entry["ssr_vs_baseline_norm"] = stats.paired_summary(ssr_b["norm"][a, :, -1],
+                                                                 bounds=SSR_RANGE)
+            entry["ssr_vs_baseline_abs"] = stats.paired_summary(ssr_b["abs"][a, :, -1],
+                                                                bounds=SSR_RANGE)
+            entry["test_acc_vs_baseline"] = stats.paired_difference(acc["test_acc"][a, :, -1],
+                                                                    acc["test_acc"][base, :, -1])
         per_arm[arm.name] = entry
+    chance = 1.0 / data.num_classes
+    near_chance = [n for n, e in per_arm.items() if e["final_test_acc"]["mean"] < chance + 0.05]
+    findings = findings_b(per_arm, data.dataset_id, near_chance) if base is not None else []
+    for f in findings:
+        per_arm[f["arm"]].setdefault("verdicts", {})[f["claim"]] = f["verdict"]
 
-    def ci(d, fmt="{:+.3f}"):
-        return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
-
+    ci = ci_text
     rows = []
     for name, e in per_arm.items():
         rows.append([name, ci(e["final_test_acc"], "{:.3f}"), ci(e["hff_final"], "{:.3f}"),
@@ -132,12 +164,12 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                      ci(e["ssr_vs_baseline_norm"]) if "ssr_vs_baseline_norm" in e else "-",
                      ci(e["ssr_vs_baseline_abs"]) if "ssr_vs_baseline_abs" in e else "-"])
     warnings = list(data.notes)
-    chance = 1.0 / data.num_classes
-    near_chance = [n for n, e in per_arm.items() if e["final_test_acc"]["mean"] < chance + 0.05]
     if near_chance:
         warnings.append(f"arms {', '.join(near_chance)} end near chance accuracy "
                         f"({chance:.2f}): their spectra describe a network that has not learned "
-                        f"the task, so the SSR verdicts say little (train longer)")
+                        f"the task, so their findings are inconclusive (train longer)")
+    if base is None:
+        warnings.append("no baseline arm: no paired comparison, no findings")
     if not np.all(np.isfinite(acc["train_loss"][:, :, 1:])):
         warnings.append("some training losses are not finite")
     title_ds = f"dataset {data.dataset_id}"
@@ -152,18 +184,21 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
         "hff_white_noise": fq.white_noise_hff(P, cut), "pad_to": P,
         "identity_max_residual": residual,
         "arms": per_arm,
-        "verdicts": verdicts,
+        "findings": findings,
+        "takeaway": vd.takeaway("B", data.dataset_id, findings),
+        "verdicts": [f["text"] for f in findings],
         "checkpoints": [{"arm": arm.name, "seed": s,
                          "path": f"checkpoints/{arm.name}_seed{s}.pt",
                          "final_test_acc": float(acc["test_acc"][a, j, -1])}
                         for a, arm in enumerate(arms) for j, s in enumerate(seeds)],
         "figures": [{"file": f"figures/{n}", "caption": c} for n, c in FIGURE_CAPTIONS.items()],
-        "tables": [{"title": f"Experiment B ({title_ds}), last epoch, mean [95% interval] over "
-                             f"{S} seeds; SSR > 0 = high frequencies suppressed (cut "
-                             f"{cut:g} c/p)",
+        "tables": [{"title": f"Experiment B ({title_ds}), last epoch, mean [95% interval, cut "
+                             f"to the feasible range] over {S} seeds (finite ones); SSR > 0 = "
+                             f"high frequencies suppressed (cut {cut:g} c/p)",
                     "columns": ["arm", "test acc", "HFF", "SSR norm vs init", "SSR abs vs init",
                                 "SSR norm vs baseline", "SSR abs vs baseline"],
-                    "rows": rows}],
+                    "rows": rows},
+                   *([vd.findings_table(findings, "B")] if findings else [])],
         "warnings": warnings,
     }
 
@@ -251,6 +286,7 @@ def print_summary(summary: dict, log=print) -> None:
     log("\n" + format_table(summary["tables"][0]))
     for v in summary["verdicts"]:
         log("  " + v)
+    log("  TAKEAWAY: " + summary["takeaway"])
     log(f"  (identity 1-SSR_abs = ||W_a||^2/||W_b||^2 (1-SSR_norm): max residual "
         f"{summary['identity_max_residual']:.1e})")
     for w in summary["warnings"]:

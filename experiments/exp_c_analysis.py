@@ -1,8 +1,11 @@
 """Experiment C's summaries from its saved arrays: areas under the robustness
 curves, accuracy relative to clean, heat-map error by band, cue-conflict
-shares, the relation to B's spectra (Spearman), intervals over seeds, and the
-figures. Everything here reads ``exp_c_arrays.npz`` (or the same dict), so a
-summary or a figure can be rebuilt without the models."""
+shares, the relation to B's spectra (Spearman with a seed-bootstrap interval),
+intervals over seeds (cut to each quantity's feasible range), paired
+differences against the baseline of the same seed, the findings on claim
+reg_hf_robustness (utils.verdicts), a tidy CSV, and the figures. Everything
+here reads ``exp_c_arrays.npz`` (or the same dict), so a summary or a figure
+can be rebuilt without the models."""
 
 from __future__ import annotations
 
@@ -11,11 +14,14 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from utils import stats
+from utils import stats, tidy, verdicts as vd
 from utils.tables import format_table
 from utils.visualization import exp_c as viz
 
 ARRAYS = "exp_c_arrays.npz"
+TIDY = "exp_c_tidy.csv"
+UNIT = (0.0, 1.0)            # accuracies, areas under accuracy curves, error rates, shares
+POSITIVE = (0.0, np.inf)     # accuracy relative to clean
 NOISE_CURVES = ("gaussian", "highpass", "lowpass", "shot", "impulse", "speckle")
 
 FIGURE_CAPTIONS = {
@@ -52,7 +58,17 @@ def auc(x, acc) -> np.ndarray:
 
 
 def _ci(d: dict, fmt: str = "{:.3f}") -> str:
+    if not np.isfinite(d["mean"]):
+        return "n/a"
+    if not (np.isfinite(d["lo"]) and np.isfinite(d["hi"])):
+        return f"{fmt.format(d['mean'])} (n = {d['n']}, no interval)"
     return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
+
+
+def write_tidy(run_dir: Path) -> Path:
+    """``exp_c_tidy.csv`` (per-seed values, long form) next to the arrays."""
+    run_dir = Path(run_dir)
+    return tidy.write_tidy_csv(run_dir / TIDY, tidy.tidy_rows_c(run_dir / ARRAYS))
 
 
 def spearman(x, y) -> float:
@@ -62,6 +78,43 @@ def spearman(x, y) -> float:
     if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
         return float("nan")
     return float(sps.spearmanr(x[ok], y[ok]).statistic)
+
+
+def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
+    """Spearman's rho over models (arms x seeds) with a 95% interval from
+    resampling whole seeds (all arms of a seed together: models of one seed
+    share their initial weights and data order, so they are not independent
+    points). ``n`` counts the finite pairs; rho and interval are withheld
+    (None) when fewer than 3 pairs carry information (NaN from
+    :func:`spearman`: too few pairs or a constant side); the interval alone
+    is withheld with fewer than 3 seeds.
+
+    Args:
+        x, y: ``(A, S)`` per-model values, NaN where a model has none.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"x, y: expected two arrays of shape (A, S), got {x.shape}, {y.shape}")
+    n = int((np.isfinite(x) & np.isfinite(y)).sum())
+    rho = spearman(x, y)
+    out = {"rho": None, "lo": None, "hi": None, "n": n, "n_seeds": int(x.shape[1]),
+           "interval": f"percentile 95% over resampled seeds (every ordered draw when S^S <= "
+                       f"{n_resamples}, else {n_resamples} random draws); none below 3 seeds"}
+    # 2 seeds give 3 distinct resamples, two of them one seed twice: no interval
+    if np.isfinite(rho) and x.shape[1] >= 3:
+        lo, hi, _ = stats.seed_bootstrap(spearman, [x, y], seed_axis=1, n_resamples=n_resamples)
+        out.update(rho=rho, lo=lo if np.isfinite(lo) else None, hi=hi if np.isfinite(hi) else None)
+    elif np.isfinite(rho):
+        out["rho"] = rho
+    return out
+
+
+def _rho_text(c: dict) -> str:
+    if c["rho"] is None:
+        return f"n/a (n = {c['n']} < 3 informative)" if c["n"] < 3 else "n/a (a constant side)"
+    iv = (f" [{c['lo']:+.2f}, {c['hi']:+.2f}]" if c["lo"] is not None else
+          f" (no interval: {c['n_seeds']} seeds)" if c["n_seeds"] < 3 else " (no interval)")
+    return f"{c['rho']:+.2f}{iv}"
 
 
 def heat_band_errors(heat, freqs, cut: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +147,51 @@ def derived(z) -> dict:
     return out
 
 
+def vs_baseline(z, d: dict, a: int) -> dict:
+    """Paired differences of arm ``a`` against the baseline of the same seed
+    (utils.stats.paired_difference): AUCs, relative accuracy at the strongest
+    level, heat-map band errors, clean accuracy, and the band profile per
+    band (mean and interval of the differences at every level)."""
+    b = d["base"]
+    noise = [c for c in d["curves"] if c in NOISE_CURVES]
+    out = {"clean_acc": stats.paired_difference(z["clean_acc"][a], z["clean_acc"][b]),
+           "auc": {c: stats.paired_difference(d["auc"][c][a], d["auc"][c][b]) for c in d["curves"]},
+           "relative_acc_at_strongest": {c: stats.paired_difference(d["rel_last"][c][a],
+                                                                    d["rel_last"][c][b])
+                                         for c in noise},
+           "heatmap_error_low": stats.paired_difference(d["heat_low"][a], d["heat_low"][b]),
+           "heatmap_error_high": stats.paired_difference(d["heat_high"][a], d["heat_high"][b])}
+    if "band" in d["curves"]:
+        diff = np.asarray(z["acc_band"][a], float) - np.asarray(z["acc_band"][b], float)  # (S, L)
+        m, lo, hi = stats.mean_ci(diff, axis=0)
+        out["band_profile"] = {"x": np.asarray(z["x_band"], float).tolist(),
+                               "levels": np.asarray(z["level_band"], float).tolist(),
+                               "mean": m.tolist(), "lo": lo.tolist(), "hi": hi.tolist(),
+                               "n": np.isfinite(diff).sum(axis=0).tolist(),
+                               "values": diff.tolist()}
+    return out
+
+
+def findings_c(z, d: dict, weak=()) -> list[dict]:
+    """Findings on reg_hf_robustness: every non-baseline arm, the per-seed
+    high-pass AUC minus the baseline's. Arms near chance on clean data (or
+    all, when the baseline is) are inconclusive: their curves carry no
+    information."""
+    arms = [str(a) for a in z["arms"]]
+    if d["base"] is None:
+        return []
+    rows = []
+    for a, name in enumerate(arms):
+        if a == d["base"]:
+            continue
+        who = "baseline" if "baseline" in weak else name if name in weak else None
+        rows.append({"arm": name, "arm_label": _s(z["arm_labels"][a]),
+                     "values": d["d_auc_highpass"][a],
+                     "inconclusive_reason": None if who is None else
+                     f"{who} is near chance on clean data"})
+    return vd.claim_verdicts("reg_hf_robustness", rows, _s(z["dataset_id"])) if rows else []
+
+
 def summarise(z) -> dict:
     """The summary dict (without wall times or the B-run details)."""
     d = derived(z)
@@ -103,54 +201,92 @@ def summarise(z) -> dict:
     ds = _s(z["dataset_id"])
     curves = d["curves"]
     per_arm, rows_auc, rows_rel, rows_heat, rows_cue = {}, [], [], [], []
+    rows_dauc, rows_drel, rows_dband = [], [], []
     noise = [c for c in curves if c in NOISE_CURVES]
     for a, arm in enumerate(arms):
         e = {"label": _s(z["arm_labels"][a]),
-             "clean_acc": stats.summarize(z["clean_acc"][a]),
-             "clean_acc_eval_subset": stats.summarize(z["clean_acc_eval"][a]),
-             "auc": {c: stats.summarize(d["auc"][c][a]) for c in curves},
-             "relative_acc_at_strongest": {c: stats.summarize(d["rel_last"][c][a]) for c in noise},
-             "heatmap_error_low": stats.summarize(d["heat_low"][a]),
-             "heatmap_error_high": stats.summarize(d["heat_high"][a])}
+             "clean_acc": stats.summarize(z["clean_acc"][a], UNIT),
+             "clean_acc_eval_subset": stats.summarize(z["clean_acc_eval"][a], UNIT),
+             "auc": {c: stats.summarize(d["auc"][c][a], UNIT) for c in curves},
+             "relative_acc_at_strongest": {c: stats.summarize(d["rel_last"][c][a], POSITIVE)
+                                           for c in noise},
+             "heatmap_error_low": stats.summarize(d["heat_low"][a], UNIT),
+             "heatmap_error_high": stats.summarize(d["heat_high"][a], UNIT)}
         if "cue" in d:
-            e["cue_conflict"] = {k: stats.summarize(v[a]) for k, v in d["cue"].items()}
+            e["cue_conflict"] = {k: stats.summarize(v[a], UNIT) for k, v in d["cue"].items()}
             rows_cue.append([arm] + [_ci(e["cue_conflict"][k]) for k in d["cue"]])
+        if d["base"] is not None and a != d["base"]:
+            p = e["vs_baseline"] = vs_baseline(z, d, a)
+            rows_dauc.append([arm, _ci(p["clean_acc"], "{:+.3f}")]
+                             + [_ci(p["auc"][c], "{:+.3f}") for c in curves]
+                             + [_ci(p["heatmap_error_low"], "{:+.3f}"),
+                                _ci(p["heatmap_error_high"], "{:+.3f}")])
+            rows_drel.append([arm] + [_ci(p["relative_acc_at_strongest"][c], "{:+.3f}")
+                                      for c in noise])
+            if "band_profile" in p:
+                bp = p["band_profile"]
+                rows_dband.append([arm] + [_ci({"mean": m, "lo": lo, "hi": hi, "n": n}, "{:+.3f}")
+                                           for m, lo, hi, n in zip(bp["mean"], bp["lo"], bp["hi"],
+                                                                   bp["n"])])
         per_arm[arm] = e
         rows_auc.append([arm, _ci(e["clean_acc"])] + [_ci(e["auc"][c]) for c in curves])
         rows_rel.append([arm] + [_ci(e["relative_acc_at_strongest"][c]) for c in noise])
         rows_heat.append([arm, _ci(e["heatmap_error_low"]), _ci(e["heatmap_error_high"])])
     cut = float(z["noise_cutoff"])
-    corr = {"hff_vs_highpass_auc": spearman(z["b_hff_final"], d["auc"]["highpass"])}
+    corr = {"hff_vs_highpass_auc": spearman_seeds(z["b_hff_final"], d["auc"]["highpass"])}
     if d["base"] is not None:
-        corr["ssr_vs_baseline_vs_delta_highpass_auc"] = spearman(z["b_ssr_base_norm_final"],
-                                                                 d["d_auc_highpass"])
+        corr["ssr_vs_baseline_vs_delta_highpass_auc"] = spearman_seeds(z["b_ssr_base_norm_final"],
+                                                                       d["d_auc_highpass"])
+    chance = 1.0 / int(z["num_classes"])
+    weak = [arms[a] for a in range(len(arms)) if np.mean(z["clean_acc"][a]) < 1.5 * chance]
+    findings = findings_c(z, d, weak)
+    for f in findings:
+        per_arm[f["arm"]]["verdicts"] = {f["claim"]: f["verdict"]}
+    over = f"mean [95% interval, cut to the feasible range] over {S} seeds"
     tables = [
         {"title": f"Experiment C ({ds}): clean accuracy (whole B test set) and area under each "
-                  f"accuracy curve (x axis scaled to [0, 1]), mean [95% interval] over {S} seeds",
+                  f"accuracy curve (x axis scaled to [0, 1]), {over}",
          "columns": ["arm", "clean acc"] + [f"AUC {c}" for c in curves], "rows": rows_auc},
         {"title": "Accuracy relative to clean at the strongest level of each noise",
          "columns": ["arm"] + [f"{c} @ {z[f'level_{c}'][-1]:g}" for c in noise],
          "rows": rows_rel},
         {"title": f"Fourier heat map: mean error rate below and above {cut:g} c/p",
-         "columns": ["arm", f"rho < {cut:g}", f"rho >= {cut:g}"], "rows": rows_heat},
+         "columns": ["arm", f"rho < {cut:g}", f"rho >= {cut:g}"], "rows": rows_heat}]
+    if rows_dauc:
+        paired = f"minus the baseline's of the same seed, mean [95% interval] over {S} seeds"
+        tables += [
+            {"title": f"Paired differences: clean accuracy, AUCs and heat-map band errors {paired}",
+             "columns": ["arm", "clean acc"] + [f"AUC {c}" for c in curves]
+                        + [f"heat rho < {cut:g}", f"heat rho >= {cut:g}"], "rows": rows_dauc},
+            {"title": f"Paired differences: accuracy relative to clean at the strongest level "
+                      f"{paired}",
+             "columns": ["arm"] + [f"{c} @ {z[f'level_{c}'][-1]:g}" for c in noise],
+             "rows": rows_drel}]
+        if rows_dband:
+            tables.append({"title": f"Paired differences: band-profile accuracy per band {paired}",
+                           "columns": ["arm"] + [f"band {x:g}" for x in z["x_band"]],
+                           "rows": rows_dband})
+    tables.append(
         {"title": "B's conv1 spectrum (last epoch) against C's robustness: Spearman over "
-                  "models (arms x seeds)",
-         "columns": ["relation", "Spearman rho"],
-         "rows": [[k.replace("_", " "), f"{v:+.2f}"] for k, v in corr.items()]}]
+                  f"models (arms x seeds), 95% interval from resampling whole seeds ({S} seeds)",
+         "columns": ["relation", "Spearman rho [95% interval]", "n models"],
+         "rows": [[k.replace("_", " "), _rho_text(v), str(v["n"])] for k, v in corr.items()]})
     if rows_cue:
         tables.append({"title": "Cue-conflict split: share of decisions that follow each cue "
                                 f"(chance 1/{int(z['num_classes'])} each)",
                        "columns": ["arm"] + list(d["cue"]), "rows": rows_cue})
+    if findings:
+        tables.append(vd.findings_table(findings, "C"))
     warnings = []
     if S < 2:
-        warnings.append("one seed only: no intervals; run B with more seeds")
-    chance = 1.0 / int(z["num_classes"])
-    weak = [arms[a] for a in range(len(arms)) if np.mean(z["clean_acc"][a]) < 1.5 * chance]
+        warnings.append("one seed only: no intervals and no findings; run B with more seeds")
     if weak:
         warnings.append(f"arms near chance on clean data ({', '.join(weak)}): their robustness "
-                        f"curves carry no information; train B longer")
+                        f"curves carry no information and their findings are inconclusive; "
+                        f"train B longer")
     return {"experiment": "C", "dataset_id": ds, "arms": per_arm, "seeds": seeds,
-            "correlations": corr,
+            "correlations": corr, "findings": findings,
+            "takeaway": vd.takeaway("C", ds, findings),
             "figures": [{"file": f"figures/{n}", "caption": FIGURE_CAPTIONS[n]}
                         for n in figure_names(z)],
             "tables": tables, "warnings": warnings}
@@ -254,5 +390,9 @@ def print_summary(summary: dict, log=print) -> None:
     if w:
         log(f"\n  evaluation {w['eval_images_per_s']:,.0f} images/s; heat map "
             f"{w['heatmap_per_model']:.1f} s per model; total {w['total']:.1f} s")
+    for f in summary.get("findings", []):
+        log("  " + f["text"])
+    if "takeaway" in summary:
+        log("  TAKEAWAY: " + summary["takeaway"])
     for warning in summary["warnings"]:
         log(f"WARNING: {warning}")

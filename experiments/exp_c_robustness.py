@@ -457,6 +457,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         **{f"acc_{k}": v for k, v in cur["acc"].items()},
         **{f"loss_{k}": v for k, v in cur["loss"].items()})
     runs.save_npz(run_dir / analysis.ARRAYS, **arrays)
+    analysis.write_tidy(run_dir)  # exp_c_tidy.csv: the per-seed arrays in long form
 
     summary = analysis.summarise(arrays)
     summary.update({

@@ -156,3 +156,17 @@ def test_dft_rejects_non_finite_and_out_of_range():
         dft_coefficients(np.array([1.0, np.nan, 0.0, 1.0]))
     with pytest.raises(ValueError, match="ks"):
         dft_coefficients(np.zeros(16), [9])
+
+
+def test_spectral_bias_order_is_withheld_below_three_learned_points():
+    from utils.frequency import learned_points
+    ks = [5, 20, 50]
+    t = np.array([[100.0, 900.0, np.nan], [np.nan, np.nan, np.nan]])
+    learned = ~np.isnan(t)
+    assert learned_points(learned) == 2
+    assert np.isnan(spectral_bias_order(ks, t, learned, horizon=1000))
+    # the same two learned points and a third: a correlation again
+    t3 = np.array([[100.0, 900.0, np.nan], [120.0, np.nan, np.nan]])
+    assert learned_points(~np.isnan(t3)) == 3
+    assert spectral_bias_order(ks, t3, ~np.isnan(t3), 1000) == pytest.approx(
+        stats.spearmanr(np.tile(ks, 2), [100, 900, 1e9, 120, 1e9, 1e9]).statistic)

@@ -31,6 +31,7 @@ __all__ = [
     "learning_times",
     "spearman",
     "spectral_bias_order",
+    "learned_points",
 ]
 
 
@@ -185,7 +186,7 @@ def spearman(a, b) -> float:
     return float((ra * rb).sum() / den) if den > 0 else float("nan")
 
 
-def spectral_bias_order(ks, t, learned, horizon: float) -> float:
+def spectral_bias_order(ks, t, learned, horizon: float, min_learned: int = 3) -> float:
     """Spearman correlation between frequency ``k`` and learning time, pooled
     over seeds. +1 means strictly low-to-high.
 
@@ -196,12 +197,25 @@ def spectral_bias_order(ks, t, learned, horizon: float) -> float:
         horizon: the run length ``T``. Censored components are ranked after
             every learned one (their time is only known to exceed ``T``), tied
             with each other; ``T`` is used only for ranking, never reported.
+        min_learned: fewest learned (seed, k) points for a correlation.
+            Censored points are one tie block that says only "later than
+            every learned one", so the order rests on the learned points;
+            with fewer than ``min_learned`` (default 3) of them the value is
+            withheld as NaN (see :func:`learned_points` for the count).
     """
     ks = np.asarray(ks, dtype=np.float64)
     t = np.atleast_2d(np.asarray(t, dtype=np.float64))
     learned = np.atleast_2d(np.asarray(learned, dtype=bool))
     if t.shape != learned.shape or t.shape[-1] != ks.size:
         raise ValueError(f"t, learned: expected shape (S, {ks.size}), got {t.shape}, {learned.shape}")
+    if learned_points(learned) < min_learned:
+        return float("nan")
     ranked_t = np.where(learned, t, 2.0 * float(horizon) + 1.0)
     k_pooled = np.broadcast_to(ks, t.shape)
     return spearman(k_pooled, ranked_t)
+
+
+def learned_points(learned) -> int:
+    """Number of learned (seed, k) points: the ``n`` shown beside
+    :func:`spectral_bias_order`."""
+    return int(np.count_nonzero(np.asarray(learned, dtype=bool)))
