@@ -258,9 +258,21 @@ def test_weight_kernel_and_pull(tiny_mlp):
         np.testing.assert_allclose(lin.f0, model(u)[:, 0].numpy(), atol=1e-15)
 
 
+def test_weight_pull_of_a_bias_free_relu_net_is_homogeneity(one_thread):
+    # f is homogeneous of degree 1 in each of the 3 weight matrices, so
+    # J_W W0 = d/ds f(s W0)|_{s=1} = 3 f0 (Euler's theorem per layer)
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(1, 7, bias=False), nn.ReLU(), nn.Linear(7, 7, bias=False),
+                        nn.ReLU(), nn.Linear(7, 1, bias=False)).double()
+    u = torch.linspace(-1, 1, 11, dtype=torch.float64)
+    assert fq.linear_weight_names(net) == ["0.weight", "2.weight", "4.weight"]
+    with torch.no_grad():
+        f0 = net(u[:, None])[:, 0].numpy()
+    np.testing.assert_allclose(fq.weight_jvp(net, u), 3 * f0, atol=1e-14)
+
+
 def test_empirical_ntk_at_given_values(tiny_mlp):
     model, u = tiny_mlp
-    other = MLP(1, 6, 2).double()
     torch.manual_seed(9)
     other = MLP(1, 6, 2).double()
     values = {n: p.detach() for n, p in other.named_parameters()}
