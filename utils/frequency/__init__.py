@@ -11,7 +11,8 @@ Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).
 * :mod:`.noise`: deterministic noise for robustness curves (5).
 * :mod:`.basis`: Fourier basis images and heat maps (6).
 * :mod:`.hooks`: spectra of feature maps via forward hooks (2).
-* :mod:`.ntk`: empirical NTK and linearised predictions for experiment A (11).
+* :mod:`.ntk`: empirical NTK of experiment A's networks (11).
+* :mod:`.linearised`: linearised GD and L2 predictions from that kernel (11).
 * :mod:`.heldout`: Fourier coefficients on sub-grids and arbitrary points (12).
 """
 
@@ -23,8 +24,10 @@ from .noise import *  # noqa: F401,F403
 from .basis import *  # noqa: F401,F403
 from .hooks import *  # noqa: F401,F403
 from .ntk import *  # noqa: F401,F403
+from .linearised import *  # noqa: F401,F403
 from .heldout import *  # noqa: F401,F403
-from . import basis, filters, heldout, hooks, noise, ntk, signal1d, spectrum, ssr
+from . import basis, filters, heldout, hooks, linearised, noise, ntk, signal1d, spectrum, ssr
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
-           + noise.__all__ + basis.__all__ + hooks.__all__ + ntk.__all__ + heldout.__all__)
+           + noise.__all__ + basis.__all__ + hooks.__all__ + ntk.__all__
+           + linearised.__all__ + heldout.__all__)
