@@ -301,6 +301,36 @@ def test_stable_gd_lr_is_the_top_mode_bound(rf):
     assert np.linalg.norm(unstable[-1]) > 10 * np.linalg.norm(unstable[0])
 
 
+def _circulant_kernel(n, lam_of_k):
+    """A kernel whose eigenvectors are the Fourier modes of the n-grid, with
+    eigenvalue lam_of_k(k) on cos(kx) and sin(kx): the case where the
+    per-frequency predictions have a closed form."""
+    x = 2 * np.pi * np.arange(n) / n
+    K = np.full((n, n), lam_of_k(0) / n)
+    for k in range(1, n // 2):
+        c, s_ = np.cos(k * x), np.sin(k * x)
+        K += lam_of_k(k) * (np.outer(c, c) + np.outer(s_, s_)) / (n / 2)
+    return K
+
+
+def test_per_frequency_predictions_on_a_fourier_diagonal_kernel():
+    n, ks = 64, np.array([1, 3, 6])
+    lam_of_k = lambda k: 50.0 / (1 + k) ** 2                      # noqa: E731
+    K = _circulant_kernel(n, lam_of_k)
+    t = make_target(tuple(ks), n)
+    r0 = -t.y                                                     # f0 = 0
+    eta, T = 0.3, 40
+    R = fq.predict_residuals(K, r0, np.full(T, eta), n, steps=[T])
+    delta, gain = fq.residual_metrics(R, t.y, ks)
+    lam = np.array([lam_of_k(k) for k in ks])
+    np.testing.assert_allclose(delta[0], np.abs(1 - 2 * eta / n * lam) ** T, rtol=1e-10)
+    # ridge: g_k(inf) = lam_k / (lam_k + N lambda) for each strength
+    strengths = np.array([1e-3, 1e-2, 1e-1])
+    _, g_inf = fq.residual_metrics(fq.l2_steady_state(K, r0, strengths, n), t.y, ks)
+    np.testing.assert_allclose(g_inf, lam[None, :] / (lam[None, :] + n * strengths[:, None]),
+                               rtol=1e-10)
+
+
 def test_residual_metrics_known_answers():
     t = make_target((2, 5), 64)
     d, g = fq.residual_metrics(np.zeros(64), t.y, t.freqs)
@@ -420,3 +450,21 @@ def test_wide_network_learns_in_the_predicted_order(one_thread):
     assert 1.0 <= ratio[1] <= 15.0, ratio               # measured 10.4
     if not ok_meas[2]:                                   # measured: not learned by T
         assert T / t_pred[2] > 3.0
+
+
+@pytest.mark.slow
+def test_default_mlp_kernel_on_512_points_fits_and_is_exact(one_thread):
+    """The default 4x192 MLP (~111k parameters) on N = 512: its Jacobian
+    would be 450 MB in float64; the sliced kernel stays within 64 MiB blocks
+    (measured about 5 s on one thread). Diagonal entries are ||grad f(u_j)||^2."""
+    torch.manual_seed(0)
+    model = MLP(1, 192, 4)
+    t = make_target((5, 20, 50), 512)
+    u, _ = t.tensors()
+    K = fq.empirical_ntk(model, u)
+    assert K.shape == (512, 512) and np.array_equal(K, K.T)
+    assert fq.ntk_eigh(K)[0][-1] > -1e-9 * fq.ntk_eigh(K)[0][0]
+    model64 = model.double()
+    for j in (0, 255, 511):
+        grads = torch.autograd.grad(model64(u[j:j + 1].double()).sum(), list(model64.parameters()))
+        assert K[j, j] == pytest.approx(sum(float((g ** 2).sum()) for g in grads), rel=1e-12)
