@@ -11,6 +11,9 @@ Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).
 * :mod:`.noise`: deterministic noise for robustness curves (5).
 * :mod:`.basis`: Fourier basis images and heat maps (6).
 * :mod:`.hooks`: spectra of feature maps via forward hooks (2).
+* :mod:`.ntk`: empirical NTK of experiment A's networks (11).
+* :mod:`.linearised`: linearised GD and L2 predictions from that kernel (11).
+* :mod:`.heldout`: Fourier coefficients on sub-grids and arbitrary points (12).
 
 Model-facing tools (any ``nn.Module``; the model runs in eval mode, its mode
 restored after):
@@ -32,9 +35,13 @@ from .heatmap import *  # noqa: F401,F403
 from .robustness import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .tracker import *  # noqa: F401,F403
-from . import (basis, filters, heatmap, hooks, layers, noise, robustness, signal1d, spectrum, ssr,
-               tracker)
+from .ntk import *  # noqa: F401,F403
+from .linearised import *  # noqa: F401,F403
+from .heldout import *  # noqa: F401,F403
+from . import (basis, filters, heatmap, heldout, hooks, layers, linearised, noise, ntk, robustness,
+               signal1d, spectrum, ssr, tracker)
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
            + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
-           + robustness.__all__ + layers.__all__ + tracker.__all__)
+           + robustness.__all__ + layers.__all__ + tracker.__all__ + ntk.__all__
+           + linearised.__all__ + heldout.__all__)
