@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from data.toy_data import make_target
-from experiments.exp_a_synthetic import lr_factor
+from utils.optim import lr_multiplier
 from models.mlp import MLP
 from utils import frequency as fq
 
@@ -74,7 +74,7 @@ def _gd(model, u, y, lrs, l2=0.0, around=None):
 
 
 def _cosine_schedule(peak, T, warmup):
-    return np.array([peak * lr_factor(s, warmup, T) for s in range(T)])
+    return np.array([peak * lr_multiplier(s, "cosine", T, warmup) for s in range(T)])
 
 
 # --------------------------------------------------------------------------
