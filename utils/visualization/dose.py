@@ -90,7 +90,7 @@ def plot_dose_panels(path: Path, knob: str, values, panels: list[dict], title: s
                     a.axhline(panel["reference"], color="0.5", lw=0.8, ls=":")
             ax.set_xlabel(f"{knob} (log scale)" if numeric and pos else knob)
             ax.set_title(panel["title"], loc="left")
-            if len(series) > 1:
+            if len(series) > 1 and ax.get_legend_handles_labels()[0]:
                 ax.legend(frameon=False, fontsize=7)
         fig.suptitle(title)
         return save_figure(fig, path)
