@@ -314,3 +314,20 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
     loss_np = losses[ckpts].numpy()
     return [{"preds": preds[j], "loss": loss_np[:, j].copy(), "seconds": seconds}
             for j in range(J)]
+
+
+def train_step_flops(cfg: exp_a.Config, n_jobs: int) -> int:
+    """Matmul FLOPs of one training step of ``n_jobs`` batched MLPs
+    (forward + backward; multiply-add = 2 FLOPs; elementwise work, the
+    optimiser and checkpoint evaluations not counted).
+
+    Per job, layer sizes ``f_0 = 1, f_1..f_depth = width, f_out = 1``:
+    forward ``2 N sum f_in f_out``, weight gradient the same again, input
+    gradient the same for every layer but the first (its input, the grid,
+    needs none): ``2 N (3 sum f_in f_out - f_0 f_1)``.
+    """
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs: expected >= 1, got {n_jobs}")
+    sizes = [1] + [cfg.width] * cfg.depth + [1]
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return int(n_jobs * 2 * cfg.n_points * (3 * macs - sizes[0] * sizes[1]))
