@@ -122,6 +122,7 @@ class StackedMLP:
         self.biases = [torch.stack([per_seed[s][i][1] for s in seeds]).unsqueeze(1).to(device)
                        .requires_grad_() for i in range(n_layers)]
         self.act = ACTIVATIONS[cfg.activation]()
+        self.relu = cfg.activation == "relu"
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -132,7 +133,10 @@ class StackedMLP:
         ``1/(1-p)``, 1 for jobs without dropout) or None (eval mode)."""
         h = u
         for i, (w, b) in enumerate(zip(self.weights[:-1], self.biases[:-1])):
-            h = self.act(_linear(h, w, b))
+            z = _linear(h, w, b)
+            # ReLU in place: neither baddbmm nor stack needs its output for
+            # backward, and it saves one batch-sized tensor per layer.
+            h = torch.relu_(z) if self.relu else self.act(z)
             if noise is not None:
                 h = h * noise[i]    # nn.Dropout on the CPU: input * (bernoulli / (1 - p))
         return _linear(h, self.weights[-1], self.biases[-1])
@@ -149,8 +153,11 @@ def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     summation order in the weight gradient. They run job by job through
     ``F.linear`` itself -- 1/width of a hidden layer's FLOPs each."""
     if w.shape[1] == 1 or w.shape[2] == 1:
-        return torch.stack([F.linear(h if h.dim() == 2 else h[j], w[j], b[j, 0])
-                            for j in range(w.shape[0])])
+        # unbind, not h[j]: the backward of J selects would fill J zero
+        # tensors of the whole batch's size (measured: 18% of a step).
+        hs = h.unbind(0) if h.dim() == 3 else (h,) * w.shape[0]
+        return torch.stack([F.linear(hj, wj, bj)
+                            for hj, wj, bj in zip(hs, w.unbind(0), b.squeeze(1).unbind(0))])
     if h.dim() == 2:
         h = h.expand(w.shape[0], *h.shape)
     return torch.baddbmm(b, h, w.transpose(1, 2))
