@@ -129,17 +129,50 @@ class StackedMLP:
         return self.weights + self.biases
 
     def forward(self, u: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """``noise[l]``: ``(J, N, width)`` dropout multipliers (0 or
-        ``1/(1-p)``, 1 for jobs without dropout) or None (eval mode)."""
+        """``noise[l]``: ``(D, N, width)`` dropout multipliers (0 or
+        ``1/(1-p)``) for the first ``D`` jobs (the trainer puts the dropout
+        jobs first), or None (eval mode, or no job has dropout)."""
         h = u
         for i, (w, b) in enumerate(zip(self.weights[:-1], self.biases[:-1])):
             z = _linear(h, w, b)
-            # ReLU in place: neither baddbmm nor stack needs its output for
-            # backward, and it saves one batch-sized tensor per layer.
-            h = torch.relu_(z) if self.relu else self.act(z)
-            if noise is not None:
-                h = h * noise[i]    # nn.Dropout on the CPU: input * (bernoulli / (1 - p))
+            if self.relu:
+                h = _ReluDropout.apply(z, None if noise is None else noise[i])
+            else:
+                h = self.act(z)
+                if noise is not None:
+                    d = noise[i].shape[0]
+                    h = torch.cat([h[:d] * noise[i], h[d:]])
         return _linear(h, self.weights[-1], self.biases[-1])
+
+
+class _ReluDropout(torch.autograd.Function):
+    """``relu(z)``, then the first ``D`` jobs times their dropout multipliers,
+    in place, with one fused backward.
+
+    The same values as ``nn.ReLU`` then ``nn.Dropout`` (``input * noise``)
+    under autograd, whose backward is ``threshold_backward(grad * noise,
+    relu(z))``: here ``threshold_backward(grad, out) * noise`` on the D rows.
+    The two differ only where ``relu(z) > 0`` and the mask is 0, by the sign
+    of a zero. What it saves: the whole-batch multiply forward and backward
+    for jobs without dropout, and one batch-sized tensor (measured, the
+    dropout multiplies were 18% of a step with 3 dropout jobs in 9)."""
+
+    @staticmethod
+    def forward(ctx, z, noise):
+        out = torch.relu_(z)      # z is baddbmm's output: its backward needs only the inputs
+        if noise is not None:
+            out[: noise.shape[0]].mul_(noise)
+        ctx.mark_dirty(z)
+        ctx.save_for_backward(out, noise)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out, noise = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, out, 0)
+        if noise is not None:
+            g[: noise.shape[0]].mul_(noise)
+        return g, None
 
 
 def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -164,25 +197,25 @@ def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class DropoutMasks:
-    """Dropout multipliers for the batch, one generator per ``(seed, p)``
-    group (see the module docstring for why)."""
+    """Dropout multipliers ``(D, N, width)`` per layer for ``D`` dropout
+    jobs, one generator per ``(seed, p)`` group (see the module docstring
+    for why). ``specs[j] = (seed, p)`` of dropout job ``j``."""
 
-    def __init__(self, knobs: list[JobKnobs], seeds: list[int], depth: int, n: int, width: int,
+    def __init__(self, specs: list[tuple[int, float]], depth: int, n: int, width: int,
                  device: torch.device):
         groups: dict[tuple[int, float], list[int]] = {}
-        for j, (k, s) in enumerate(zip(knobs, seeds)):
-            if k.dropout > 0:
-                groups.setdefault((int(s), k.dropout), []).append(j)
+        for j, (s, p) in enumerate(specs):
+            if not 0 < p < 1:
+                raise ValueError(f"specs: expected dropout rates in (0, 1), got {p} (job {j})")
+            groups.setdefault((int(s), float(p)), []).append(j)
         self.groups = [(p, idx, torch.Generator(device=device).manual_seed(10_000 + s))
                        for (s, p), idx in groups.items()]
-        # Jobs without dropout keep multiplier 1 forever: x * 1.0 == x exactly.
-        self.noise = ([torch.ones(len(knobs), n, width, device=device) for _ in range(depth)]
-                      if self.groups else None)
+        self.noise = [torch.empty(len(specs), n, width, device=device) for _ in range(depth)]
 
     def draw(self) -> list[torch.Tensor] | None:
         """Next masks for every layer, in train_job's order (layer by layer
-        within one forward, per group stream)."""
-        if self.noise is None:
+        within one forward, per group stream); None without dropout jobs."""
+        if not self.groups:
             return None
         for p, idx, gen in self.groups:
             for buf in self.noise:
@@ -249,7 +282,12 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
     knobs = [job_knobs(cfg, arm) for arm, _ in jobs]
     seeds = [s for _, s in jobs]
     _validate(cfg, knobs, seeds)
-    seeds = [int(s) for s in seeds]
+    # Dropout jobs first, so that masks touch a leading slice of the batch
+    # only; results go back in the caller's order (a job's bits do not
+    # depend on its place in the batch, see the tests).
+    order = sorted(range(len(jobs)), key=lambda j: knobs[j].dropout == 0)
+    knobs = [knobs[j] for j in order]
+    seeds = [int(seeds[j]) for j in order]
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(cfg.device)
@@ -258,7 +296,8 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
     u = targets[seeds[0]][0]                                   # (N, 1): the grid, the same for all
     y = torch.stack([targets[s][1] for s in seeds])            # (J, N, 1): phases may differ per seed
     net = StackedMLP(seeds, cfg, device)
-    masks = DropoutMasks(knobs, seeds, cfg.depth, u.shape[0], cfg.width, device)
+    masks = DropoutMasks([(s, k.dropout) for k, s in zip(knobs, seeds) if k.dropout > 0],
+                         cfg.depth, u.shape[0], cfg.width, device)
     opt = BatchedAdam(net.weights, net.biases)
 
     lr_base = torch.tensor([cfg.lr * k.lr_scale for k in knobs], dtype=torch.float64)
@@ -319,8 +358,10 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
             ci += 1
     seconds = (time.perf_counter() - t0) / J
     loss_np = losses[ckpts].numpy()
-    return [{"preds": preds[j], "loss": loss_np[:, j].copy(), "seconds": seconds}
-            for j in range(J)]
+    out = [None] * J
+    for i, j in enumerate(order):
+        out[j] = {"preds": preds[i], "loss": loss_np[:, i].copy(), "seconds": seconds}
+    return out
 
 
 def train_step_flops(cfg: exp_a.Config, n_jobs: int) -> int:

@@ -68,6 +68,15 @@ def test_default_network_shape_matches_train_job():
         _assert_same(res, exp_a.train_job(cfg, arm, seed))
 
 
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_other_activations_match_train_job(activation):
+    """Not ReLU: the unfused activation + dropout path."""
+    cfg = dataclasses.replace(SMALL, activation=activation, steps=15, arms=("baseline", "dropout"))
+    jobs = [(arm, s) for arm in exp_a.build_arms(cfg) for s in cfg.seeds]
+    for (arm, seed), res in zip(jobs, eb.train_jobs_batched(cfg, jobs)):
+        _assert_same(res, exp_a.train_job(cfg, arm, seed))
+
+
 def test_per_job_lr_and_mode_match_train_job_with_that_config():
     """A regimen's own lr scale and L2 mode act on its job alone."""
     cfg = SMALL
@@ -98,18 +107,15 @@ def test_a_job_does_not_depend_on_its_batch_and_reruns_are_bitwise():
     np.testing.assert_array_equal(reordered["preds"], together[j]["preds"])
 
 
-def _masks(knobs, seeds, draws, n=64, width=24, depth=3):
-    m = eb.DropoutMasks(knobs, seeds, depth, n, width, torch.device("cpu"))
+def _masks(specs, draws, n=64, width=24, depth=3):
+    m = eb.DropoutMasks(specs, depth, n, width, torch.device("cpu"))
     return [[layer.clone() for layer in m.draw()] for _ in range(draws)]
 
 
 def test_dropout_masks_are_torch_dropouts_per_seed_and_independent_of_the_batch():
     p, n, width, depth, draws = 0.2, 64, 24, 3, 3
-    drop = lambda s: (eb.JobKnobs("dropout", 0.0, "penalty", p, 1.0), s)       # noqa: E731
-    base = (eb.JobKnobs("baseline", 0.0, "penalty", 0.0, 1.0), 0)
-    jobs = [base, drop(0), drop(1), drop(0)]
-    batch = _masks([k for k, _ in jobs], [s for _, s in jobs], draws)
-    alone = _masks([drop(1)[0]], [1], draws)
+    batch = _masks([(0, p), (1, p), (0, p), (1, 0.5)], draws)
+    alone = _masks([(1, p)], draws)
     # Known answer: nn.Dropout's multipliers under train_job's mask seed,
     # drawn layer after layer.
     ref = []
@@ -120,19 +126,22 @@ def test_dropout_masks_are_torch_dropouts_per_seed_and_independent_of_the_batch(
     for t in range(draws):
         for layer in range(depth):
             got = batch[t][layer]
-            np.testing.assert_array_equal(got[2], ref[t * depth + layer])
-            np.testing.assert_array_equal(got[2], alone[t][layer][0])        # batch-independent
-            np.testing.assert_array_equal(got[1], got[3])                     # same (seed, p)
-            assert not torch.equal(got[1], got[2])                            # other seed
-            assert torch.all(got[0] == 1)                                     # no dropout: x * 1
-            assert set(torch.unique(got[1]).tolist()) == {0.0, float(torch.tensor(1 / (1 - p)))}
+            np.testing.assert_array_equal(got[1], ref[t * depth + layer])
+            np.testing.assert_array_equal(got[1], alone[t][layer][0])        # batch-independent
+            np.testing.assert_array_equal(got[0], got[2])                     # same (seed, p)
+            assert not torch.equal(got[0], got[1])                            # other seed
+            assert not torch.equal(got[1] == 0, got[3] == 0)                  # other rate
+            assert set(torch.unique(got[0]).tolist()) == {0.0, float(torch.tensor(1 / (1 - p)))}
     # successive draws differ (a fresh mask every step)
-    assert not torch.equal(batch[0][0][1], batch[1][0][1])
+    assert not torch.equal(batch[0][0][0], batch[1][0][0])
+    assert eb.DropoutMasks([], depth, n, width, torch.device("cpu")).draw() is None
+    with pytest.raises(ValueError, match="specs"):
+        eb.DropoutMasks([(0, 0.0)], depth, n, width, torch.device("cpu"))
 
 
 def test_dropout_rate_is_the_fraction_dropped():
     p, n, width = 0.3, 256, 64
-    masks = _masks([eb.JobKnobs("d", 0.0, "penalty", p, 1.0)], [5], 4, n=n, width=width, depth=2)
+    masks = _masks([(5, p)], 4, n=n, width=width, depth=2)
     zeros = torch.stack([layer[0] == 0 for draw in masks for layer in draw]).double()
     count = zeros.numel()
     # binomial: within 5 standard deviations of p
