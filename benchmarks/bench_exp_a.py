@@ -150,6 +150,11 @@ def matmul_gflops(n: int = MATMUL_N, reps: int = 3) -> float:
 
 
 def part_batched(cfg: exp_a.Config, repeats: int) -> None:
+    # Checkpoints thinned with --steps, to the default run's share of them
+    # (120 in 5,000 steps): 120 checkpoints in 200 steps would be one
+    # evaluation every other step and time the evaluations, not training.
+    cfg = dataclasses.replace(cfg, n_checkpoints=max(2, round(
+        exp_a.Config.n_checkpoints * cfg.steps / exp_a.Config.steps)))
     arms = exp_a.build_arms(cfg)
     jobs = [(a, s) for a in arms for s in cfg.seeds]
     n_jobs = len(jobs)
@@ -166,7 +171,7 @@ def part_batched(cfg: exp_a.Config, repeats: int) -> None:
             exp_a.train_job(cfg, arm, seed)
         return n_jobs / (time.perf_counter() - t0)
 
-    print(f"\n# part batched: {n_jobs} jobs x {cfg.steps} steps, "
+    print(f"\n# part batched: {n_jobs} jobs x {cfg.steps} steps ({cfg.n_checkpoints} checkpoints), "
           f"{flops / cfg.steps / 1e9:.2f} GFLOP per batched step; {load_line()}")
     warm = dataclasses.replace(cfg, steps=5, n_checkpoints=2)
     exp_ab.train_jobs_batched(warm, jobs)

@@ -107,6 +107,19 @@ def test_a_job_does_not_depend_on_its_batch_and_reruns_are_bitwise():
     np.testing.assert_array_equal(reordered["preds"], together[j]["preds"])
 
 
+def test_parallel_batches_equal_one_batch():
+    """Two spawned processes with one thread each, as the default run."""
+    cfg = dataclasses.replace(SMALL, arms=ALL_ARMS, steps=15)
+    jobs = [(arm, s) for arm in exp_a.build_arms(cfg) for s in cfg.seeds]
+    one = eb.train_jobs_batched(cfg, jobs)
+    two = eb.train_jobs_batched_parallel(cfg, jobs, workers=2, threads=1)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a["preds"], b["preds"])
+        np.testing.assert_array_equal(a["loss"], b["loss"])
+    with pytest.raises(ValueError, match="workers"):
+        eb.train_jobs_batched_parallel(cfg, jobs, workers=0)
+
+
 def _masks(specs, draws, n=64, width=24, depth=3):
     m = eb.DropoutMasks(specs, depth, n, width, torch.device("cpu"))
     return [[layer.clone() for layer in m.draw()] for _ in range(draws)]
