@@ -3,8 +3,10 @@
 Every job of experiment A is a tiny MLP (default 4x192, N = 512 grid points,
 full batch): one job alone keeps the two cores waiting on small matmuls and
 Python overhead. Here the J jobs' weights are stacked, ``(J, out, in)`` per
-layer (the layout of ``nn.Linear``, so one job's slice is its ``weight``), and
-every layer of every job is one ``torch.baddbmm``. The optimiser step is
+layer (the layout of ``nn.Linear``, so one job's slice is its ``weight``);
+every square hidden layer of every job is one ``torch.baddbmm`` (measured
+against ``torch.func.vmap`` over ``functional_call``: vmap ran at 0.90 of
+this, benchmarks/bench_exp_a.py part kernels). The optimiser step is
 Adam / AdamW written once over the stacked tensors with per-job vectors, so
 each job keeps what it has in :func:`experiments.exp_a_synthetic.train_job`:
 
@@ -17,13 +19,19 @@ each job keeps what it has in :func:`experiments.exp_a_synthetic.train_job`:
   decayed);
 * its own dropout rate, masks drawn as described below.
 
-The arithmetic is ``torch.optim.Adam``'s single-tensor CPU path term by term
-(the per-job step size enters where Adam has ``addcdiv_(value=-step_size)``,
-which computes ``p + (value * m) / denom``), and ``baddbmm`` gives each job
-the same bits as ``nn.Linear``'s ``addmm`` on this machine's BLAS, so on the
-CPU a job trained here matched ``train_job`` bit for bit in every arm (the
-test suite checks it, with a measured tolerance as a fallback; see
-``tests/test_exp_a_batched.py``).
+Bits. The arithmetic is ``torch.optim.Adam``'s single-tensor CPU path term
+by term (the per-job step size enters where Adam has
+``addcdiv_(value=-step_size)``, which computes ``p + (value * m) / denom``),
+``baddbmm`` gives each job the bits of one job's ``addmm`` (forward and both
+gradients), and the two thin layers (fan-in 1, fan-out 1), where a batch of
+J > 1 takes other BLAS kernels, run job by job through ``F.linear``. So on
+the CPU a job trained here is bit for bit ``train_job`` run with the same
+number of torch threads, in every arm and L2 mode (measured: 0.0 over 12
+jobs x 30 steps at the default 4x192, 1 and 2 threads; the tests check it at
+a small size), whatever else is in its batch and run after run. Across
+thread counts MKL's own sums change: ``train_job`` with 2 threads differs
+from itself with 1 thread by 1-2 float32 ulps after 6 steps at 4x192, and
+so does this path; that grows over training as any float32 reordering does.
 
 Dropout masks. ``train_job`` seeds the global generator with ``10_000 + seed``
 after building the model, and the only consumer of that stream is dropout:
@@ -36,11 +44,12 @@ on ``(seed, p)``. We keep exactly that: one ``torch.Generator`` per
 layer per step (default run: three groups, not one call per job), copied to
 every job of the group. A job's masks therefore never depend on which other
 jobs share the batch, jobs with different seeds get different masks, and on
-the CPU they are bitwise the masks ``train_job`` draws. The cost of a draw
-is per element, the same as in ``train_job``; what batching saves is the
-per-call overhead. A counter-based hash would give one call for all jobs
-but not torch's stream, and then no dropout job could be checked against
-``train_job`` except in distribution. On CUDA ``nn.Dropout`` uses a fused
+the CPU they are bitwise the masks ``train_job`` draws. The cost: a draw is
+per element, as in ``train_job`` (measured, the 12 draws of a default step
+were about 20% of it); a counter-based hash or ``torch.rand`` (3x cheaper
+per element here) would give one call for all jobs but not torch's stream,
+and then no dropout job could be checked against ``train_job`` except in
+distribution. On CUDA ``nn.Dropout`` uses a fused
 Philox kernel instead, so there the masks are still per ``(seed, p)`` and
 independent of the batch but not ``train_job``'s.
 """

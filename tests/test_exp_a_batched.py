@@ -107,6 +107,7 @@ def test_a_job_does_not_depend_on_its_batch_and_reruns_are_bitwise():
     np.testing.assert_array_equal(reordered["preds"], together[j]["preds"])
 
 
+@pytest.mark.slow
 def test_parallel_batches_equal_one_batch():
     """Two spawned processes with one thread each, as the default run."""
     cfg = dataclasses.replace(SMALL, arms=ALL_ARMS, steps=15)
