@@ -1,9 +1,12 @@
 """Experiment A's batched trainer against the one-job path (``train_job``).
 
-On the CPU the batched path reproduces ``train_job`` bit for bit in every
-arm (measured: largest difference 0.0 over 8 jobs x 100 steps at width 64,
-12 jobs x 30 steps at the default 4x192, 1 and 2 threads), so the
+On the CPU the batched path reproduces ``train_job`` run with the same
+number of torch threads bit for bit in every arm (measured: largest
+difference 0.0 over 8 jobs x 100 steps at width 64, and 12 jobs x 30 steps
+at the default 4x192 with 1 and with 2 threads in both paths), so the
 comparisons below are exact: any difference means a knob is wired wrong.
+They run on one thread (the ``one_thread`` fixture); across thread counts
+the bits differ (see the module docstring).
 """
 
 import dataclasses
