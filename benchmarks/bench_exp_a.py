@@ -26,21 +26,25 @@ Part ``batched`` (the default nine jobs as ONE model,
 ``experiments.exp_a_batched.train_jobs_batched``): achieved GFLOP/s (the
 matmul FLOPs of forward + backward per step, ``train_step_flops``, over the
 wall time of the whole call, checkpoints and optimiser included) against
-this machine's fp32 matmul GFLOP/s (a 2048^2 ``torch.mm`` timed in the same
-rounds), and jobs/s of the batch against ``train_job`` one job after the
-other in this process. Targets (printed, not asserted): >= 0.75 of the
-matmul rate, and the default A run (9 jobs x 5,000 steps, projected from
-``--steps``) <= 3 minutes. The load average is printed before and after:
-on a shared machine every number here moves with it.
+this machine's fp32 matmul GFLOP/s (a 2048^2 ``torch.mm``) and a hidden
+layer's ``baddbmm`` at A's shapes, both timed in the same rounds; and jobs/s
+of the batch in this process, of two batches in two spawned 1-thread
+processes (``train_jobs_batched_parallel``, process start included), and of
+``train_job`` one job after the other in this process. Checkpoints are
+thinned with ``--steps`` to the default run's share. Targets (printed, not
+asserted): >= 0.75 of the matmul rate, and the default A run (9 jobs x
+5,000 steps, projected from ``--steps``) <= 3 minutes. The load average is
+printed before and after: on a shared machine every number here moves with
+it (the 2048^2 matmul alone read 67 to 128 GFLOP/s on one thread within an
+hour here).
 
 Part ``kernels``: forward + backward GFLOP/s of the stacked MLP (``baddbmm``,
 what ``train_jobs_batched`` uses) against ``torch.func.vmap`` over
 ``functional_call`` of the nine ``MLP`` modules, same FLOP count.
 
 Run from the repository root: ``python benchmarks/bench_exp_a.py``
-(``--repeats 1 --steps 500`` for a smoke run;
-``--part batched --steps 200 --repeats 3`` keeps part batched under a minute
-on an idle 2-core machine).
+(``--repeats 1 --steps 500`` for a smoke run; ``--part batched --steps 200
+--repeats 2 --threads 1`` took about 2.5 minutes at load average 8).
 """
 
 from __future__ import annotations
