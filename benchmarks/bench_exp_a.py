@@ -22,23 +22,49 @@ Part ``workers`` (the default nine jobs: 3 arms x 3 seeds): total jobs/s of
 config's ``workers`` sets them up) against ``workers=1`` in this process
 with two torch threads.
 
+Part ``batched`` (the default nine jobs as ONE model,
+``experiments.exp_a_batched.train_jobs_batched``): achieved GFLOP/s (the
+matmul FLOPs of forward + backward per step, ``train_step_flops``, over the
+wall time of the whole call, checkpoints and optimiser included) against
+this machine's fp32 matmul GFLOP/s (a 2048^2 ``torch.mm``) and a hidden
+layer's ``baddbmm`` at A's shapes, both timed in the same rounds; and jobs/s
+of the batch in this process, of two batches in two spawned 1-thread
+processes (``train_jobs_batched_parallel``, process start included), and of
+``train_job`` one job after the other in this process. Checkpoints are
+thinned with ``--steps`` to the default run's share. Targets (printed, not
+asserted): >= 0.75 of the matmul rate, and the default A run (9 jobs x
+5,000 steps, projected from ``--steps``) <= 3 minutes. The load average is
+printed before and after: on a shared machine every number here moves with
+it (the 2048^2 matmul alone read 67 to 128 GFLOP/s on one thread within an
+hour here).
+
+Part ``kernels``: forward + backward GFLOP/s of the stacked MLP (``baddbmm``,
+what ``train_jobs_batched`` uses) against ``torch.func.vmap`` over
+``functional_call`` of the nine ``MLP`` modules, same FLOP count.
+
 Run from the repository root: ``python benchmarks/bench_exp_a.py``
-(``--repeats 1 --steps 500`` for a smoke run).
+(``--repeats 1 --steps 500`` for a smoke run; ``--part batched --steps 200
+--repeats 2 --threads 1`` took about 2.5 minutes at load average 8).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 from common import base_parser, interleave, print_table, round_ratios, setup, spread, verdict
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 
+from experiments import exp_a_batched as exp_ab  # noqa: E402
 from experiments import exp_a_synthetic as exp_a  # noqa: E402
 from models.mlp import MLP  # noqa: E402
 
 TARGET_VS_BARE = 0.90
+TARGET_VS_MATMUL = 0.75      # batched A's GFLOP/s over the machine's fp32 matmul GFLOP/s
+TARGET_DEFAULT_RUN_S = 180   # the default A run (9 jobs x 5,000 steps), seconds
+MATMUL_N = 2048
 
 
 def bare_loop(cfg: exp_a.Config, seed: int) -> float:
@@ -109,14 +135,158 @@ def part_workers(cfg: exp_a.Config, repeats: int) -> None:
                 rows)
 
 
+def load_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} logical CPUs"
+
+
+def matmul_gflops(n: int = MATMUL_N, reps: int = 3) -> float:
+    """fp32 GFLOP/s of ``n x n @ n x n`` (2 n^3 FLOPs), best of ``reps``."""
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def bmm_gflops(cfg: exp_a.Config, n_jobs: int, reps: int = 5) -> float:
+    """GFLOP/s of one hidden layer's batched matmul at A's shapes, best of
+    ``reps``: the ceiling for the batched MLP's own matmuls."""
+    h = torch.randn(n_jobs, cfg.n_points, cfg.width)
+    w = torch.randn(n_jobs, cfg.width, cfg.width)
+    b = torch.randn(n_jobs, 1, cfg.width)
+    torch.baddbmm(b, h, w)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.baddbmm(b, h, w)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n_jobs * cfg.n_points * cfg.width ** 2 / best / 1e9
+
+
+def part_batched(cfg: exp_a.Config, repeats: int) -> None:
+    # Checkpoints thinned with --steps, to the default run's share of them
+    # (120 in 5,000 steps): 120 checkpoints in 200 steps would be one
+    # evaluation every other step and time the evaluations, not training.
+    cfg = dataclasses.replace(cfg, n_checkpoints=max(2, round(
+        exp_a.Config.n_checkpoints * cfg.steps / exp_a.Config.steps)))
+    arms = exp_a.build_arms(cfg)
+    jobs = [(a, s) for a in arms for s in cfg.seeds]
+    n_jobs = len(jobs)
+    flops = exp_ab.train_step_flops(cfg, n_jobs) * cfg.steps
+
+    def batched() -> float:
+        t0 = time.perf_counter()
+        exp_ab.train_jobs_batched(cfg, jobs)
+        return n_jobs / (time.perf_counter() - t0)
+
+    def parallel() -> float:
+        t0 = time.perf_counter()
+        exp_ab.train_jobs_batched_parallel(cfg, jobs, workers=2, threads=1)
+        return n_jobs / (time.perf_counter() - t0)
+
+    def one_by_one() -> float:
+        t0 = time.perf_counter()
+        for arm, seed in jobs:
+            exp_a.train_job(cfg, arm, seed)
+        return n_jobs / (time.perf_counter() - t0)
+
+    print(f"\n# part batched: {n_jobs} jobs x {cfg.steps} steps ({cfg.n_checkpoints} checkpoints), "
+          f"{flops / cfg.steps / 1e9:.2f} GFLOP per batched step; {load_line()}")
+    warm = dataclasses.replace(cfg, steps=5, n_checkpoints=2)
+    exp_ab.train_jobs_batched(warm, jobs)
+    res = interleave({"matmul 2048^2 (GFLOP/s)": matmul_gflops,
+                      "bmm at A's shapes (GFLOP/s)": lambda: bmm_gflops(cfg, n_jobs),
+                      "batched, 1 process (jobs/s)": batched,
+                      "batched, 2 processes x 1 thread (jobs/s)": parallel,
+                      "one job at a time (jobs/s)": one_by_one}, repeats)
+    mm, one = res["matmul 2048^2 (GFLOP/s)"], res["one job at a time (jobs/s)"]
+    gf = lambda js: [j * flops / n_jobs / 1e9 for j in js]          # noqa: E731
+    rows = [["fp32 matmul 2048^2", spread(mm).format(",.1f"), "", ""],
+            [f"baddbmm ({n_jobs}, {cfg.n_points}, {cfg.width}) @ ({cfg.width}, {cfg.width})",
+             spread(res["bmm at A's shapes (GFLOP/s)"]).format(",.1f"), "", ""]]
+    for name, label in (("batched, 1 process (jobs/s)", "batched A, 1 process"),
+                        ("batched, 2 processes x 1 thread (jobs/s)",
+                         "batched A, 2 processes x 1 thread"),
+                        ("one job at a time (jobs/s)", "train_job, one job at a time")):
+        rows.append([label, spread(gf(res[name])).format(",.1f"), spread(res[name]).format(".3f"),
+                     round_ratios(res[name], one).format(".2f")])
+    print_table(f"median [q1, q3] over {repeats} interleaved rounds", ["variant", "GFLOP/s",
+                "jobs/s", "jobs/s / one at a time"], rows)
+    # Same threads as the matmul: the 1-process batch (the 2-process one uses
+    # two cores whatever --threads says, so it is left out of this ratio).
+    ratio = round_ratios(gf(res["batched, 1 process (jobs/s)"]), mm)
+    print(f"\nbatched A, 1 process, GFLOP/s / matmul GFLOP/s ({torch.get_num_threads()} thread(s) "
+          f"each): {ratio.format('.2f')}  {verdict(ratio.median, TARGET_VS_MATMUL)}")
+    bt = max((res["batched, 1 process (jobs/s)"], res["batched, 2 processes x 1 thread (jobs/s)"]),
+             key=lambda v: spread(v).median)
+    # The benchmark's jobs are the default run's (only --steps differs), so
+    # the default run's training time is this batch's scaled by the steps.
+    full_steps = exp_a.Config.steps
+    projected = n_jobs / spread(bt).median * full_steps / cfg.steps
+    print(f"default A run ({n_jobs} jobs x {full_steps} steps, faster batched variant) projected "
+          f"from {cfg.steps} steps: "
+          f"{projected:.0f} s  {verdict(projected, TARGET_DEFAULT_RUN_S, higher_is_better=False)}")
+    print(f"# after part batched: {load_line()}")
+
+
+def part_kernels(cfg: exp_a.Config, repeats: int) -> None:
+    """Forward + backward of the nine MLPs: stacked baddbmm against vmap."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    arms = exp_a.build_arms(cfg)
+    seeds = [s for _ in arms for s in cfg.seeds]
+    u, y = exp_a._target(cfg, seeds[0]).tensors()
+    y = y.expand(len(seeds), *y.shape)
+    net = exp_ab.StackedMLP(seeds, cfg, torch.device("cpu"))
+    mods = []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            mods.append(MLP(1, cfg.width, cfg.depth, cfg.activation, 0.0))
+    params, buffers = stack_module_state(mods)
+    skeleton = mods[0].to("meta")
+    vm = vmap(lambda p, b, x: functional_call(skeleton, (p, b), (x,)), in_dims=(0, 0, None))
+    flops = exp_ab.train_step_flops(cfg, len(seeds))
+    n = 20
+
+    def rate(step):
+        def run() -> float:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                step()
+            return n * flops / (time.perf_counter() - t0) / 1e9
+        return run
+
+    def stacked():
+        ((net.forward(u) - y) ** 2).mean(dim=(1, 2)).sum().backward()
+
+    def vmapped():
+        ((vm(params, buffers, u) - y) ** 2).mean(dim=(1, 2)).sum().backward()
+
+    stacked()
+    vmapped()
+    res = interleave({"stacked baddbmm": rate(stacked), "vmap(functional_call)": rate(vmapped)},
+                     repeats)
+    rows = [[k, spread(v).format(",.1f"), round_ratios(v, res["stacked baddbmm"]).format(".2f")]
+            for k, v in res.items()]
+    print_table(f"forward + backward of {len(seeds)} MLPs {cfg.depth}x{cfg.width}, N={cfg.n_points}: "
+                f"GFLOP/s, median [q1, q3] over {repeats} rounds", ["variant", "GFLOP/s",
+                "/ stacked"], rows)
+
+
 def main(argv=None) -> None:
     p = base_parser(__doc__.splitlines()[0], repeats=5)
     p.add_argument("--steps", type=int, default=exp_a.Config.steps,
                    help=f"steps per job (default {exp_a.Config.steps}, the config's)")
     p.add_argument("--arms", default="baseline,l2,dropout",
                    help="arms timed in part loop (default baseline,l2,dropout)")
-    p.add_argument("--part", choices=("loop", "workers", "all"), default="all",
-                   help="which comparison (default all)")
+    p.add_argument("--part", choices=("loop", "workers", "batched", "kernels", "all"),
+                   default="all", help="which comparison (default all)")
     p.add_argument("--workers-repeats", type=int, default=3,
                    help="rounds for part workers, each runs the nine jobs 3 times (default 3)")
     args = p.parse_args(argv)
@@ -128,6 +298,10 @@ def main(argv=None) -> None:
         part_loop(cfg, [a for a in args.arms.split(",") if a], args.repeats)
     if args.part in ("workers", "all"):
         part_workers(cfg, args.workers_repeats)
+    if args.part in ("batched", "all"):
+        part_batched(cfg, args.repeats)
+    if args.part in ("kernels", "all"):
+        part_kernels(cfg, args.repeats)
 
 
 if __name__ == "__main__":
