@@ -72,6 +72,7 @@ import torch.nn.functional as F
 
 from experiments import exp_a_synthetic as exp_a
 from models.mlp import ACTIVATIONS, MLP
+from utils.optim import lr_multiplier
 
 # torch.optim.Adam's defaults, which train_job uses.
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
@@ -332,14 +333,19 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
     def data_loss(h: torch.Tensor) -> torch.Tensor:
         return ((h - y) ** 2).mean(dim=(1, 2))                 # (J,) mean over the grid
 
+    objective = torch.zeros(cfg.steps + 1, J, dtype=torch.float64)  # data loss + penalty
+
     def check_losses(upto: int) -> None:
-        bad = ~torch.isfinite(losses[: upto + 1])
+        # the objective too: an enormous L2 makes it inf while the data loss is finite
+        bad = ~(torch.isfinite(losses[: upto + 1]) & torch.isfinite(objective[: upto + 1]))
         if bad.any():
             steps_bad = torch.where(bad.any(0), bad.int().argmax(0), upto + 1)
             j = int(steps_bad.argmin())
             first = int(steps_bad[j])
-            raise FloatingPointError(f"non-finite loss {float(losses[first, j])} at step {first} "
-                                     f"({knobs[j].name}); lower --set lr=...")
+            raise FloatingPointError(
+                f"non-finite objective at step {first} ({knobs[j].name}: data loss "
+                f"{float(losses[first, j])}, objective {float(objective[first, j])}); lower "
+                f"--set lr=... or the L2 strength")
 
     def measure(i: int, step: int) -> None:
         with torch.inference_mode():
@@ -359,12 +365,14 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
     measure(ci, 0)
     ci += 1
     for step in range(1, cfg.steps + 1):
-        lr = lr_base * exp_a.lr_factor(step - 1, cfg.warmup_steps, cfg.steps)
+        lr = lr_base * lr_multiplier(step - 1, "cosine", cfg.steps, cfg.warmup_steps)
         per_job = data_loss(net.forward(u, masks.draw()))
         loss = per_job.sum()                                   # jobs share no parameter
+        objective[step] = per_job.detach()
         if use_penalty:
-            loss = loss + (penalty * torch.stack([w.pow(2).sum(dim=(1, 2))
-                                                  for w in net.weights]).sum(0)).sum()
+            pen = penalty * torch.stack([w.pow(2).sum(dim=(1, 2)) for w in net.weights]).sum(0)
+            loss = loss + pen.sum()
+            objective[step] += pen.detach()
         loss.backward()
         opt.step(lr, decay_w)
         losses[step] = per_job.detach()

@@ -92,7 +92,10 @@ class Config:
     # --- execution
     device: str = "cpu"
     workers: int = 0                      # parallel processes over (arm, seed) jobs; 0 = one per core
-                                          # (results are bitwise the same for any value)
+                                          # (bitwise the same for any value at 1 thread per process)
+    batched: bool = False                 # all jobs of a process as one stacked model
+                                          # (experiments/exp_a_batched.py; bitwise the same results at
+                                          # equal thread counts; 1.03x here, so off by default)
 
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run).
@@ -284,6 +287,13 @@ def _run_jobs(cfg: Config, arms: list[Regimen], progress, store: JobStore | None
 
     workers = cfg.workers or (os.cpu_count() or 1)
     workers = max(1, min(workers, len(todo)))
+    if cfg.batched and todo:
+        from experiments.exp_a_batched import train_jobs_batched_parallel
+        pairs = [(arms[a], cfg.seeds[s]) for a, s in todo]
+        results = train_jobs_batched_parallel(cfg, pairs, workers, 1 if workers > 1 else None)
+        for (a, s), res in zip(todo, results):
+            done(a, s, res)
+        return out
     if workers == 1:
         for a, s in todo:
             done(a, s, train_job(cfg, arms[a], cfg.seeds[s]))

@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from experiments import exp_a_batched as eb
 from experiments import exp_a_synthetic as exp_a
-from experiments.arms import Arm
+from utils.regimen import Regimen as ProjectRegimen
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -86,9 +86,9 @@ def test_per_job_lr_and_mode_match_train_job_with_that_config():
     jobs = [(Regimen("fast", lr_scale=2.0), 0), (Regimen("adamw", l2=0.05, l2_mode="decoupled"), 1),
             (Regimen("pen", l2=0.05, l2_mode="penalty"), 1)]
     out = eb.train_jobs_batched(cfg, jobs)
-    ref = [exp_a.train_job(dataclasses.replace(cfg, lr=2 * cfg.lr), Arm("fast", 0.0, 0.0), 0),
-           exp_a.train_job(dataclasses.replace(cfg, l2_mode="decoupled"), Arm("adamw", 0.05, 0.0), 1),
-           exp_a.train_job(dataclasses.replace(cfg, l2_mode="penalty"), Arm("pen", 0.05, 0.0), 1)]
+    ref = [exp_a.train_job(dataclasses.replace(cfg, lr=2 * cfg.lr), ProjectRegimen("fast"), 0),
+           exp_a.train_job(cfg, ProjectRegimen("adamw", l2=0.05, l2_mode="decoupled"), 1),
+           exp_a.train_job(cfg, ProjectRegimen("pen", l2=0.05, l2_mode="penalty"), 1)]
     for res, r in zip(out, ref):
         _assert_same(res, r)
     assert not np.array_equal(out[1]["preds"], out[2]["preds"])   # the two modes differ
@@ -171,7 +171,7 @@ def test_non_finite_loss_names_step_and_the_job_that_diverged():
     with pytest.raises(FloatingPointError) as batched:
         eb.train_jobs_batched(cfg, [(Regimen("calm"), 0), (hot, 0)])
     with pytest.raises(FloatingPointError) as single:
-        exp_a.train_job(dataclasses.replace(cfg, lr=cfg.lr * 1e14), Arm("hot", 0.0, 0.0), 0)
+        exp_a.train_job(dataclasses.replace(cfg, lr=cfg.lr * 1e14), ProjectRegimen("hot"), 0)
     assert "(hot)" in str(batched.value) and "at step" in str(batched.value)
     assert str(batched.value) == str(single.value)
 
@@ -201,3 +201,21 @@ def test_bad_jobs_raise_value_error_naming_the_field(jobs, field):
 def test_flops_reject_zero_jobs():
     with pytest.raises(ValueError, match="n_jobs"):
         eb.train_step_flops(SMALL, 0)
+
+
+@pytest.mark.slow
+def test_batched_option_through_main_matches_the_default_path(tmp_path, one_thread):
+    import main
+    runs = {}
+    for flag in ("false", "true"):
+        out = tmp_path / flag
+        assert main.main(["--experiment", "a", "--quick", "--workers", "1", "--set",
+                          "arms=baseline,l2,dropout,l2+dropout", "--set", f"batched={flag}",
+                          "--out", str(out)]) == 0
+        with np.load(next(out.glob("*_a_quick")) / "exp_a_arrays.npz") as z:
+            runs[flag] = (z["preds"], z["train_loss"])
+    np.testing.assert_array_equal(runs["true"][0], runs["false"][0])
+    np.testing.assert_array_equal(runs["true"][1], runs["false"][1])
+    code = main.main(["--experiment", "a", "--quick", "--seed", "0", "--set", "batched=true",
+                      "--set", "l2_reg=1e37", "--arm", "l2", "--out", str(tmp_path / "hot")])
+    assert code == 1
