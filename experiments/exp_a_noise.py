@@ -6,8 +6,8 @@ measured against the noise: at each noise frequency, ``Delta`` and gain of
 the network's coefficient ``H_kn`` towards the noise's ``Z_kn`` (the clean
 target is 0 there): ``Delta`` near 0 = memorised, gain near 0 = refused, with
 its own learning time ``t_kn`` (same sustained-window rule). White noise is
-summarised by the fraction of it the network reproduces on the grid,
-``<h - y, w> / <w, w>`` (1 = memorised, 0 = ignored).
+summarised by the fraction of it the network reproduces on the grid
+(:func:`white_fit`: 1 = memorised, 0 = ignored).
 """
 
 from __future__ import annotations
@@ -47,11 +47,23 @@ def noise_metrics(cfg, steps: np.ndarray, preds: np.ndarray) -> dict:
             out["noise_delta"][:, s] = fq.relative_error(H, Z)
             out["noise_gain"][:, s] = fq.spectral_gain(H, Z)
         if cfg.white_noise > 0:
-            out["white_fit"][:, s] = ((h - target.y) @ white) / (white @ white)
+            out["white_fit"][:, s] = white_fit(h - target.y, sinus, white)
     t, learned = fq.learning_times(np.moveaxis(out["noise_delta"], -2, -1), steps, cfg.eps,
                                    cfg.window_checkpoints, cfg.window_fraction)
     out["noise_t_learn"], out["noise_learned"] = t, learned
     return out
+
+
+def white_fit(excess: np.ndarray, sinus: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """Coefficient of ``white`` in the least-squares fit of ``excess = h - y``
+    (``(..., N)``) on ``[sinus, white]`` jointly: 1 when the white noise is
+    reproduced, 0 when ignored, unaffected by how much of the sinusoidal noise
+    is fitted (fitting on ``white`` alone would pick up their overlap)."""
+    cols = [sinus, white] if np.any(sinus) else [white]
+    X = np.stack(cols, axis=1)                                            # (N, 1 or 2)
+    e = excess.reshape(-1, excess.shape[-1])
+    coef, *_ = np.linalg.lstsq(X, e.T, rcond=None)
+    return coef[-1].reshape(excess.shape[:-1])
 
 
 def verdict(final_delta: float, final_gain: float, eps: float) -> str:
