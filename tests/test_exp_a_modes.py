@@ -15,8 +15,10 @@ from experiments import exp_a_synthetic as exp_a
 from utils import frequency as fq
 from utils.regimen import Regimen
 
-# A tiny wide MLP on low frequencies: GD learns all of them in a few thousand
-# steps and the frozen-kernel picture holds well enough to order them.
+# A small MLP on the two lowest frequencies: GD learns both within 3,000 steps
+# and the frozen-kernel prediction orders them as measured (measured 61 and
+# 581 steps, predicted 40 and 473; at k = 3 the prediction is much faster
+# than the network, which is not lazy at this width).
 GD_TINY = ["--set", "optimizer=gd", "--set", "freqs=1,2", "--set", "n_points=32",
            "--set", "width=256", "--set", "depth=2", "--set", "steps=3000",
            "--set", "spectrum_kmax=8", "--set", "gif_frames=2"]
