@@ -76,11 +76,14 @@ def verdict(final_delta: float, final_gain: float, eps: float) -> str:
     return "partly fitted"
 
 
-def table(cfg, arms, m: dict, nz: dict) -> dict:
+def table(cfg, arms, m: dict, nz: dict, predicted: np.ndarray | None = None) -> dict:
     """Per arm: the signal frequencies' learning time and final Delta (against
     the clean target), and the noise frequencies' time, Delta and gain towards
-    the noise, with a verdict."""
+    the noise, with a verdict. ``predicted``: the linearised prediction of
+    the final Delta towards the noise, ``(A, S, C, Kn)``, shown in a last
+    column when the theory ran (GD's prediction, a reference under Adam)."""
     rows = []
+    extra = predicted is not None
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
         for j, k in enumerate(cfg.freqs):
@@ -93,23 +96,25 @@ def table(cfg, arms, m: dict, nz: dict) -> dict:
                          f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}",
                          delay, f"{m['delta'][a, :, -1, j].mean():.3f}",
                          f"{m['gain'][a, :, -1, j].mean():.3f}", "learned" if np.isfinite(med)
-                         else "not learned"])
+                         else "not learned"] + (["-"] if extra else []))
         for j, k in enumerate(cfg.noise_freqs):
             med = exp_a._median_censored(nz["noise_t_learn"][a, :, j], nz["noise_learned"][a, :, j])
             fd = float(nz["noise_delta"][a, :, -1, j].mean())
             fg = float(nz["noise_gain"][a, :, -1, j].mean())
             rows.append([arm.name, f"noise k={k}",
                          f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}",
-                         "-", f"{fd:.3f}", f"{fg:.3f}", verdict(fd, fg, cfg.eps)])
+                         "-", f"{fd:.3f}", f"{fg:.3f}", verdict(fd, fg, cfg.eps)]
+                        + ([f"{predicted[a, :, -1, j].mean():.3f}"] if extra else []))
         if cfg.white_noise > 0:
             wf = float(nz["white_fit"][a, :, -1].mean())
             rows.append([arm.name, f"white std {cfg.white_noise:g}", "-", "-", "-", f"{wf:.3f}",
-                         "fraction of the white noise reproduced"])
+                         "fraction of the white noise reproduced"] + (["-"] if extra else []))
     return {"title": f"Label noise: signal frequencies against the clean target, noise "
                      f"frequencies against the noise (median t / mean final value over "
                      f"{len(cfg.seeds)} seeds; delay vs baseline in steps)",
             "columns": ["arm", "component", "t_k", "delay vs baseline", "final Delta",
-                        "final gain", "verdict"],
+                        "final gain", "verdict"]
+                       + (["final Delta predicted (linearised GD)"] if extra else []),
             "rows": rows}
 
 
@@ -128,7 +133,11 @@ def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
                               f"{', '.join(map(str, cfg.noise_freqs))}: signal vs clean target "
                               f"(solid), towards the noise (dashed); mean over "
                               f"{len(cfg.seeds)} seeds")
-    tab = table(cfg, arms, m, nz)
+    # exp_a_modes.attach runs the theory first; its file is this run's
+    theory = run_dir / "exp_a_theory.npz"
+    predicted = (np.load(theory)["pred_noise_delta"] if modes.theory_on(cfg) and theory.exists()
+                 and cfg.noise_freqs else None)
+    tab = table(cfg, arms, m, nz, predicted)
     figures = ([{"file": f"figures/{n}", "caption": c} for n, c in CAPTIONS.items()]
                if cfg.noise_freqs else [])
     verdicts = {arm.name: {str(k): verdict(float(nz["noise_delta"][a, :, -1, j].mean()),

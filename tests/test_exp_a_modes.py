@@ -261,3 +261,21 @@ def test_bad_mode_fields_raise_naming_the_field(changes, field):
     cfg = dataclasses.replace(exp_a.Config(), **changes)
     with pytest.raises(ValueError, match=field):
         exp_a.validate(cfg)
+
+
+def test_noise_table_shows_the_prediction_only_when_given():
+    cfg = dataclasses.replace(exp_a.Config().quick(), seeds=(0,), freqs=(5,), noise_freqs=(9,),
+                              steps=10)
+    arms = [Regimen(name="baseline")]
+    m = {"t": np.array([[[3.0]]]), "learned": np.array([[[True]]]),
+         "delta": np.full((1, 1, 2, 1), 0.05), "gain": np.full((1, 1, 2, 1), 0.95)}
+    nz = {"noise_t_learn": np.array([[[np.nan]]]), "noise_learned": np.array([[[False]]]),
+          "noise_delta": np.full((1, 1, 2, 1), 0.97), "noise_gain": np.full((1, 1, 2, 1), 0.03),
+          "white_fit": np.full((1, 1, 2), np.nan)}
+    plain = exp_a_noise.table(cfg, arms, m, nz)
+    assert len(plain["columns"]) == 7 and all(len(r) == 7 for r in plain["rows"])
+    assert plain["rows"][1][1:3] == ["noise k=9", "not learned by T=10"]
+    assert plain["rows"][1][-1] == "refused"
+    pred = exp_a_noise.table(cfg, arms, m, nz, np.full((1, 1, 2, 1), 0.25))
+    assert pred["columns"][-1].startswith("final Delta predicted")
+    assert [r[-1] for r in pred["rows"]] == ["-", "0.250"]
