@@ -279,3 +279,17 @@ def test_noise_table_shows_the_prediction_only_when_given():
     pred = exp_a_noise.table(cfg, arms, m, nz, np.full((1, 1, 2, 1), 0.25))
     assert pred["columns"][-1].startswith("final Delta predicted")
     assert [r[-1] for r in pred["rows"]] == ["-", "0.250"]
+
+
+@pytest.mark.slow
+def test_gd_theory_with_label_noise_predicts_towards_the_noise(tmp_path):
+    run_dir, summary = _run(tmp_path, *GD_TINY, "--set", "steps=300", "--set", "arms=baseline",
+                            "--set", "noise_freqs=3", "--set", "noise_amplitudes=0.5")
+    th = np.load(run_dir / "exp_a_theory.npz")
+    nz = np.load(run_dir / "exp_a_noise.npz")
+    assert th["pred_noise_delta"].shape == nz["noise_delta"].shape
+    # step 0: prediction and network are the same initial function
+    np.testing.assert_allclose(th["pred_noise_delta"][:, :, 0], nz["noise_delta"][:, :, 0],
+                               atol=1e-5)
+    noise_table = next(t for t in summary["tables"] if t["title"].startswith("Label noise"))
+    assert noise_table["columns"][-1].startswith("final Delta predicted")
