@@ -27,6 +27,7 @@ import torch
 
 from data.toy_data import make_target, validate_grid
 from experiments import dose
+from experiments import exp_a_modes as modes
 from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs, stats, tidy, verdicts
@@ -96,6 +97,22 @@ class Config:
     batched: bool = False                 # all jobs of a process as one stacked model
                                           # (experiments/exp_a_batched.py; bitwise the same results at
                                           # equal thread counts; 1.03x here, so off by default)
+    # --- modes (experiments/exp_a_modes.py; docs/theory.md section 8); the defaults are
+    # today's experiment A, bit for bit
+    optimizer: str = "adam"               # "adam" (the lr above, Adam/AdamW) | "gd": full-batch
+                                          # gradient descent, step fq.stable_gd_lr(Theta0, N,
+                                          # safety=0.9, l2=arm's penalty) from the seed's initial
+                                          # kernel, same schedule; decoupled L2 = SGD weight_decay
+                                          # (= penalty l2 / 2 without momentum); lr is ignored
+    theory: bool | None = None            # linearised-network predictions beside the measurement
+                                          # (exp_a_theory.npz); None: on iff optimizer == "gd"
+    noise_freqs: tuple[int, ...] = ()     # label noise sum a_n sin(k_n x + noise_phase) added to
+    noise_amplitudes: tuple[float, ...] = ()  # the TRAINING target only (empty: all 0.5)
+    noise_phase: float = 0.0              # radians, one for every noise frequency
+    white_noise: float = 0.0              # std of white label noise on the training target (seeded
+                                          # per seed, same in every arm); measured: exp_a_noise.npz
+    train_points: str = "all"             # "all" | "even": train on the even grid points, measure
+                                          # on all; train-grid vs held-out spectra: exp_a_heldout.npz
 
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run).
@@ -121,7 +138,7 @@ RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=Tr
           "window_fraction": Range(ge=0, lt=1), "spectrum_kmax": Range(ge=1, integer=True),
           "gif_frames": Range(ge=2, integer=True), "gif_frame_ms": Range(ge=1, integer=True),
           "workers": Range(ge=0, integer=True), "freqs": Range(ge=1, integer=True),
-          "amplitudes": Range(gt=0)}
+          "amplitudes": Range(gt=0), **modes.RANGES}
 
 
 def base_regimen(cfg: Config) -> Regimen:
@@ -164,6 +181,10 @@ def validate(cfg: Config) -> None:
     if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
         raise ValueError(f"device: expected cpu or cuda, got {cfg.device!r}")
     build_arms(cfg)
+    modes.validate(cfg)
+    if cfg.batched and (cfg.optimizer != "adam" or modes.noise_on(cfg) or cfg.train_points != "all"):
+        raise ValueError("batched: the stacked model trains the default mode only (Adam, clean "
+                         "target, all points); set batched=false for optimizer/noise/train_points")
 
 
 def checkpoint_steps(steps: int, n: int) -> np.ndarray:
@@ -195,15 +216,15 @@ def train_job(cfg: Config, arm: Regimen, seed: int, threads: int | None = None) 
         torch.manual_seed(seed)
         model = MLP(1, cfg.width, cfg.depth, cfg.activation, arm.dropout).to(device)
         torch.manual_seed(10_000 + seed)  # dropout masks
-        return _fit(cfg, arm, model, u, y)
+        return _fit(cfg, arm, model, u, y, modes.training_set(cfg, target, seed, u, y))
 
 
-def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y) -> dict:
+def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y, train=None) -> dict:
+    # train: the (u, y) the loss is on when it is not the measured grid and
+    # target (exp_a_modes: label noise, held-out points)
+    ut, yt = (u, y) if train is None else train
     weights = arm.penalised(model)
-    if arm.l2_mode == "decoupled" and arm.l2 > 0:
-        opt = torch.optim.AdamW(arm.param_groups(model), lr=cfg.lr)
-    else:  # one group, as Adam is documented (and bit-identical to earlier runs)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt, lr0 = modes.make_optimizer(cfg, arm, model, ut)  # Adam/AdamW (lr0 = cfg.lr) or GD
     ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
     is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
     is_ckpt[ckpts] = True
@@ -223,14 +244,14 @@ def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y) -> dict:
     t0 = time.perf_counter()
     ci = 0
     with torch.no_grad():
-        losses[0] = torch.mean((model(u) - y) ** 2)
+        losses[0] = torch.mean((model(ut) - yt) ** 2)
     measure(ci, 0)
     ci += 1
     model.train()
     for step in range(1, cfg.steps + 1):
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * lr_multiplier(step - 1, "cosine", cfg.steps, cfg.warmup_steps)
-        data_loss = torch.mean((model(u) - y) ** 2)
+            g["lr"] = lr0 * lr_multiplier(step - 1, "cosine", cfg.steps, cfg.warmup_steps)
+        data_loss = torch.mean((model(ut) - yt) ** 2)
         penalty = arm.penalty(weights)
         loss = data_loss if penalty is None else data_loss + penalty
         opt.zero_grad(set_to_none=True)
@@ -256,7 +277,7 @@ def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y) -> dict:
 # Config fields that change what a job computes (the rest are arms, seeds,
 # execution and presentation); with the regimen and the seed they key its result.
 JOB_FIELDS = ("freqs", "amplitudes", "random_phases", "n_points", "width", "depth", "activation",
-              "steps", "lr", "warmup_steps", "n_checkpoints", "device")
+              "steps", "lr", "warmup_steps", "n_checkpoints", "device") + modes.JOB_FIELDS
 
 
 def job_key(cfg: Config, arm: Regimen, seed: int) -> dict:
@@ -562,6 +583,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
         summary["tables"].append(dose_table)
         summary["figures"] += [{"file": f"figures/{n}", "caption": dose.CAPTIONS[n]}
                                for n in ("exp_a_dose_response.png", "exp_a_dose_delay.png")]
+    modes.attach(cfg, arms, run_dir, steps, preds, m, summary, log)  # nothing in the default mode
     runs.write_json(run_dir / "summary.json", summary)
     render_figures(run_dir, cfg)
     render_dose(run_dir)
