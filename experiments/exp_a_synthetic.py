@@ -76,7 +76,8 @@ class Config:
     dropout: float = 0.1                  # rate on hidden layers, measured in eval mode
     seeds: tuple[int, ...] = (0, 1, 2)
     # --- measurement
-    n_checkpoints: int = 120              # log-spaced in [1, steps], plus step 0
+    n_checkpoints: int = 120              # log-spaced in [1, steps] early, plus step 0 and a linear
+                                          # grid late (checkpoint_steps: window <= 5% of the run)
     eps: float = 0.1                      # learned: Delta_k below eps ...
     window_checkpoints: int = 5           # ... for 5 checkpoints or
     window_fraction: float = 0.02         # 2% of the run, whichever is longer
@@ -128,10 +129,41 @@ def validate(cfg: Config) -> None:
     build_arms(cfg)
 
 
-def checkpoint_steps(steps: int, n: int) -> np.ndarray:
-    """Step 0 plus ``n`` log-spaced steps in ``[1, steps]`` (deduplicated)."""
-    log = np.unique(np.round(np.geomspace(1, steps, n)).astype(np.int64))
-    return np.concatenate([[0], log])
+# SCIENCE.md section 1: the sustained window may never span more than 5% of
+# the run, or late crossings are silently censored (with 120 purely
+# log-spaced checkpoints over 5,000 steps nothing after step 3,755 could be
+# confirmed: T was really 0.75 T).
+MAX_WINDOW_FRACTION = 0.05
+
+
+def checkpoint_steps(steps: int, n: int, window_checkpoints: int = 5,
+                     max_window_fraction: float = MAX_WINDOW_FRACTION) -> np.ndarray:
+    """Checkpoint steps: 0, log-spaced early, linear late. int64, increasing.
+
+    The linear grid over ``[0, steps]`` has spacing at most
+    ``d = (max_window_fraction * steps - 1) / (window_checkpoints - 1)``, so
+    any ``window_checkpoints`` consecutive checkpoints span at most
+    ``max_window_fraction * steps`` steps (the -1 absorbs the rounding to
+    whole steps). The points of ``geomspace(1, steps, n)`` are added where
+    they are denser than that grid (below the step where their gap reaches
+    ``d``): the early steps, where low frequencies are learned, stay
+    log-resolved. Runs so short that ``d < 1`` are checkpointed at every
+    step; the bound then cannot hold (the window is ``window_checkpoints - 1``
+    steps).
+    """
+    for name, v, lo in (("steps", steps, 1), ("n", n, 2), ("window_checkpoints", window_checkpoints, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    if not 0 < max_window_fraction <= 1:
+        raise ValueError(f"max_window_fraction: expected 0 < f <= 1, got {max_window_fraction!r}")
+    d = (max_window_fraction * steps - 1) / max(window_checkpoints - 1, 1)
+    if d < 1:
+        return np.arange(steps + 1, dtype=np.int64)
+    linear = np.round(np.linspace(0, steps, math.ceil(steps / d) + 1)).astype(np.int64)
+    ratio = float(steps) ** (1.0 / (n - 1))   # geomspace step factor
+    switch = d / (ratio - 1.0) if ratio > 1 else 0.0
+    log = np.round(np.geomspace(1, steps, n)).astype(np.int64)
+    return np.unique(np.concatenate([[0], log[log < switch], linear]))
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -184,7 +216,7 @@ def _fit(cfg: Config, arm: Arm, model: torch.nn.Module, u, y) -> dict:
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         penalty_lam = arm.l2
-    ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints, cfg.window_checkpoints)
     is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
     is_ckpt[ckpts] = True
     preds = np.empty((ckpts.size, u.shape[0]), dtype=np.float32)
@@ -263,9 +295,11 @@ def analyse(cfg: Config, arms: list[Arm], steps: np.ndarray, preds: np.ndarray) 
     Hall = fq.dft_coefficients(preds)
     kmax = cfg.spectrum_kmax
     residual = np.abs(Hall - Yall[None, :, None, :])[..., : kmax + 1] * 2 / cfg.n_points
-    t, learned = fq.learning_times(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
-                                   cfg.window_fraction)                              # (A,S,K)
-    return {"delta": delta, "gain": gain, "residual": residual, "t": t, "learned": learned,
+    ls = fq.learning_states(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
+                            cfg.window_fraction)                                     # (A,S,K)
+    return {"delta": delta, "gain": gain, "residual": residual, "t": ls.t,
+            "learned": ls.state == fq.LearningState.LEARNED, "state": ls.state,
+            "below_since": ls.below_since,
             "pred_amp": np.abs(Hall)[..., : kmax + 1] * 2 / cfg.n_points,
             "target_amp": np.abs(Yall)[0, : kmax + 1] * 2 / cfg.n_points}
 
@@ -276,6 +310,38 @@ def _median_censored(t: np.ndarray, learned: np.ndarray) -> float:
     n = vals.size
     med = vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
     return float(med) if np.isfinite(med) else float("nan")
+
+
+# Per-seed state names in summary.json, and the per-seed token in the table:
+# a learning time, "<since>?" (below eps from <since> to T, window not
+# complete) or "-" (not below eps at T).
+STATE_NAMES = {fq.LearningState.LEARNED: "learned", fq.LearningState.UNCONFIRMED: "unconfirmed",
+               fq.LearningState.NOT_LEARNED: "not learned"}
+
+
+def _seed_token(state: int, t: float, since: float) -> str:
+    if state == fq.LearningState.LEARNED:
+        return f"{t:.0f}"
+    return f"{since:.0f}?" if state == fq.LearningState.UNCONFIRMED else "-"
+
+
+def _median_text(med: float, states: np.ndarray, T: int) -> str:
+    """The median t_k, or the state of the median seed when that seed has no
+    t_k (states ranked learned < unconfirmed < not learned, as times are)."""
+    if np.isfinite(med):
+        return f"{med:.0f}"
+    rank = {fq.LearningState.LEARNED: 0, fq.LearningState.UNCONFIRMED: 1,
+            fq.LearningState.NOT_LEARNED: 2}
+    ordered = sorted((int(x) for x in states), key=rank.__getitem__)
+    middle = ordered[(len(ordered) - 1) // 2:len(ordered) // 2 + 1]
+    if all(x != fq.LearningState.NOT_LEARNED for x in middle):
+        return f"below eps at T={T}, not confirmed"
+    return f"not learned by T={T}"
+
+
+def _states_text(states: np.ndarray) -> str:
+    counts = [(int((states == code).sum()), name) for code, name in STATE_NAMES.items()]
+    return ", ".join(f"{c} {name}" for c, name in counts if c)
 
 
 def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], list[str]]:
@@ -290,12 +356,20 @@ def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], 
                    "frequencies": {}}
         for j, k in enumerate(freqs):
             t, lr_ = m["t"][a, :, j], m["learned"][a, :, j]
+            state, since = m["state"][a, :, j], m["below_since"][a, :, j]
             med = _median_censored(t, lr_)
             fd = stats.summarize(m["delta"][a, :, -1, j])
             fg = stats.summarize(m["gain"][a, :, -1, j])
             entry = {"t_per_seed": [None if not l else float(v) for v, l in zip(t, lr_)],
-                     "n_learned": int(lr_.sum()), "t_median": med,
-                     "final_delta": fd, "final_gain": fg}
+                     "state_per_seed": [STATE_NAMES[int(x)] for x in state],
+                     # below eps from this step to T (unconfirmed seeds only): a bound, not t_k
+                     "below_since_per_seed": [float(v) if np.isfinite(v) else None for v in since],
+                     "final_delta_per_seed": [float(v) for v in m["delta"][a, :, -1, j]],
+                     "final_gain_per_seed": [float(v) for v in m["gain"][a, :, -1, j]],
+                     "n_learned": int(lr_.sum()),
+                     "n_unconfirmed": int((state == fq.LearningState.UNCONFIRMED).sum()),
+                     "n_not_learned": int((state == fq.LearningState.NOT_LEARNED).sum()),
+                     "t_median": med, "final_delta": fd, "final_gain": fg}
             if base is not None and a != base:
                 tb, lb = m["t"][base, :, j], m["learned"][base, :, j]
                 both = lr_ & lb
@@ -305,20 +379,31 @@ def summarise(cfg: Config, arms: list[Arm], m: dict) -> tuple[dict, list[dict], 
                 entry["final_gain_ratio_vs_baseline"] = stats.summarize(m["gain"][a, :, -1, j] / gb)
             arm_sum["frequencies"][str(k)] = entry
             rows.append({"arm": arm.name, "k": k,
-                         "t_median": (f"{med:.0f}" if np.isfinite(med)
-                                      else f"not learned by T={cfg.steps}"),
+                         "t_median": _median_text(med, state, cfg.steps),
                          "n_learned": f"{int(lr_.sum())}/{lr_.size}",
-                         "t_per_seed": " ".join("-" if not l else f"{v:.0f}" for v, l in zip(t, lr_)),
+                         "states": _states_text(state),
+                         "t_per_seed": " ".join(_seed_token(int(x), v, b)
+                                                for x, v, b in zip(state, t, since)),
                          "final_delta": f"{fd['mean']:.3f} [{fd['lo']:.3f}, {fd['hi']:.3f}]",
                          "final_gain": f"{fg['mean']:.3f} [{fg['lo']:.3f}, {fg['hi']:.3f}]"})
         per_arm[arm.name] = arm_sum
     if base is not None:
         for j, k in enumerate(freqs):
-            n_bad = int((~m["learned"][base, :, j]).sum())
-            if n_bad:
-                warnings.append(f"baseline did not learn k={k} in {n_bad}/{len(cfg.seeds)} seeds "
-                                f"by T={cfg.steps} steps: learning times of the other arms at k={k} "
-                                f"cannot separate 'slower' from 'too few steps'; raise --epochs")
+            state = m["state"][base, :, j]
+            n_not = int((state == fq.LearningState.NOT_LEARNED).sum())
+            n_unc = int((state == fq.LearningState.UNCONFIRMED).sum())
+            if n_not:
+                final = ", ".join(f"Delta {d:.3f}, gain {g:.3f}" for d, g, x in
+                                  zip(m["delta"][base, :, -1, j], m["gain"][base, :, -1, j], state)
+                                  if x == fq.LearningState.NOT_LEARNED)
+                warnings.append(f"baseline did not learn k={k} in {n_not}/{len(cfg.seeds)} seeds "
+                                f"by T={cfg.steps} steps (final {final}): learning times of the "
+                                f"other arms at k={k} cannot separate 'slower' from 'too few "
+                                f"steps'; raise --epochs")
+            if n_unc:
+                warnings.append(f"baseline's k={k} is below eps at T={cfg.steps} but not confirmed "
+                                f"in {n_unc}/{len(cfg.seeds)} seeds (it crossed within the last "
+                                f"window): its learning time is unknown, not T; raise --epochs")
     return per_arm, rows, warnings
 
 
@@ -349,7 +434,7 @@ def short_run_warning(cfg: Config) -> str | None:
 
 def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:
     """Indices of at most ``n_frames`` checkpoints, evenly spread (the
-    checkpoints themselves are log-spaced, so the frames are too)."""
+    checkpoints are log-spaced early and linear late, so the frames are too)."""
     if n_ckpts <= n_frames:
         return np.arange(n_ckpts)
     return np.unique(np.round(np.linspace(0, n_ckpts - 1, n_frames)).astype(int))
@@ -415,7 +500,7 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
         log(f"  [exp A] {arm:>12s} seed {seed}: {seconds:6.1f} s")
 
     results = _run_jobs(cfg, arms, progress)
-    steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints, cfg.window_checkpoints)
     preds = np.stack([np.stack([results[a, s]["preds"] for s in range(len(cfg.seeds))])
                       for a in range(len(arms))])                                  # (A,S,C,N)
     loss = np.stack([np.stack([results[a, s]["loss"] for s in range(len(cfg.seeds))])
@@ -436,7 +521,8 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
                   freqs=np.asarray(cfg.freqs), arms=np.asarray([a.name for a in arms]),
                   seeds=np.asarray(cfg.seeds), preds=preds, train_loss=loss,
                   delta=m["delta"], gain=m["gain"], residual=m["residual"],
-                  t_learn=m["t"], learned=m["learned"],
+                  t_learn=m["t"], learned=m["learned"], learn_state=m["state"],
+                  below_since=m["below_since"],
                   delta_mean=d_mean, delta_lo=d_lo, delta_hi=d_hi,
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
     per_arm, rows, warnings = summarise(cfg, arms, m)
@@ -458,7 +544,8 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
                     for name, caption in FIGURE_CAPTIONS.items()],
         "tables": [{"title": f"Learning times t_k (steps; Delta_k < {cfg.eps:g} sustained), "
                              f"median over {len(cfg.seeds)} seeds; final Delta_k and gain "
-                             "with 95% intervals",
+                             "with 95% intervals. Per seed: t_k; '<step>?' below eps from "
+                             "<step> to T, not confirmed; '-' not learned (Delta_k >= eps at T)",
                     "columns": list(rows[0]), "rows": [list(r.values()) for r in rows]},
                    {"title": "Spectral-bias order: Spearman correlation of k and t_k, pooled "
                              "over seeds (+1 = strictly low to high)",
