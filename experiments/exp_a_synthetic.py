@@ -423,12 +423,15 @@ def short_run_warning(cfg: Config) -> str | None:
     """A warning when ``steps`` leaves the baseline too little time to learn
     the highest target frequency (then nobody can tell 'slower' from 'too
     few steps'), scaled as k_max^2 from the measured k = 50 time -- a rough
-    guide; the run itself checks what the baseline learned."""
-    need = BASELINE_STEPS_FOR_K50 * (max(cfg.freqs) / 50) ** 2
+    guide; the run itself checks what the baseline learned. The crossing must
+    come before the last window (``MAX_WINDOW_FRACTION`` of the run) to be
+    confirmed, hence the division."""
+    need = BASELINE_STEPS_FOR_K50 * (max(cfg.freqs) / 50) ** 2 / (1 - MAX_WINDOW_FRACTION)
     if cfg.steps < need:
         return (f"steps={cfg.steps} is likely too short for the baseline to learn k={max(cfg.freqs)} "
-                f"(about {need:,.0f} steps with the default network); its learning times "
-                f"will probably be censored ('not learned by T')")
+                f"(about {need:,.0f} steps with the default network, the last "
+                f"{MAX_WINDOW_FRACTION:.0%} of a run being too late to confirm); its learning "
+                f"times will probably be censored ('not learned by T' or 'not confirmed')")
     return None
 
 

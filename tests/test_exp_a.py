@@ -241,3 +241,15 @@ def test_summarise_reports_three_states_and_warns_for_each():
     assert any("did not learn k=50 in 1/3" in w and "Delta 0.400, gain 0.600" in w
                for w in warnings)
     assert any("not confirmed in 1/3" in w for w in warnings)
+
+
+def test_short_run_warning_leaves_room_for_the_last_window():
+    cfg = exp_a.Config()
+    need = exp_a.BASELINE_STEPS_FOR_K50 / (1 - exp_a.MAX_WINDOW_FRACTION)
+    assert exp_a.short_run_warning(dataclasses.replace(cfg, steps=int(np.ceil(need)))) is None
+    assert "too short" in exp_a.short_run_warning(dataclasses.replace(cfg, steps=int(need) - 1))
+    # k_max^2 scaling: half the top frequency needs a quarter of the steps.
+    quarter = dataclasses.replace(cfg, freqs=(5, 25), steps=int(np.ceil(need / 4)))
+    assert exp_a.short_run_warning(quarter) is None
+    # The default run itself leaves the margin.
+    assert exp_a.short_run_warning(cfg) is None
