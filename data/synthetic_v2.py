@@ -39,7 +39,16 @@ both cues, always present, the low one of ``conflict_y_low`` and the high
 one of ``conflict_y_high`` (a different class, uniform over the other nine):
 accuracy against either label tells which band a model relies on, as in v1.
 
-Measured: see README "Experiment B" and the constants' comments below.
+Measured (B's CPU preset, baseline only: ``python main.py --experiment b
+--dataset synthetic --set arms=baseline --seeds 2``, i.e. SmallCNN 16-32-64,
+10,000 train / 2,000 test images of data_seed 0, 8 epochs, batch 256, SGD lr
+0.05, random crop and flip): test accuracy 0.791 and 0.766 for seeds 0 and
+1 (on v1: 100%). That is above the 0.72 either cue alone allows and below
+the 0.844 of both, so the models use both cues and are not saturated. On the
+same 2,000 test images a detector that reads each cue's documented bins
+names every present cue correctly (100%, each cue) and agrees with the
+label 72.05% of the time from either cue alone: the task is hard by
+construction, not because a cue is unreadable.
 Train, test and conflict come from three independent generators derived from
 ``seed`` and the version with numpy's SeedSequence (never the global RNG):
 the same seed gives the same bytes, and v2 shares no random stream with v1.
