@@ -101,7 +101,7 @@ def part_loop(cfg: exp_a.Config, arms: list[str], repeats: int) -> None:
     res = interleave(variants, repeats)
     rows = [[n, spread(v).format(",.0f"), round_ratios(v, res["bare loop"]).format(".3f")]
             for n, v in res.items()]
-    print_table(f"steps/s of one job ({cfg.steps} steps, {len(exp_a.checkpoint_steps(cfg.steps, cfg.n_checkpoints))} "
+    print_table(f"steps/s of one job ({cfg.steps} steps, {len(exp_a.run_checkpoints(cfg))} "
                 f"checkpoints), median [q1, q3] over {repeats} interleaved rounds",
                 ["variant", "steps/s", "/ bare loop"], rows)
     if "train_job baseline" in res:

@@ -324,7 +324,7 @@ def train_jobs_batched(cfg: exp_a.Config, jobs, threads: int | None = None) -> l
                            dtype=torch.float32, device=device)
     use_penalty = bool((penalty > 0).any())
 
-    ckpts = exp_a.checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    ckpts = exp_a.run_checkpoints(cfg)
     is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
     is_ckpt[ckpts] = True
     preds = np.empty((J, ckpts.size, u.shape[0]), dtype=np.float32)

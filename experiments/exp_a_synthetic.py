@@ -68,8 +68,10 @@ class Config:
     depth: int = 4
     activation: str = "relu"
     # --- optimisation: Adam, linear warm-up then cosine decay to 0
-    steps: int = 5000                     # full-batch steps (= epochs over the grid); the
-                                          # baseline needs ~3,800 for k = 50 in the worst seed
+    steps: int = 10_000                   # full-batch steps (= epochs over the grid); the
+                                          # baseline's worst seed learns k = 50 at ~4,700
+                                          # (0.47 T; at 5,000-8,000 it was 0.73-0.85 T:
+                                          # see BASELINE_STEPS_FOR_K50)
     lr: float = 1e-2                      # with warm-up: k = 50 at ~3,000 steps; Adam 2e-3
     warmup_steps: int = 200               # cosine had k = 50 at only Delta 0.32 after 8,000
     # --- arms: each a regimen (utils/regimen.py); legends say exactly which
@@ -83,7 +85,8 @@ class Config:
     dropout: float = 0.1                  # rate of the shorthands on hidden layers, measured in eval mode
     seeds: tuple[int, ...] = (0, 1, 2)
     # --- measurement
-    n_checkpoints: int = 120              # log-spaced in [1, steps], plus step 0
+    n_checkpoints: int = 120              # log-spaced in [1, steps] early, plus step 0 and a linear
+                                          # grid late (checkpoint_steps: window <= 5% of the run)
     eps: float = 0.1                      # learned: Delta_k below eps ...
     window_checkpoints: int = 5           # ... for 5 checkpoints or
     window_fraction: float = 0.02         # 2% of the run, whichever is longer
@@ -187,10 +190,46 @@ def validate(cfg: Config) -> None:
                          "target, all points); set batched=false for optimizer/noise/train_points")
 
 
-def checkpoint_steps(steps: int, n: int) -> np.ndarray:
-    """Step 0 plus ``n`` log-spaced steps in ``[1, steps]`` (deduplicated)."""
-    log = np.unique(np.round(np.geomspace(1, steps, n)).astype(np.int64))
-    return np.concatenate([[0], log])
+# SCIENCE.md section 1: the sustained window may never span more than 5% of
+# the run, or late crossings are silently censored (with 120 purely
+# log-spaced checkpoints over 5,000 steps nothing after step 3,755 could be
+# confirmed: T was really 0.75 T).
+MAX_WINDOW_FRACTION = 0.05
+
+
+def run_checkpoints(cfg: Config) -> np.ndarray:
+    """The checkpoint steps of a run (:func:`checkpoint_steps` of its config)."""
+    return checkpoint_steps(cfg.steps, cfg.n_checkpoints, cfg.window_checkpoints)
+
+
+def checkpoint_steps(steps: int, n: int, window_checkpoints: int = 5,
+                     max_window_fraction: float = MAX_WINDOW_FRACTION) -> np.ndarray:
+    """Checkpoint steps: 0, log-spaced early, linear late. int64, increasing.
+
+    The linear grid over ``[0, steps]`` has spacing at most
+    ``d = (max_window_fraction * steps - 1) / (window_checkpoints - 1)``, so
+    any ``window_checkpoints`` consecutive checkpoints span at most
+    ``max_window_fraction * steps`` steps (the -1 absorbs the rounding to
+    whole steps). The points of ``geomspace(1, steps, n)`` are added where
+    they are denser than that grid (below the step where their gap reaches
+    ``d``): the early steps, where low frequencies are learned, stay
+    log-resolved. Runs so short that ``d < 1`` are checkpointed at every
+    step; the bound then cannot hold (the window is ``window_checkpoints - 1``
+    steps).
+    """
+    for name, v, lo in (("steps", steps, 1), ("n", n, 2), ("window_checkpoints", window_checkpoints, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    if not 0 < max_window_fraction <= 1:
+        raise ValueError(f"max_window_fraction: expected 0 < f <= 1, got {max_window_fraction!r}")
+    d = (max_window_fraction * steps - 1) / max(window_checkpoints - 1, 1)
+    if d < 1:
+        return np.arange(steps + 1, dtype=np.int64)
+    linear = np.round(np.linspace(0, steps, math.ceil(steps / d) + 1)).astype(np.int64)
+    ratio = float(steps) ** (1.0 / (n - 1))   # geomspace step factor
+    switch = d / (ratio - 1.0) if ratio > 1 else 0.0
+    log = np.round(np.geomspace(1, steps, n)).astype(np.int64)
+    return np.unique(np.concatenate([[0], log[log < switch], linear]))
 
 
 def _target(cfg: Config, seed: int):
@@ -225,7 +264,7 @@ def _fit(cfg: Config, arm: Regimen, model: torch.nn.Module, u, y, train=None) ->
     ut, yt = (u, y) if train is None else train
     weights = arm.penalised(model)
     opt, lr0 = modes.make_optimizer(cfg, arm, model, ut)  # Adam/AdamW (lr0 = cfg.lr) or GD
-    ckpts = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    ckpts = run_checkpoints(cfg)
     is_ckpt = np.zeros(cfg.steps + 1, dtype=bool)
     is_ckpt[ckpts] = True
     preds = np.empty((ckpts.size, u.shape[0]), dtype=np.float32)
@@ -282,7 +321,7 @@ JOB_FIELDS = ("freqs", "amplitudes", "random_phases", "n_points", "width", "dept
 
 def job_key(cfg: Config, arm: Regimen, seed: int) -> dict:
     return {"config": {f: getattr(cfg, f) for f in JOB_FIELDS}, "regimen": arm.knobs(),
-            "seed": seed, "steps": checkpoint_steps(cfg.steps, cfg.n_checkpoints).tolist()}
+            "seed": seed, "steps": run_checkpoints(cfg).tolist()}
 
 
 def _run_jobs(cfg: Config, arms: list[Regimen], progress, store: JobStore | None = None) -> dict:
@@ -343,9 +382,11 @@ def analyse(cfg: Config, arms: list[Regimen], steps: np.ndarray, preds: np.ndarr
     Hall = fq.dft_coefficients(preds)
     kmax = cfg.spectrum_kmax
     residual = np.abs(Hall - Yall[None, :, None, :])[..., : kmax + 1] * 2 / cfg.n_points
-    t, learned = fq.learning_times(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
-                                   cfg.window_fraction)                              # (A,S,K)
-    return {"delta": delta, "gain": gain, "residual": residual, "t": t, "learned": learned,
+    ls = fq.learning_states(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
+                            cfg.window_fraction)                                     # (A,S,K)
+    return {"delta": delta, "gain": gain, "residual": residual, "t": ls.t,
+            "learned": ls.state == fq.LearningState.LEARNED, "state": ls.state,
+            "below_since": ls.below_since,
             "pred_amp": np.abs(Hall)[..., : kmax + 1] * 2 / cfg.n_points,
             "target_amp": np.abs(Yall)[0, : kmax + 1] * 2 / cfg.n_points}
 
@@ -356,6 +397,38 @@ def _median_censored(t: np.ndarray, learned: np.ndarray) -> float:
     n = vals.size
     med = vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
     return float(med) if np.isfinite(med) else float("nan")
+
+
+# Per-seed state names in summary.json, and the per-seed token in the table:
+# a learning time, "<since>?" (below eps from <since> to T, window not
+# complete) or "-" (not below eps at T).
+STATE_NAMES = {fq.LearningState.LEARNED: "learned", fq.LearningState.UNCONFIRMED: "unconfirmed",
+               fq.LearningState.NOT_LEARNED: "not learned"}
+
+
+def _seed_token(state: int, t: float, since: float) -> str:
+    if state == fq.LearningState.LEARNED:
+        return f"{t:.0f}"
+    return f"{since:.0f}?" if state == fq.LearningState.UNCONFIRMED else "-"
+
+
+def _median_text(med: float, states: np.ndarray, T: int) -> str:
+    """The median t_k, or the state of the median seed when that seed has no
+    t_k (states ranked learned < unconfirmed < not learned, as times are)."""
+    if np.isfinite(med):
+        return f"{med:.0f}"
+    rank = {fq.LearningState.LEARNED: 0, fq.LearningState.UNCONFIRMED: 1,
+            fq.LearningState.NOT_LEARNED: 2}
+    ordered = sorted((int(x) for x in states), key=rank.__getitem__)
+    middle = ordered[(len(ordered) - 1) // 2:len(ordered) // 2 + 1]
+    if all(x != fq.LearningState.NOT_LEARNED for x in middle):
+        return f"below eps at T={T}, not confirmed"
+    return f"not learned by T={T}"
+
+
+def _states_text(states: np.ndarray) -> str:
+    counts = [(int((states == code).sum()), name) for code, name in STATE_NAMES.items()]
+    return ", ".join(f"{c} {name}" for c, name in counts if c)
 
 
 def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dict], list[str]]:
@@ -378,6 +451,7 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                    "frequencies": {}}
         for j, k in enumerate(freqs):
             t, lr_ = m["t"][a, :, j], m["learned"][a, :, j]
+            state, since = m["state"][a, :, j], m["below_since"][a, :, j]
             med = _median_censored(t, lr_)
             # Delta_k >= 0: its interval is cut at 0 (utils.stats.mean_ci). The
             # gain Re(H_k / Y_k) has no feasible bound (overshoot gives > 1, a
@@ -385,8 +459,15 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
             fd = stats.summarize(m["delta"][a, :, -1, j], bounds=(0.0, np.inf))
             fg = stats.summarize(m["gain"][a, :, -1, j])
             entry = {"t_per_seed": [None if not l else float(v) for v, l in zip(t, lr_)],
-                     "n_learned": int(lr_.sum()), "t_median": med,
-                     "final_delta": fd, "final_gain": fg}
+                     "state_per_seed": [STATE_NAMES[int(x)] for x in state],
+                     # below eps from this step to T (unconfirmed seeds only): a bound, not t_k
+                     "below_since_per_seed": [float(v) if np.isfinite(v) else None for v in since],
+                     "final_delta_per_seed": [float(v) for v in m["delta"][a, :, -1, j]],
+                     "final_gain_per_seed": [float(v) for v in m["gain"][a, :, -1, j]],
+                     "n_learned": int(lr_.sum()),
+                     "n_unconfirmed": int((state == fq.LearningState.UNCONFIRMED).sum()),
+                     "n_not_learned": int((state == fq.LearningState.NOT_LEARNED).sum()),
+                     "t_median": med, "final_delta": fd, "final_gain": fg}
             if base is not None and a != base:
                 tb, lb = m["t"][base, :, j], m["learned"][base, :, j]
                 both = lr_ & lb
@@ -396,10 +477,11 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                 entry["final_gain_ratio_vs_baseline"] = stats.summarize(m["gain"][a, :, -1, j] / gb)
             arm_sum["frequencies"][str(k)] = entry
             rows.append({"arm": arm.name, "k": k,
-                         "t_median": (f"{med:.0f}" if np.isfinite(med)
-                                      else f"not learned by T={cfg.steps}"),
+                         "t_median": _median_text(med, state, cfg.steps),
                          "n_learned": f"{int(lr_.sum())}/{lr_.size}",
-                         "t_per_seed": " ".join("-" if not l else f"{v:.0f}" for v, l in zip(t, lr_)),
+                         "states": _states_text(state),
+                         "t_per_seed": " ".join(_seed_token(int(x), v, b)
+                                                for x, v, b in zip(state, t, since)),
                          "final_delta": (f"{fd['mean']:.3f} [{fd['lo']:.3f}, {fd['hi']:.3f}]"
                                          if fd["n"] >= 2 else f"{fd['mean']:.3f} (n = {fd['n']})"),
                          "final_gain": (f"{fg['mean']:.3f} [{fg['lo']:.3f}, {fg['hi']:.3f}]"
@@ -407,11 +489,21 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
         per_arm[arm.name] = arm_sum
     if base is not None:
         for j, k in enumerate(freqs):
-            n_bad = int((~m["learned"][base, :, j]).sum())
-            if n_bad:
-                warnings.append(f"baseline did not learn k={k} in {n_bad}/{len(cfg.seeds)} seeds "
-                                f"by T={cfg.steps} steps: learning times of the other arms at k={k} "
-                                f"cannot separate 'slower' from 'too few steps'; raise --epochs")
+            state = m["state"][base, :, j]
+            n_not = int((state == fq.LearningState.NOT_LEARNED).sum())
+            n_unc = int((state == fq.LearningState.UNCONFIRMED).sum())
+            if n_not:
+                final = ", ".join(f"Delta {d:.3f}, gain {g:.3f}" for d, g, x in
+                                  zip(m["delta"][base, :, -1, j], m["gain"][base, :, -1, j], state)
+                                  if x == fq.LearningState.NOT_LEARNED)
+                warnings.append(f"baseline did not learn k={k} in {n_not}/{len(cfg.seeds)} seeds "
+                                f"by T={cfg.steps} steps (final {final}): learning times of the "
+                                f"other arms at k={k} cannot separate 'slower' from 'too few "
+                                f"steps'; raise --epochs")
+            if n_unc:
+                warnings.append(f"baseline's k={k} is below eps at T={cfg.steps} but not confirmed "
+                                f"in {n_unc}/{len(cfg.seeds)} seeds (it crossed within the last "
+                                f"window): its learning time is unknown, not T; raise --epochs")
     return per_arm, rows, warnings
 
 
@@ -422,27 +514,38 @@ def write_table(path: Path, rows: list[dict]) -> Path:
     return runs.write_text(path, "\n".join(lines) + "\n")
 
 
-# Measured with the default network and optimiser (README "Experiment A"):
-# the baseline's slowest seed learned k = 50 at about 3,800 steps.
-BASELINE_STEPS_FOR_K50 = 3800
+# Measured with the default network and optimiser, baseline seeds 0, 1, 2,
+# checkpoints from checkpoint_steps (so no censoring before 0.95 T), on the
+# shared 2-core CPU (Dec 2026), t_50 in steps (final Delta_50):
+#   T =  5,000: 3,025 / 3,642 / 2,901   (0.054 / 0.072 / 0.033), slowest 0.73 T
+#   T =  6,000: 3,185 / 5,111 / 2,963   (0.028 / 0.091 / 0.027), slowest 0.85 T
+#   T =  8,000: 2,963 / 6,222 / 3,160   (0.005 / 0.081 / 0.002), slowest 0.78 T
+#   T = 10,000: 3,580 / 4,691 / 4,074   (0.002 / 0.015 / 0.004), slowest 0.47 T
+# With cosine decay seed 1 learns k = 50 only as the rate falls, up to 8,000
+# steps at 0.73-0.85 T with Delta_50 ending near eps; at 10,000 every seed
+# learns it before half the run and ends far below eps: the default.
+BASELINE_STEPS_FOR_K50 = 4700
 
 
 def short_run_warning(cfg: Config) -> str | None:
     """A warning when ``steps`` leaves the baseline too little time to learn
     the highest target frequency (then nobody can tell 'slower' from 'too
     few steps'), scaled as k_max^2 from the measured k = 50 time -- a rough
-    guide; the run itself checks what the baseline learned."""
-    need = BASELINE_STEPS_FOR_K50 * (max(cfg.freqs) / 50) ** 2
+    guide; the run itself checks what the baseline learned. The crossing must
+    come before the last window (``MAX_WINDOW_FRACTION`` of the run) to be
+    confirmed, hence the division."""
+    need = BASELINE_STEPS_FOR_K50 * (max(cfg.freqs) / 50) ** 2 / (1 - MAX_WINDOW_FRACTION)
     if cfg.steps < need:
         return (f"steps={cfg.steps} is likely too short for the baseline to learn k={max(cfg.freqs)} "
-                f"(about {need:,.0f} steps with the default network); its learning times "
-                f"will probably be censored ('not learned by T')")
+                f"(about {need:,.0f} steps with the default network, the last "
+                f"{MAX_WINDOW_FRACTION:.0%} of a run being too late to confirm); its learning "
+                f"times will probably be censored ('not learned by T' or 'not confirmed')")
     return None
 
 
 def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:
     """Indices of at most ``n_frames`` checkpoints, evenly spread (the
-    checkpoints themselves are log-spaced, so the frames are too)."""
+    checkpoints are log-spaced early and linear late, so the frames are too)."""
     if n_ckpts <= n_frames:
         return np.arange(n_ckpts)
     return np.unique(np.round(np.linspace(0, n_ckpts - 1, n_frames)).astype(int))
@@ -521,7 +624,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
     if resume:  # the per-step records are rewritten below from all jobs
         metrics.drop(lambda r: r.get("kind") == "step")
     results = _run_jobs(cfg, arms, progress, store)
-    steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
+    steps = run_checkpoints(cfg)
     preds = np.stack([np.stack([results[a, s]["preds"] for s in range(len(cfg.seeds))])
                       for a in range(len(arms))])                                  # (A,S,C,N)
     loss = np.stack([np.stack([results[a, s]["loss"] for s in range(len(cfg.seeds))])
@@ -542,7 +645,8 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                   freqs=np.asarray(cfg.freqs), arms=np.asarray([a.name for a in arms]),
                   seeds=np.asarray(cfg.seeds), preds=preds, train_loss=loss,
                   delta=m["delta"], gain=m["gain"], residual=m["residual"],
-                  t_learn=m["t"], learned=m["learned"],
+                  t_learn=m["t"], learned=m["learned"], learn_state=m["state"],
+                  below_since=m["below_since"],
                   delta_mean=d_mean, delta_lo=d_lo, delta_hi=d_hi,
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
     tidy.write_tidy_csv(run_dir / "exp_a_tidy.csv", tidy.tidy_rows_a(run_dir / "exp_a_arrays.npz"))
@@ -567,7 +671,8 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                     for name, caption in FIGURE_CAPTIONS.items()],
         "tables": [{"title": f"Learning times t_k (steps; Delta_k < {cfg.eps:g} sustained), "
                              f"median over {len(cfg.seeds)} seeds; final Delta_k and gain "
-                             "with 95% intervals",
+                             "with 95% intervals. Per seed: t_k; '<step>?' below eps from "
+                             "<step> to T, not confirmed; '-' not learned (Delta_k >= eps at T)",
                     "columns": list(rows[0]), "rows": [list(r.values()) for r in rows]},
                    {"title": "Spectral-bias order: Spearman correlation of k and t_k, pooled "
                              "over seeds (+1 = strictly low to high)",

@@ -269,9 +269,11 @@ def b_data(b_dir: Path, b_summary: dict) -> tuple[exp_b.Config, ImageData]:
     n_train, n_test). ``auto`` is pinned to what B actually used, so a
     CIFAR-10 download since then cannot swap the data under B's models."""
     b_cfg = exp_b.config_from_run(b_dir)
-    if b_cfg.dataset == "auto":
-        used = "synthetic" if b_summary["dataset_id"].startswith("synthetic") else "cifar10"
+    used = b_summary["dataset_id"]
+    if used.startswith("synthetic"):  # "synthetic" and "auto" name the newest set: pin B's own
         b_cfg = dataclasses.replace(b_cfg, dataset=used)
+    elif b_cfg.dataset == "auto":
+        b_cfg = dataclasses.replace(b_cfg, dataset="cifar10")
     return b_cfg, exp_b.load_data(b_cfg)
 
 

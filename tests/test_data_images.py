@@ -189,8 +189,8 @@ def test_cifar10_download_goes_through_torchvision(tmp_path, monkeypatch):
 
 def test_auto_falls_back_to_synthetic_with_a_loud_note(tmp_path):
     data = load_image_data("auto", n_train=40, n_test=20, seed=5)
-    assert data.dataset_id == "synthetic-v1" and data.train_x.shape[0] == 40
-    assert "CIFAR-10" in data.notes[0] and "synthetic-v1" in data.notes[0]
+    assert data.dataset_id == "synthetic-v2" and data.train_x.shape[0] == 40
+    assert "CIFAR-10" in data.notes[0] and "synthetic-v2" in data.notes[0]
     assert str(tmp_path / "data") in data.notes[0] and "NOT CIFAR-10" in data.notes[0]
 
 

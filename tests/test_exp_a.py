@@ -6,6 +6,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import main
 from experiments import exp_a_synthetic as exp_a
@@ -140,3 +141,116 @@ def test_non_finite_loss_stops_with_step(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "non-finite" in err and "step" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- checkpoint placement and the censoring horizon (SCIENCE.md section 1) ---
+
+def _window_spans(steps: np.ndarray, w: int, frac: float) -> np.ndarray:
+    """Span in steps of the sustained window from each checkpoint whose
+    window can be completed (the learning_states rule, restated)."""
+    T = steps[-1]
+    starts = np.arange(steps.size - w + 1)
+    end = np.maximum(steps[starts + w - 1], steps[starts] + frac * T)
+    return (end - steps[starts])[end <= T]
+
+
+@given(steps=st.integers(100, 60_000), n=st.integers(10, 400))
+@settings(max_examples=60, deadline=None)
+def test_sustained_window_never_spans_more_than_5_percent(steps, n):
+    cfg = exp_a.Config()
+    ck = exp_a.checkpoint_steps(steps, n, cfg.window_checkpoints)
+    assert ck[0] == 0 and ck[-1] == steps and np.all(np.diff(ck) > 0)
+    spans = _window_spans(ck.astype(float), cfg.window_checkpoints, cfg.window_fraction)
+    assert spans.max() <= exp_a.MAX_WINDOW_FRACTION * steps
+    # Never sparser than the log-spaced points: up to any step there are at
+    # least as many checkpoints as distinct log points.
+    log = np.unique(np.round(np.geomspace(1, steps, n)).astype(np.int64))
+    x = np.arange(1, steps + 1)
+    assert np.all(np.searchsorted(ck, x, side="right") - 1
+                  >= np.searchsorted(log, x, side="right") - 1)
+
+
+def test_default_run_keeps_its_early_log_points():
+    cfg = exp_a.Config()
+    ck = exp_a.checkpoint_steps(cfg.steps, cfg.n_checkpoints, cfg.window_checkpoints)
+    log = np.unique(np.round(np.geomspace(1, cfg.steps, cfg.n_checkpoints)).astype(np.int64))
+    # k = 5 is learned within the first few hundred steps: resolved as before.
+    assert set(log[log <= 500].tolist()) <= set(ck.tolist())
+
+
+def test_short_runs_checkpoint_every_step():
+    np.testing.assert_array_equal(exp_a.checkpoint_steps(50, 40), np.arange(51))
+
+
+def test_checkpoint_steps_reject_bad_arguments():
+    with pytest.raises(ValueError, match="steps"):
+        exp_a.checkpoint_steps(0, 10)
+    with pytest.raises(ValueError, match="n"):
+        exp_a.checkpoint_steps(100, 1)
+    with pytest.raises(ValueError, match="max_window_fraction"):
+        exp_a.checkpoint_steps(100, 10, max_window_fraction=0.0)
+
+
+def test_late_crossing_is_confirmed_now_and_was_censored_by_log_spacing():
+    from utils import frequency as fq
+
+    cfg = dataclasses.replace(exp_a.Config(), steps=5000)  # the case SCIENCE.md measured
+    T = cfg.steps
+    old = np.concatenate([[0], np.unique(np.round(np.geomspace(1, T, cfg.n_checkpoints)))])
+    new = exp_a.checkpoint_steps(T, cfg.n_checkpoints, cfg.window_checkpoints)
+    cross = 0.9 * T          # Delta falls below eps for good at 90% of the run
+    for steps, expect in ((new, fq.LearningState.LEARNED), (old, fq.LearningState.UNCONFIRMED)):
+        delta = np.where(steps >= cross, 0.01, 1.0)
+        r = fq.learning_states(delta, steps, cfg.eps, cfg.window_checkpoints, cfg.window_fraction)
+        assert r.state == expect
+    assert r.below_since == old[old >= cross][0]
+    # The old horizon: the last start whose 5-checkpoint window ends inside the run.
+    old_spans = _window_spans(old.astype(float), cfg.window_checkpoints, cfg.window_fraction)
+    assert old[old_spans.size - 1] < 0.76 * T
+    assert old[old_spans.size - 1] == 3755   # the number SCIENCE.md quotes
+
+
+def test_summarise_reports_three_states_and_warns_for_each():
+    from utils import frequency as fq
+
+    cfg = dataclasses.replace(exp_a.Config(), arms=("baseline",), seeds=(0, 1, 2), freqs=(50,))
+    arms = exp_a.build_arms(cfg)
+    steps = exp_a.checkpoint_steps(cfg.steps, cfg.n_checkpoints, cfg.window_checkpoints)
+    C = steps.size
+    delta = np.ones((1, 3, C, 1))
+    delta[0, 0, C // 2:, 0] = 0.01      # learned at checkpoint C // 2
+    delta[0, 1, -2:, 0] = 0.01          # below eps only at the last two checkpoints
+    delta[0, 2, :, 0] = 0.4             # never below eps
+    gain = 1.0 - delta
+    ls = fq.learning_states(np.moveaxis(delta, -2, -1), steps, cfg.eps, cfg.window_checkpoints,
+                            cfg.window_fraction)
+    m = {"delta": delta, "gain": gain, "t": ls.t, "learned": ls.state == fq.LearningState.LEARNED,
+         "state": ls.state, "below_since": ls.below_since}
+    per_arm, rows, warnings = exp_a.summarise(cfg, arms, m)
+    (row,) = rows
+    assert row["t_per_seed"] == f"{steps[C // 2]} {steps[-2]}? -"
+    assert row["states"] == "1 learned, 1 unconfirmed, 1 not learned"
+    assert row["n_learned"] == "1/3"
+    # Median over seeds ranks learned < unconfirmed < not learned: the middle seed is unconfirmed.
+    assert row["t_median"] == f"below eps at T={cfg.steps}, not confirmed"
+    entry = per_arm["baseline"]["frequencies"]["50"]
+    assert entry["state_per_seed"] == ["learned", "unconfirmed", "not learned"]
+    assert entry["t_per_seed"] == [float(steps[C // 2]), None, None]
+    assert entry["below_since_per_seed"] == [None, float(steps[-2]), None]
+    assert entry["final_delta_per_seed"] == [0.01, 0.01, 0.4]
+    assert (entry["n_unconfirmed"], entry["n_not_learned"]) == (1, 1)
+    assert any("did not learn k=50 in 1/3" in w and "Delta 0.400, gain 0.600" in w
+               for w in warnings)
+    assert any("not confirmed in 1/3" in w for w in warnings)
+
+
+def test_short_run_warning_leaves_room_for_the_last_window():
+    cfg = exp_a.Config()
+    need = exp_a.BASELINE_STEPS_FOR_K50 / (1 - exp_a.MAX_WINDOW_FRACTION)
+    assert exp_a.short_run_warning(dataclasses.replace(cfg, steps=int(np.ceil(need)))) is None
+    assert "too short" in exp_a.short_run_warning(dataclasses.replace(cfg, steps=int(need) - 1))
+    # k_max^2 scaling: half the top frequency needs a quarter of the steps.
+    quarter = dataclasses.replace(cfg, freqs=(5, 25), steps=int(np.ceil(need / 4)))
+    assert exp_a.short_run_warning(quarter) is None
+    # The default run itself leaves the margin.
+    assert exp_a.short_run_warning(cfg) is None

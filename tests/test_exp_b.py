@@ -29,9 +29,9 @@ def test_run_folder_and_figures(quick_b):
                  "figures/exp_b_radial_profiles.png"):
         assert (quick_b / name).is_file(), name
     summary = json.loads((quick_b / "summary.json").read_text())
-    assert summary["dataset_id"] == "synthetic-v1"
+    assert summary["dataset_id"] == "synthetic-v2"
     with np.load(quick_b / "exp_b_arrays.npz") as z:  # the figures' titles read it from here
-        assert str(z["dataset_id"]) == "synthetic-v1"
+        assert str(z["dataset_id"]) == "synthetic-v2"
     for c in summary["checkpoints"]:
         assert (quick_b / c["path"]).is_file()
 

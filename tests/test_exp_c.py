@@ -174,7 +174,7 @@ def test_checkpoint_for_another_model_and_dataset_is_refused(b_run, tmp_path):
     with pytest.raises(ckpt.CheckpointError) as err:
         exp_c.run(dataclasses.replace(TINY, b_run=str(copy)), tmp_path / "c", log=lambda *_: None)
     msg = str(err.value)
-    for name in ("resnet18", "cifar10", "small_cnn", "synthetic-v1"):
+    for name in ("resnet18", "cifar10", "small_cnn", "synthetic-v2"):
         assert name in msg, (name, msg)
 
 

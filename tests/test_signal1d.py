@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from data.toy_data import make_target
-from utils.frequency import (dft_coefficients, learning_times, relative_error, spearman,
-                             spectral_bias_order, spectral_gain)
+from utils.frequency import (LearningState, dft_coefficients, learning_states, learning_times,
+                             relative_error, spearman, spectral_bias_order, spectral_gain)
 
 
 def _coeffs(signal, ks=(5, 20, 50)):
@@ -170,3 +170,66 @@ def test_spectral_bias_order_is_withheld_below_three_learned_points():
     assert learned_points(~np.isnan(t3)) == 3
     assert spectral_bias_order(ks, t3, ~np.isnan(t3), 1000) == pytest.approx(
         stats.spearmanr(np.tile(ks, 2), [100, 900, 1e9, 120, 1e9, 1e9]).statistic)
+
+
+# --- the three end states (SCIENCE.md section 1: never merged, never T) -----
+
+def _states(d, **kw):
+    return learning_states(d, STEPS, eps=0.1, **kw)
+
+
+def test_learned_component_has_its_time_and_no_bound():
+    d = np.ones(100)
+    d[40:] = 0.05
+    r = _states(d)
+    assert r.state == LearningState.LEARNED and r.t == STEPS[40]
+    assert np.isnan(r.below_since) and r.final_delta == 0.05
+
+
+def test_learned_stays_learned_when_it_rises_after_its_window():
+    d = np.ones(100)
+    d[30:60] = 0.05          # sustained for 30 checkpoints, then back above eps
+    r = _states(d)
+    assert r.state == LearningState.LEARNED and r.t == STEPS[30] and r.final_delta == 1.0
+
+
+def test_crossing_in_the_last_window_is_unconfirmed_not_learned():
+    d = np.ones(100)
+    d[-3:] = 0.01            # three checkpoints below eps: the 5-checkpoint window cannot end
+    r = _states(d)
+    assert r.state == LearningState.UNCONFIRMED
+    assert np.isnan(r.t)     # no time imputed, least of all T
+    assert r.below_since == STEPS[-3] and r.final_delta == 0.01
+
+
+def test_above_eps_at_the_end_is_not_learned_with_its_final_delta():
+    d = np.linspace(1.0, 0.3, 100)
+    d[20:23] = 0.05          # a dip that comes back does not count
+    r = _states(d)
+    assert r.state == LearningState.NOT_LEARNED and np.isnan(r.t) and np.isnan(r.below_since)
+    assert r.final_delta == d[-1]
+
+
+def test_states_are_batched_and_old_return_values_agree():
+    d = np.ones((2, 3, 100))
+    d[0, 1, 50:] = 0.0       # learned at checkpoint 50
+    d[1, 2, -2:] = 0.0       # below eps only at the last two checkpoints
+    r = learning_states(d, STEPS)
+    expect = np.full((2, 3), LearningState.NOT_LEARNED)
+    expect[0, 1], expect[1, 2] = LearningState.LEARNED, LearningState.UNCONFIRMED
+    np.testing.assert_array_equal(r.state, expect)
+    assert r.state.dtype == np.int8 and r.t.shape == r.below_since.shape == (2, 3)
+    assert r.below_since[1, 2] == STEPS[-2] and np.isnan(r.below_since[0, 1])
+    t, ok = learning_times(d, STEPS)
+    np.testing.assert_array_equal(ok, r.state == LearningState.LEARNED)
+    np.testing.assert_array_equal(t, r.t)
+
+
+def test_every_checkpoint_below_eps_is_learned_at_the_first():
+    r = _states(np.zeros(100))
+    assert r.state == LearningState.LEARNED and r.t == STEPS[0]
+
+
+def test_learning_states_reject_negative_window_fraction():
+    with pytest.raises(ValueError, match="window_fraction"):
+        learning_states(np.ones(5), np.arange(1, 6), window_fraction=-0.1)

@@ -14,12 +14,17 @@ Notation (Rahaman et al. 2019, "On the spectral bias of neural networks"):
 * ``g_k(t) = Re(H_k / Y_k)``: gain. A plateau below 1 means the component is
   shrunk (what weight penalties do), not merely slow.
 * ``t_k(eps)``: learning time, the first checkpoint from which ``Delta_k``
-  stays below ``eps`` for a whole window (see :func:`learning_times`).
+  stays below ``eps`` for a whole window (see :func:`learning_times`). A
+  component without one is in one of two other states, never merged with
+  the first or with each other (:class:`LearningState`).
 
 Everything here is pure numpy/torch: no files, no plotting, no global RNG.
 """
 
 from __future__ import annotations
+
+import enum
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +34,9 @@ __all__ = [
     "relative_error",
     "spectral_gain",
     "learning_times",
+    "learning_states",
+    "LearningState",
+    "LearningStates",
     "spearman",
     "spectral_bias_order",
     "learned_points",
@@ -100,29 +108,58 @@ def spectral_gain(H, Y) -> np.ndarray:
     return np.real(H / Y)
 
 
-def learning_times(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
-                   window_fraction: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-    """Learning time ``t_k(eps)`` with a sustained-window rule and censoring.
+class LearningState(enum.IntEnum):
+    """Where a component stands at the end of a run (the codes of
+    :attr:`LearningStates.state`)."""
+
+    #: ``Delta_k >= eps`` at the last checkpoint: not learned by T (it never
+    #: went below eps, or only in dips that came back up).
+    NOT_LEARNED = 0
+    #: below eps for a whole window: learned at ``t_k``.
+    LEARNED = 1
+    #: below eps from some checkpoint through the last one, but too close to
+    #: the end for the window to be completed: neither learned nor not.
+    UNCONFIRMED = 2
+
+
+class LearningStates(NamedTuple):
+    """Result of :func:`learning_states`; every field has delta's leading shape."""
+
+    t: np.ndarray            # float64: t_k where LEARNED, NaN elsewhere (never T)
+    state: np.ndarray        # int8: LearningState codes
+    below_since: np.ndarray  # float64: step where the final below-eps stretch began,
+                             # where UNCONFIRMED; NaN elsewhere
+    final_delta: np.ndarray  # float64: Delta_k at the last checkpoint
+
+
+def learning_states(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
+                    window_fraction: float = 0.02) -> LearningStates:
+    """Learning time ``t_k(eps)`` with a sustained-window rule, and the state
+    of every component that has none.
 
     ``t_k`` is the step of the first checkpoint ``i`` such that ``Delta_k``
     stays below ``eps`` at every checkpoint from ``i`` through the end of the
     window. The window starting at checkpoint ``i`` spans the longer of
     ``window_checkpoints`` checkpoints (``i`` included) and
-    ``window_fraction * steps[-1]`` steps. A window must end inside the run;
-    a component whose window cannot be completed is *censored*: reported as
-    not learned (``NaN``), never imputed as ``T``. So a curve that dips under
-    ``eps`` and comes back within the window is not learned at the dip.
+    ``window_fraction * steps[-1]`` steps, and must end inside the run. So a
+    curve that dips under ``eps`` and comes back within the window is not
+    learned at the dip, and a crossing in the last window cannot be confirmed.
+
+    States (:class:`LearningState`), never merged: LEARNED (``t`` is
+    ``t_k``); UNCONFIRMED (below eps at the last checkpoint, the window not
+    complete; ``below_since`` says from which checkpoint); NOT_LEARNED
+    (``Delta_k >= eps`` at the end; ``final_delta`` says how far). No time is
+    ever imputed: ``t`` is NaN unless LEARNED.
 
     Args:
         delta: ``(..., C)`` relative errors at ``C`` checkpoints.
         steps: ``(C,)`` increasing step numbers of the checkpoints.
         eps: threshold, ``0 < eps``.
         window_checkpoints: minimum number of checkpoints in the window, >= 1.
-        window_fraction: minimum window length as a fraction of the run.
+        window_fraction: minimum window length as a fraction of the run, >= 0.
 
     Returns:
-        ``(t, learned)``: float64 ``(...,)`` with ``NaN`` where censored, and
-        bool ``(...,)``.
+        :class:`LearningStates`, each field shaped ``delta.shape[:-1]``.
     """
     d = _as_float64_numpy(delta)
     st = np.asarray(steps, dtype=np.float64)
@@ -135,6 +172,8 @@ def learning_times(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
         raise ValueError(f"eps: expected > 0, got {eps}")
     if window_checkpoints < 1:
         raise ValueError(f"window_checkpoints: expected >= 1, got {window_checkpoints}")
+    if not window_fraction >= 0:
+        raise ValueError(f"window_fraction: expected >= 0, got {window_fraction}")
     C = st.size
     # Window end (a step number) for each start checkpoint i.
     idx_n = np.arange(C) + window_checkpoints - 1
@@ -154,7 +193,28 @@ def learning_times(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
     learned = ok.any(axis=-1)
     first = np.argmax(ok, axis=-1)
     t = np.where(learned, st[first], np.nan)
-    return t, learned
+    # Length of the final below-eps stretch: the position of the first
+    # checkpoint at or above eps counted from the end (C when there is none).
+    rev = below[..., ::-1]
+    trailing = np.where(rev.all(axis=-1), C, np.argmax(~rev, axis=-1))
+    unconfirmed = below[..., -1] & ~learned
+    since = np.where(unconfirmed, st[np.clip(C - trailing, 0, C - 1)], np.nan)
+    state = np.where(learned, LearningState.LEARNED,
+                     np.where(unconfirmed, LearningState.UNCONFIRMED,
+                              LearningState.NOT_LEARNED)).astype(np.int8)
+    return LearningStates(t=t, state=state, below_since=since, final_delta=d[..., -1].copy())
+
+
+def learning_times(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
+                   window_fraction: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, learned)`` of :func:`learning_states` (same arguments): ``t``
+    float64 ``(...,)`` with ``NaN`` where not learned, ``learned`` bool.
+
+    ``learned`` is False for UNCONFIRMED and NOT_LEARNED alike; callers that
+    report why a component has no ``t_k`` use :func:`learning_states`.
+    """
+    r = learning_states(delta, steps, eps, window_checkpoints, window_fraction)
+    return r.t, r.state == LearningState.LEARNED
 
 
 def _rank(a: np.ndarray) -> np.ndarray:
