@@ -355,7 +355,7 @@ def test_bad_cifar_batch_names_the_file(tmp_path, case):
 def test_auto_with_a_damaged_cifar_falls_back_and_says_which_file(tmp_path):
     root = _cifar_root(tmp_path, test_batch=b"\x80\x02 cut")
     data = load_image_data("auto", root, n_train=20, n_test=10, download=False)
-    assert data.dataset_id == "synthetic-v1"
+    assert data.dataset_id == "synthetic-v2"
     assert str(root / cifar10.FOLDER / "test_batch") in data.notes[0]
     assert "NOT CIFAR-10" in data.notes[0]
 

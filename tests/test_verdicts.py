@@ -195,8 +195,11 @@ def test_experiment_c_near_chance_is_inconclusive_and_rho_is_withheld():
 
 def _a_metrics(cfg, arms, t, learned, rng):
     A, S, K = t.shape
+    from utils.frequency import LearningState
+    state = np.where(learned, LearningState.LEARNED, LearningState.NOT_LEARNED)
     return {"t": t, "learned": learned, "delta": rng.uniform(0, 0.05, (A, S, 4, K)),
-            "gain": rng.uniform(0.9, 1.0, (A, S, 4, K))}
+            "gain": rng.uniform(0.9, 1.0, (A, S, 4, K)), "state": state,
+            "below_since": np.full((A, S, K), np.nan)}
 
 
 def test_experiment_a_summary_spearman_n_and_takeaway():
