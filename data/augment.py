@@ -4,7 +4,7 @@ and flips happen there, with no per-image Python loop).
 
 Pixels stay in [0, 1] (or 0..255 for uint8) through augmentation; any
 frequency operation (filters, noise) must come before :func:`normalize`
-(SCIENCE.md, conventions).
+(docs/DEFINITIONS.md, conventions).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Low- and high-pass copies of an image set (the seed's filtered-data API).
 
-The filtering itself is :func:`utils.frequency.filter_images` (SCIENCE.md
+The filtering itself is :func:`utils.frequency.filter_images` (docs/DEFINITIONS.md
 section 4); this module applies it to whole splits in chunks and wraps the
 results as datasets. Images are filtered as float pixels in [0, 1] (uint8
 input is divided by 255), per channel. Outputs are *not* clipped: a

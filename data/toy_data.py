@@ -1,4 +1,4 @@
-"""The 1D target of Experiment A on its periodic grid (SCIENCE.md section 1).
+"""The 1D target of Experiment A on its periodic grid (docs/DEFINITIONS.md section 1).
 
 ``y(x) = sum_k A_k sin(k x + phi_k)`` sampled at ``x_j = 2 pi j / N``,
 ``j = 0..N-1`` (endpoint excluded). With whole-number ``k`` every component
@@ -6,7 +6,7 @@ falls exactly in DFT bin ``k``: nothing leaks (largest off-bin value at
 rounding level, ~1e-15). The network sees ``u = x / pi - 1`` in ``[-1, 1)``.
 
 Validation rejects non-integer frequencies and grids with ``N < 8 k_max``
-(SCIENCE.md: ``N = 512`` is enough for ``k_max = 50``).
+(docs/DEFINITIONS.md: ``N = 512`` is enough for ``k_max = 50``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def make_target(freqs=(5, 20, 50), n_points: int = 512, amplitudes=None, phases=
         amplitudes: ``A_k`` (default all 1); must be non-zero.
         phases: ``phi_k`` in radians (default all 0).
         random_phase_seed: if given (and ``phases`` is None), draw
-            ``phi_k ~ U[0, 2 pi)`` from this seed (an option in SCIENCE.md).
+            ``phi_k ~ U[0, 2 pi)`` from this seed (an option in docs/DEFINITIONS.md).
     """
     k = validate_grid(freqs, n_points)
     amp = np.ones(k.size) if amplitudes is None else np.asarray(amplitudes, dtype=np.float64)

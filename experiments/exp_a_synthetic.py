@@ -1,5 +1,5 @@
 """Experiment A: which frequency is learned when, with and without L2 and
-dropout (SCIENCE.md section 1).
+dropout (docs/DEFINITIONS.md section 1).
 
 An MLP fits ``y = sin(5x) + sin(20x) + sin(50x)`` on the periodic grid,
 full batch. At log-spaced steps, in eval mode, we measure per target frequency
@@ -57,14 +57,14 @@ STABLE_FIGURES = ("exp_a_fitting.gif", "exp_a_frequency_curves.png")
 
 @dataclass(frozen=True)
 class Config:
-    # --- target (SCIENCE.md 1): sin(k x + phi) on x_j = 2 pi j / N
+    # --- target (docs/DEFINITIONS.md 1): sin(k x + phi) on x_j = 2 pi j / N
     freqs: tuple[int, ...] = (5, 20, 50)
     amplitudes: tuple[float, ...] = ()    # empty: all 1
     random_phases: bool = False           # phi_k ~ U[0, 2pi) per seed instead of 0
     n_points: int = 512                   # N >= 8 k_max; 512 suffices for k = 50
     # --- network
     width: int = 192                      # 4x192 learns k = 50 by ~3,000-3,800 steps here;
-                                          # 3x128 does not learn k = 20 in 10,000 (SCIENCE.md 1)
+                                          # 3x128 does not learn k = 20 in 10,000 (docs/DEFINITIONS.md 1)
     depth: int = 4
     activation: str = "relu"
     # --- optimisation: Adam, linear warm-up then cosine decay to 0
@@ -190,7 +190,7 @@ def validate(cfg: Config) -> None:
                          "target, all points); set batched=false for optimizer/noise/train_points")
 
 
-# SCIENCE.md section 1: the sustained window may never span more than 5% of
+# docs/DEFINITIONS.md section 1: the sustained window may never span more than 5% of
 # the run, or late crossings are silently censored (with 120 purely
 # log-spaced checkpoints over 5,000 steps nothing after step 3,755 could be
 # confirmed: T was really 0.75 T).

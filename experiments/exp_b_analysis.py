@@ -1,5 +1,5 @@
 """Experiment B's measurements from the recorded conv1 weights: radial
-spectra, HFF, SSR (both flavours, both comparisons, SCIENCE.md 3), intervals
+spectra, HFF, SSR (both flavours, both comparisons, docs/DEFINITIONS.md 3), intervals
 over seeds (cut to each quantity's feasible range), paired tests against the
 baseline, the findings on claims l2_lowpass and dropout_highfreq
 (utils.verdicts), a tidy CSV of the per-seed arrays, and the figures drawn

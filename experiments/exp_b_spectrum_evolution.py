@@ -1,5 +1,5 @@
 """Experiment B: how L2 and dropout change the frequency content of the first
-conv layer (SCIENCE.md sections 2, 3, 7).
+conv layer (docs/DEFINITIONS.md sections 2, 3, 7).
 
 Image classifiers train under four arms (baseline, L2, dropout, L2+dropout)
 and several seeds. Within a seed every arm starts from the same weights and
@@ -40,7 +40,7 @@ STABLE_FIGURES = ("exp_b_spectrum_evolution.png", "exp_b_ssr_comparison.png",
 
 @dataclass(frozen=True)
 class Config:
-    # --- data (SCIENCE.md 8): "auto" = CIFAR-10 if on disk or downloadable, else synthetic
+    # --- data (docs/DEFINITIONS.md 8): "auto" = CIFAR-10 if on disk or downloadable, else synthetic
     dataset: str = "auto"                 # auto | cifar10 | cifar10-jpeg | fashion-mnist | imagefolder | synthetic
     data_root: str | None = None          # where the dataset lives (default: ~/.cache/freqreg/data)
     data_seed: int = 0                    # fixes subsets / the synthetic set across training seeds

@@ -1,5 +1,5 @@
 """Experiment C's perturbations: the robustness curves (noise families and
-filtered sets, SCIENCE.md sections 4 and 5) and the Fourier heat map
+filtered sets, docs/DEFINITIONS.md sections 4 and 5) and the Fourier heat map
 (section 6). Every perturbation acts on [0, 1] pixels before normalisation
 and depends only on (image index, level, seed).
 

@@ -1,5 +1,5 @@
 """Experiment C: how robust are experiment B's trained models to
-frequency-specific perturbations (SCIENCE.md sections 4, 5, 6, 7)?
+frequency-specific perturbations (docs/DEFINITIONS.md sections 4, 5, 6, 7)?
 
 Every (arm, seed) model that B trained is evaluated on the same images, the
 same noise and the same filters, so accuracy differences are model
@@ -81,18 +81,18 @@ class Config:
     n_eval: int | None = None             # images of every noise / filter curve
     heatmap_n: int | None = None          # images of the heat map (x 514 bases on 32x32)
     noise_seed: int = 0                   # noise = f(image index in B's test set, level, seed)
-    # --- noise curves (SCIENCE.md 5); levels ascending, the first one clean
+    # --- noise curves (docs/DEFINITIONS.md 5); levels ascending, the first one clean
     gaussian_sigmas: tuple[float, ...] = fq.GAUSSIAN_SIGMAS
     noise_norms: tuple[float, ...] = NOISE_NORMS  # high-pass noise and its low-pass control
     noise_cutoff: float = 0.25            # c/p between "low" and "high" (B's HFF cut)
     band_norm: float = 4.0                # per-channel norm of each band (= heat map's v)
     n_bands: int = 8                      # equal-width annuli from DC to the corner 0.707 c/p
     corruptions: bool = False             # CIFAR-10-C shot / impulse / speckle (32x32 levels)
-    # --- filtered test sets (SCIENCE.md 4), never clipped
+    # --- filtered test sets (docs/DEFINITIONS.md 4), never clipped
     filter_family: str = "gaussian"       # gaussian (cutoff = f50) | radial (cutoff = r / P)
     filter_sigmas: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0)  # px; f50 0.265 ... 0.044 c/p
     filter_radii: tuple[float, ...] = (2, 4, 6, 8, 12, 16)        # bins; r / 32 c/p
-    # --- Fourier heat map (SCIENCE.md 6)
+    # --- Fourier heat map (docs/DEFINITIONS.md 6)
     heatmap_v: float = 4.0                # perturbation norm on [0, 1] pixels (Yin et al., CIFAR)
     # --- execution
     device: str = "cpu"

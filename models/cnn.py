@@ -50,7 +50,7 @@ class SmallCNN(nn.Module):
             max-pool per entry).
         batch_norm: BatchNorm after every conv. Without it the convs carry a
             bias instead. Behind a batch norm the scale of ``conv1`` does not
-            matter (SCIENCE.md section 3), hence the variant.
+            matter (docs/DEFINITIONS.md section 3), hence the variant.
         dropout: rate, ``0 <= p < 1``. At 0 the layer is an ``Identity``;
             parameter names never depend on it or on its placement, so all
             arms of a seed can load the same initial weights.

@@ -1,4 +1,4 @@
-"""An independent, deliberately plain float64 numpy version of SCIENCE.md
+"""An independent, deliberately plain float64 numpy version of docs/DEFINITIONS.md
 section 2, to check the vectorised torch code against.
 
 It shares nothing with ``utils.frequency``: padding by hand, ``np.fft.fft2``,

@@ -1,4 +1,4 @@
-"""Fourier basis and heat-map helpers (SCIENCE.md section 6)."""
+"""Fourier basis and heat-map helpers (docs/DEFINITIONS.md section 6)."""
 
 import numpy as np
 import pytest

@@ -143,7 +143,7 @@ def test_non_finite_loss_stops_with_step(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-# --- checkpoint placement and the censoring horizon (SCIENCE.md section 1) ---
+# --- checkpoint placement and the censoring horizon (docs/DEFINITIONS.md section 1) ---
 
 def _window_spans(steps: np.ndarray, w: int, frac: float) -> np.ndarray:
     """Span in steps of the sustained window from each checkpoint whose
@@ -194,7 +194,7 @@ def test_checkpoint_steps_reject_bad_arguments():
 def test_late_crossing_is_confirmed_now_and_was_censored_by_log_spacing():
     from utils import frequency as fq
 
-    cfg = dataclasses.replace(exp_a.Config(), steps=5000)  # the case SCIENCE.md measured
+    cfg = dataclasses.replace(exp_a.Config(), steps=5000)  # the case docs/DEFINITIONS.md measured
     T = cfg.steps
     old = np.concatenate([[0], np.unique(np.round(np.geomspace(1, T, cfg.n_checkpoints)))])
     new = exp_a.checkpoint_steps(T, cfg.n_checkpoints, cfg.window_checkpoints)
@@ -207,7 +207,7 @@ def test_late_crossing_is_confirmed_now_and_was_censored_by_log_spacing():
     # The old horizon: the last start whose 5-checkpoint window ends inside the run.
     old_spans = _window_spans(old.astype(float), cfg.window_checkpoints, cfg.window_fraction)
     assert old[old_spans.size - 1] < 0.76 * T
-    assert old[old_spans.size - 1] == 3755   # the number SCIENCE.md quotes
+    assert old[old_spans.size - 1] == 3755   # the number docs/DEFINITIONS.md quotes
 
 
 def test_summarise_reports_three_states_and_warns_for_each():

@@ -125,7 +125,7 @@ def test_gaussian_filter_cutoffs_are_the_half_power_frequencies():
     curves = {c.name: c for c in exp_c.make_curves(exp_c.Config(), 32)}
     x = curves["filter_low"].x
     assert list(x) == sorted(x)
-    # SCIENCE.md section 4: f50 for sigma = 0.5, 1, 1.5, 2 px
+    # docs/DEFINITIONS.md section 4: f50 for sigma = 0.5, 1, 1.5, 2 px
     for f50 in (0.265, 0.133, 0.088, 0.066):
         assert min(abs(v - f50) for v in x) < 0.0015
     band = curves["band"].x

@@ -43,7 +43,7 @@ def test_gaussian_datasets_from_a_record():
     info = out["filter"]
     assert info["family"] == "gaussian" and info["param"] == "sigma"
     assert info["dataset_id"] == "fake"
-    assert abs(info["f50"] - 0.066) < 6e-4  # SCIENCE.md 4: sigma = 2 keeps below ~0.066 c/p
+    assert abs(info["f50"] - 0.066) < 6e-4  # docs/DEFINITIONS.md 4: sigma = 2 keeps below ~0.066 c/p
 
 
 def test_other_families_need_a_cutoff_and_square_high_is_the_corner():

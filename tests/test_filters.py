@@ -1,4 +1,4 @@
-"""Low- and high-pass filters (SCIENCE.md section 4)."""
+"""Low- and high-pass filters (docs/DEFINITIONS.md section 4)."""
 
 import math
 
@@ -53,7 +53,7 @@ def test_masks_are_hermitian_imaginary_part_below_1e6(H, W):
 
 
 def test_f50_matches_science_numbers():
-    # SCIENCE.md 4: 0.265, 0.133, 0.088, 0.066 c/p for sigma = 0.5, 1, 1.5, 2.
+    # docs/DEFINITIONS.md 4: 0.265, 0.133, 0.088, 0.066 c/p for sigma = 0.5, 1, 1.5, 2.
     for sigma, f50 in [(0.5, 0.265), (1.0, 0.133), (1.5, 0.088), (2.0, 0.066)]:
         assert abs(gaussian_f50(sigma) - f50) < 6e-4
 

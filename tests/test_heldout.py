@@ -1,4 +1,4 @@
-"""Known answers for Fourier coefficients off the full grid (SCIENCE.md 12):
+"""Known answers for Fourier coefficients off the full grid (docs/DEFINITIONS.md 12):
 sub-grid DFT and least squares on the Fourier basis."""
 
 import numpy as np

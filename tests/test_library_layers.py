@@ -105,7 +105,7 @@ def test_float64_model_and_non_square_input():
 def test_tracker_known_answers_halving_and_blurring():
     """Halving the weights quarters the power at every frequency: SSR_abs =
     0.75 and SSR_norm = 0 exactly. Blurring suppresses high frequencies:
-    SSR_norm > 0 (SCIENCE.md 3's positive control)."""
+    SSR_norm > 0 (docs/DEFINITIONS.md 3's positive control)."""
     torch.manual_seed(0)
     model = SmallCNN(widths=(8, 8), k1=5)
     tracker = fq.SpectrumTracker(model, ("conv1", "blocks.0"), input_shape=(3, 32, 32))

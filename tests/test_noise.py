@@ -1,4 +1,4 @@
-"""Deterministic noise for robustness curves (SCIENCE.md section 5)."""
+"""Deterministic noise for robustness curves (docs/DEFINITIONS.md section 5)."""
 
 import numpy as np
 import pytest

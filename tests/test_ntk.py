@@ -1,5 +1,5 @@
 """Known answers for the linearised-network theory of experiment A
-(SCIENCE.md section 11): a model exactly linear in its parameters must be
+(docs/DEFINITIONS.md section 11): a model exactly linear in its parameters must be
 predicted to rounding; the empirical NTK must equal a brute-force J J^T."""
 
 import math

@@ -1,4 +1,4 @@
-"""Known answers for the 1D metrics of Experiment A (SCIENCE.md section 1)."""
+"""Known answers for the 1D metrics of Experiment A (docs/DEFINITIONS.md section 1)."""
 
 import math
 
@@ -172,7 +172,7 @@ def test_spectral_bias_order_is_withheld_below_three_learned_points():
         stats.spearmanr(np.tile(ks, 2), [100, 900, 1e9, 120, 1e9, 1e9]).statistic)
 
 
-# --- the three end states (SCIENCE.md section 1: never merged, never T) -----
+# --- the three end states (docs/DEFINITIONS.md section 1: never merged, never T) -----
 
 def _states(d, **kw):
     return learning_states(d, STEPS, eps=0.1, **kw)

@@ -1,4 +1,4 @@
-"""Radial power spectrum, HFF and feature-map spectra (SCIENCE.md section 2)."""
+"""Radial power spectrum, HFF and feature-map spectra (docs/DEFINITIONS.md section 2)."""
 
 import math
 
@@ -115,7 +115,7 @@ def test_checkerboard_has_all_energy_in_the_corner_bin():
 
 
 def test_white_noise_hff_reference():
-    # SCIENCE.md 2: white noise on 32x32 gives HFF(0.25) of about 0.81.
+    # docs/DEFINITIONS.md 2: white noise on 32x32 gives HFF(0.25) of about 0.81.
     assert abs(white_noise_hff(32) - 0.81) < 0.01
     noise = torch.randn(2000, 32, 32, generator=torch.Generator().manual_seed(0))
     measured = float(high_frequency_fraction(noise, reduce="mean"))
@@ -123,7 +123,7 @@ def test_white_noise_hff_reference():
 
 
 def test_hff_of_known_kernels_padded_to_32():
-    # SCIENCE.md 2: 3x3 Gaussian (sigma 1) about 0.18, 3x3 Laplacian about 0.98.
+    # docs/DEFINITIONS.md 2: 3x3 Gaussian (sigma 1) about 0.18, 3x3 Laplacian about 0.98.
     g = np.exp(-np.array([-1.0, 0.0, 1.0]) ** 2 / 2)
     gauss = np.outer(g, g) / np.outer(g, g).sum()
     lap = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)

@@ -1,4 +1,4 @@
-"""SSR, both flavours and the seed helper (SCIENCE.md section 3)."""
+"""SSR, both flavours and the seed helper (docs/DEFINITIONS.md section 3)."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""Grid and target validation of Experiment A (SCIENCE.md section 1)."""
+"""Grid and target validation of Experiment A (docs/DEFINITIONS.md section 1)."""
 
 import numpy as np
 import pytest

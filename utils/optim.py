@@ -1,7 +1,7 @@
 """The optimiser side of the engine: which weights L2 acts on, the penalty,
 SGD with the penalty or with decoupled decay, and the learning-rate schedule.
 
-Two kinds of L2, never to be confused (SCIENCE.md: the penalty is what this
+Two kinds of L2, never to be confused (docs/DEFINITIONS.md: the penalty is what this
 project calls L2):
 
 - ``"penalty"``: ``loss = CE + lambda * sum_W ||W||^2`` over :func:`l2_params`.

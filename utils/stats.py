@@ -1,6 +1,6 @@
 """Summaries over seeds: means with 95% intervals, paired differences against
 the baseline with a paired t-test, Holm's correction over a family of tests,
-and a seed-cluster bootstrap (SCIENCE.md conventions: never one seed alone).
+and a seed-cluster bootstrap (docs/DEFINITIONS.md conventions: never one seed alone).
 
 Rules every function here follows:
 

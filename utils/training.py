@@ -68,7 +68,7 @@ def select_device(name: str = "auto") -> torch.device:
 
 def device_settings(device: torch.device | str) -> dict:
     """Speed settings for ``device``: bf16 autocast on CUDA (when supported),
-    float32 on the CPU (bf16 there is about 20x slower, SCIENCE.md section
+    float32 on the CPU (bf16 there is about 20x slower, docs/DEFINITIONS.md section
     7); channels_last on both. On the 2-core test CPU channels_last made a
     SmallCNN training step about 1.5x faster (model alone, batch 256:
     2,230 -> 3,350 images/s for widths 16-32-64, 700 -> 1,000 for 32-64-128).
@@ -406,7 +406,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
 
     x: ``(N, C, H, W)`` uint8 or float in [0, 1], on any device (moved batch
     by batch); y: ``(N,)`` int64. ``transform(x01, idx) -> x01`` is applied
-    to float [0, 1] batches BEFORE normalisation (SCIENCE.md: noise and
+    to float [0, 1] batches BEFORE normalisation (docs/DEFINITIONS.md: noise and
     filters act on pixels, never on normalised inputs); ``idx`` holds the
     absolute indices ``start..stop-1`` of the batch's images (int64 on the
     CPU), so per-image noise can be the same whatever the batching.

@@ -1,5 +1,5 @@
 """Frequency tools: the 1D metrics of experiment A and the 2D spectral
-toolkit of experiments B and C (SCIENCE.md sections 1-6).
+toolkit of experiments B and C (docs/DEFINITIONS.md sections 1-6).
 
 Pure numpy/torch: no files, no plotting, no printing, no global RNG.
 Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).

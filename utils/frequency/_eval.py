@@ -49,7 +49,7 @@ def resolve_device(device, model: nn.Module) -> torch.device:
 
 def check_amp(amp_dtype, device: torch.device) -> None:
     """The engine's rule: bf16 autocast on CUDA only (on a CPU it is about 20x
-    slower than float32, SCIENCE.md section 7)."""
+    slower than float32, docs/DEFINITIONS.md section 7)."""
     if amp_dtype is None:
         return
     if device.type != "cuda":

@@ -1,6 +1,6 @@
 """Shared plumbing of the 2D tools: input checks and frequency grids.
 
-Frequencies are in cycles per pixel (c/p), SCIENCE.md conventions: on an
+Frequencies are in cycles per pixel (c/p), docs/DEFINITIONS.md conventions: on an
 ``n``-point axis the DFT bin ``k`` (``numpy.fft.fftfreq`` order) sits at
 ``k / n`` c/p, Nyquist is 0.5 and the corner of a square grid is about 0.707.
 """
@@ -59,7 +59,7 @@ def as_real_tensor(x, name: str = "x", min_ndim: int = 2, dtype=None,
 
 
 def check_unit_range(x: torch.Tensor, name: str = "x") -> None:
-    """Pixels must be in [0, 1] *before* normalisation (SCIENCE.md
+    """Pixels must be in [0, 1] *before* normalisation (docs/DEFINITIONS.md
     conventions): noise or filters applied after mean/std normalisation are a
     known bug that this check catches."""
     lo, hi = float(x.min()), float(x.max())

@@ -1,7 +1,7 @@
 """Per-image random draws that do not depend on the batch they come in.
 
 The noise for (image index, level, seed) must be the same for every model and
-every batching (SCIENCE.md section 5), so each image gets its own CPU
+every batching (docs/DEFINITIONS.md section 5), so each image gets its own CPU
 ``torch.Generator`` seeded from ``(seed, stream, image index[, level])``
 through splitmix64, and draws a fixed-size block. Draws are made on the CPU
 (the same numbers whatever the device of the images) and then moved.

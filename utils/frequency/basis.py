@@ -1,4 +1,4 @@
-"""Fourier basis images and the Fourier heat map (SCIENCE.md section 6).
+"""Fourier basis images and the Fourier heat map (docs/DEFINITIONS.md section 6).
 
 Yin et al. 2019, "A Fourier-perspective on model robustness": for each
 frequency of a ``P x P`` grid, a real basis image ``U_uv`` with unit L2 norm

@@ -1,4 +1,4 @@
-"""Low- and high-pass filters for image batches (SCIENCE.md section 4).
+"""Low- and high-pass filters for image batches (docs/DEFINITIONS.md section 4).
 
 Every filter multiplies ``fft2`` of each ``(H, W)`` channel by a real,
 Hermitian-symmetric mask and takes the real part of the inverse (the
@@ -186,7 +186,7 @@ def filter_images(x, family: str, kind: str = "low", cutoff=None, clip: bool = F
     """One entry point for the three families.
 
     Args:
-        x: real float ``(..., H, W)`` images (SCIENCE.md: [0, 1] pixels).
+        x: real float ``(..., H, W)`` images (docs/DEFINITIONS.md: [0, 1] pixels).
         family: ``"gaussian"``, ``"radial"`` or ``"square"``.
         kind: ``"low"`` or ``"high"``.
         cutoff: the family's parameter: ``sigma`` in px (gaussian), radius

@@ -1,4 +1,4 @@
-"""The Fourier heat map of any image classifier (SCIENCE.md section 6).
+"""The Fourier heat map of any image classifier (docs/DEFINITIONS.md section 6).
 
 For each distinct basis image ``U_uv`` of a ``P x P`` grid (514 on 32x32;
 the other positions are their mirrors), the error rate of the model on

@@ -1,4 +1,4 @@
-"""Fourier coefficients off the full grid: held-out points (SCIENCE.md 12).
+"""Fourier coefficients off the full grid: held-out points (docs/DEFINITIONS.md 12).
 
 Held-out evaluation trains on an interleaved sub-grid of the periodic grid
 ``x_j = 2 pi j / N`` (e.g. the even points) and measures on the rest. An FFT

@@ -1,4 +1,4 @@
-"""Radial spectra of feature maps through forward hooks (SCIENCE.md section 2).
+"""Radial spectra of feature maps through forward hooks (docs/DEFINITIONS.md section 2).
 
 Feature maps ``(B, C, H, W)`` are analysed like images: ``P = max(H, W)``
 unless ``pad_to`` is given, power averaged over batch and channels with

@@ -1,4 +1,4 @@
-"""Weight spectra of every conv layer of any model (SCIENCE.md section 2).
+"""Weight spectra of every conv layer of any model (docs/DEFINITIONS.md section 2).
 
 A conv kernel's spectrum is sampled on the frequency axis of the images it
 sees: its weights are zero-padded to the resolution of the layer's *input*

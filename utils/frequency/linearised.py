@@ -1,4 +1,4 @@
-"""Linearised-network predictions for experiment A (SCIENCE.md section 11).
+"""Linearised-network predictions for experiment A (docs/DEFINITIONS.md section 11).
 
 For the project's loss ``L = (1/N) sum_j (f(u_j) - y_j)^2`` and gradient
 descent ``theta <- theta - eta grad L`` the residual ``r = f - y`` of the

@@ -1,4 +1,4 @@
-"""Deterministic noise for robustness curves (SCIENCE.md section 5).
+"""Deterministic noise for robustness curves (docs/DEFINITIONS.md section 5).
 
 Every function takes float images ``x: (B, C, H, W)`` with pixels in [0, 1]
 *before* mean/std normalisation (anything outside [0, 1] raises ValueError:
@@ -37,7 +37,7 @@ __all__ = [
     "lowpass_noise", "band_noise", "shot_noise", "impulse_noise", "speckle_noise", "add_noise",
 ]
 
-# Levels from SCIENCE.md section 5 (the CIFAR-10-C style ones are its 32x32
+# Levels from docs/DEFINITIONS.md section 5 (the CIFAR-10-C style ones are its 32x32
 # severities, not ImageNet's).
 GAUSSIAN_SIGMAS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.15, 0.20)
 SHOT_LAMBDAS = (500, 250, 100, 75, 50)

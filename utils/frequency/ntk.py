@@ -1,4 +1,4 @@
-"""Empirical NTK of experiment A's networks (SCIENCE.md section 11).
+"""Empirical NTK of experiment A's networks (docs/DEFINITIONS.md section 11).
 
 Linearise the network at its current (initial) parameters ``theta0``:
 ``f(theta) ~ f0 + J (theta - theta0)``, with ``J`` the ``(N, P)`` Jacobian of
@@ -41,7 +41,7 @@ DEFAULT_MAX_ELEMENTS = 1 << 23
 def linear_weight_names(model: torch.nn.Module) -> list[str]:
     """Names (as in ``model.named_parameters()``) of the ``weight`` of every
     ``nn.Linear``: the set experiment A's L2 penalty acts on (biases and
-    normalisation parameters excluded, SCIENCE.md 1)."""
+    normalisation parameters excluded, docs/DEFINITIONS.md 1)."""
     names = []
     for mod_name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):

@@ -1,4 +1,4 @@
-"""Robustness curves of any image classifier (SCIENCE.md sections 4 and 5):
+"""Robustness curves of any image classifier (docs/DEFINITIONS.md sections 4 and 5):
 accuracy on perturbed copies of a set of images, one number per level.
 
 A :class:`Curve` is a named family of perturbations with its levels; the

@@ -1,4 +1,4 @@
-"""Per-frequency learning metrics for 1D fits (SCIENCE.md section 1).
+"""Per-frequency learning metrics for 1D fits (docs/DEFINITIONS.md section 1).
 
 Notation (Rahaman et al. 2019, "On the spectral bias of neural networks"):
 

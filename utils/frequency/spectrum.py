@@ -1,4 +1,4 @@
-"""Radial power spectrum and high-frequency fraction (SCIENCE.md section 2).
+"""Radial power spectrum and high-frequency fraction (docs/DEFINITIONS.md section 2).
 
 Notation:
 
@@ -50,7 +50,7 @@ __all__ = [
 _REDUCTIONS = (None, "mean")
 
 # get_radial_spectrum's default for conv weights: the resolution of a CIFAR
-# first layer's input (SCIENCE.md section 2: kernels are padded to the
+# first layer's input (docs/DEFINITIONS.md section 2: kernels are padded to the
 # layer's input resolution). Without it a 3x3 kernel has three rings.
 KERNEL_PAD_TO = 32
 # A 4-D input whose spatial sides are all at most this is read as a kernel
@@ -130,7 +130,7 @@ def ring_frequencies(P: int) -> np.ndarray:
 
 
 def radial_power_spectrum(x, pad_to=None, reduce=None, dtype=None) -> RadialSpectrum:
-    """Radial power spectrum of real ``(..., H, W)`` input (SCIENCE.md 2).
+    """Radial power spectrum of real ``(..., H, W)`` input (docs/DEFINITIONS.md 2).
 
     One FFT and one matmul with a one-hot ring matrix; no loop over radii.
 
@@ -231,7 +231,7 @@ def get_radial_spectrum(x, pad_to=None, dtype=torch.float64) -> tuple[np.ndarray
 
 def high_frequency_fraction(x, cutoff: float = 0.25, pad_to=None, reduce=None,
                             dtype=None) -> torch.Tensor:
-    """``HFF(x; c) = sum_{rho > c} S / sum S`` per FFT bin (SCIENCE.md 2).
+    """``HFF(x; c) = sum_{rho > c} S / sum S`` per FFT bin (docs/DEFINITIONS.md 2).
 
     Show :func:`white_noise_hff` next to it: white noise on 32x32 gives
     about 0.81, which is where Kaiming-initialised kernels start.

@@ -1,4 +1,4 @@
-"""SSR, the spectral suppression ratio (SCIENCE.md section 3).
+"""SSR, the spectral suppression ratio (docs/DEFINITIONS.md section 3).
 
 ``SSR = (E_high_before - E_high_after) / E_high_before``: positive when high
 frequencies were suppressed, range ``(-inf, 1]``, NaN with a warning when
@@ -90,7 +90,7 @@ def _high_and_total(w: torch.Tensor, P: int, cutoff: float) -> tuple[np.ndarray,
 
 def spectral_suppression_ratio(before, after, cutoff: float = 0.25, pad_to=None,
                                comparison: str = "time") -> SSRResult:
-    """SSR of a layer's weights, both flavours, in float64 (SCIENCE.md 3).
+    """SSR of a layer's weights, both flavours, in float64 (docs/DEFINITIONS.md 3).
 
     Args:
         before: real ``(..., k, k)`` weights, e.g. conv1 at initialisation

@@ -1,5 +1,5 @@
 """Track conv layers' weight spectra during your own training loop
-(SCIENCE.md sections 2 and 3).
+(docs/DEFINITIONS.md sections 2 and 3).
 
     tracker = SpectrumTracker(model, layers=("conv1",), input_shape=(3, 32, 32))
     tracker.snapshot(0)                 # at initialisation, before any step
@@ -9,7 +9,7 @@
     tracker.ssr()["conv1"].ssr_norm     # (T,) SSR against the first snapshot
     np.savez("spectra.npz", **tracker.as_arrays())
 
-SSR's "before" is the first snapshot: take it at initialisation (SCIENCE.md
+SSR's "before" is the first snapshot: take it at initialisation (docs/DEFINITIONS.md
 3), not after the first epoch.
 """
 
