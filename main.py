@@ -375,7 +375,56 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUN_FAILED
 
 
-def _main(argv, state) -> int:
+def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
+                   out: str | Path = "results", quick: bool = False, device: str = "auto",
+                   data=None, dataset_id: str | None = None, log_to_stdout: bool = True) -> Path:
+    """Run an experiment from Python and return its run folder: the same
+    folder ``main.py`` writes (config.json, env.json, metrics, arrays,
+    figures, summary, report.html), because it is the same code path.
+
+    ``overrides``: config fields, as ``--set`` takes them (``{"epochs": 2,
+    "arms": ("baseline", "l2"), "b.n_train": 1000}``; tuples and lists become
+    comma lists). ``data``: your own images for B (and C): an ``ImageData``,
+    ``(train_x, train_y, test_x, test_y)`` tensors (uint8 or float in [0, 1])
+    or ``(train_dataset, test_dataset)``, materialised once and named
+    ``dataset_id`` (see :func:`data.user.as_image_data`); the config then
+    records ``dataset=provided``. Bad input raises ``ValueError`` with the
+    same one-line message the command line prints; a diverged run raises
+    ``FloatingPointError``.
+    """
+    argv = ["--experiment", experiment, "--out", str(out), "--device", device]
+    if quick:
+        argv.append("--quick")
+    for key, value in (overrides or {}).items():
+        if isinstance(value, (tuple, list)):
+            value = ",".join(str(v) for v in value)
+        elif value is None:
+            value = "none"
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        argv += ["--set", f"{key}={value}"]
+    user = None
+    if data is not None:
+        if experiment not in ("b", "c", "all"):
+            raise ValueError(f"data: experiment {experiment} takes no images")
+        from data.user import as_image_data
+        user = as_image_data(data, dataset_id=dataset_id)
+        argv += ["--dataset", "provided"]
+    state = {"run_dir": None, "debug": True}
+    import contextlib
+    import io
+    sink = contextlib.nullcontext() if log_to_stdout else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        try:
+            code = _main(argv, state, user_data=user)
+        except UsageError as e:
+            raise ValueError(str(e)) from None
+    if code != 0:
+        raise RuntimeError(f"run_experiment: the run ended with exit code {code}")
+    return Path(state["run_dir"])
+
+
+def _main(argv, state, user_data=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     validate_flags(args)
@@ -410,6 +459,11 @@ def _main(argv, state) -> int:
     prepared = {}
     for k in letters:
         mod = registry[k]
+        if user_data is not None and k in ("b", "c"):
+            prepared[k] = (mod.subset_like(cfgs[k], user_data) if k == "b" else user_data)
+            if k == "c" and "b" not in letters:
+                mod.prepare(cfgs[k])
+            continue
         if k == "c" and "b" in letters:
             continue  # C evaluates the B of this run
         if hasattr(mod, "prepare"):

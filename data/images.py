@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 
 DATASET_NAMES = ("auto", "cifar10", "cifar10-jpeg", "fashion-mnist", "imagefolder", "synthetic",
-                 "synthetic-v1", "synthetic-v2")
+                 "synthetic-v1", "synthetic-v2", "provided")  # provided: main.run_experiment(data=)
 # What "synthetic" (and the "auto" fallback) means: v2, because on v1 every
 # arm of B's CPU preset reaches 100% and nothing separates them.
 SYNTHETIC_DEFAULT = "synthetic-v2"
@@ -292,6 +292,10 @@ def load_image_data(name: str = "auto", root: str | os.PathLike | None = None, *
     _check_count("n_test", n_test)
     if name.startswith("synthetic"):
         return _load_synthetic(name, seed=seed, n_train=n_train, n_test=n_test)
+    if name == "provided":
+        raise DatasetUnavailable("dataset 'provided': this run's images were given from Python "
+                                 "(main.run_experiment(..., data=...)); give them again, the same "
+                                 "way, to continue or re-run it")
     if name == "auto":
         return _load_auto(root, seed=seed, n_train=n_train, n_test=n_test, download=download)
     if name == "cifar10":

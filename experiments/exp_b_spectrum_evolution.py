@@ -188,6 +188,13 @@ def model_kwargs(cfg: Config) -> dict:
     return {}
 
 
+def subset_like(cfg: Config, data: ImageData) -> ImageData:
+    """Images given from Python, cut to the run's subsets exactly as a
+    built-in set is (the same seeded stratified draw)."""
+    from data.images import subset_image_data
+    return subset_image_data(data, cfg.n_train, cfg.n_test, cfg.data_seed)
+
+
 def load_data(cfg: Config) -> ImageData:
     """The dataset record (raises DatasetUnavailable with a clear message)."""
     return load_image_data(cfg.dataset, cfg.data_root, seed=cfg.data_seed,

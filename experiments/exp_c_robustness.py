@@ -387,9 +387,11 @@ def render_dose(run_dir: Path) -> list[Path]:
     return dose.render_c(run_dir)
 
 
-def run(cfg: Config, run_dir: Path, log=print) -> dict:
+def run(cfg: Config, run_dir: Path, log=print, data: ImageData | None = None) -> dict:
     """Evaluate every model of a B run; save arrays, figures and the summary.
-    Returns the summary dict (also written to ``summary.json``)."""
+    Returns the summary dict (also written to ``summary.json``). ``data``:
+    B's images when they were provided from Python (B's config then says
+    ``provided``); it must carry B's dataset id."""
     from experiments import exp_c_analysis as analysis
 
     validate(cfg)
@@ -399,7 +401,14 @@ def run(cfg: Config, run_dir: Path, log=print) -> dict:
     b_dir = locate_b_run(cfg, run_dir, log)
     check_b_run(b_dir, cfg.epoch)  # every input read now, before the long part
     b_summary = runs.read_json(b_dir / "summary.json")
-    b_cfg, data = b_data(b_dir, b_summary)
+    if data is None:
+        b_cfg, data = b_data(b_dir, b_summary)
+    else:
+        b_cfg = exp_b.config_from_run(b_dir)
+        if data.dataset_id != b_summary["dataset_id"]:
+            raise MissingModels(f"data: B's models were trained on {b_summary['dataset_id']!r}, "
+                                f"the images given are {data.dataset_id!r}")
+        data = exp_b.subset_like(b_cfg, data)
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
     log(f"  [exp C] models of {b_dir} ({data.dataset_id}): arms {', '.join(arms)}; seeds {seeds}")
     device = torch.device(cfg.device)
