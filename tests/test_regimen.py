@@ -217,3 +217,26 @@ def test_label_says_exactly_which_regulariser():
                          "smoothing 0.1, crop+flip, input noise sigma=0.05)")
     assert "decoupled weight decay 0.001" in dataclasses.replace(
         r, l2=1e-3, l2_mode="decoupled").label()
+
+
+def test_cutout_zeroes_one_square_per_image_and_is_seeded():
+    r = Regimen(name="co", cutout=6)
+    aug = r.augmenter()
+    x = torch.full((64, 3, 16, 16), 200, dtype=torch.uint8)
+    out = aug(x, torch.Generator().manual_seed(0))
+    zero = (out == 0).all(dim=1)                                   # (B, H, W)
+    for b in range(64):
+        ys, xs = zero[b].nonzero(as_tuple=True)
+        assert ys.numel() > 0                                      # something was cut
+        h, w = int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1
+        assert h <= 6 and w <= 6 and ys.numel() == h * w           # one square (clipped at edges)
+    assert int(zero.sum(dim=(1, 2)).max()) == 36                   # the full square inside the image
+    assert torch.equal(out, aug(x, torch.Generator().manual_seed(0)))
+    assert not torch.equal(out, aug(x, torch.Generator().manual_seed(1)))
+    assert torch.equal(x, torch.full_like(x, 200))                 # the caller's images untouched
+    assert r.label() == "co (cutout 6px)"
+    assert parse_arm("c:cutout=4", BASE, SHORT).cutout == 4
+    with pytest.raises(ValueError, match="cutout"):
+        Regimen(name="c", cutout=-1)
+    with pytest.raises(ValueError, match="does not support"):        # experiment A has no images
+        build_regimens(["c:cutout=4"], BASE, SHORT, allowed=("l2", "dropout"))

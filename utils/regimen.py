@@ -20,6 +20,8 @@ Knobs (each combinable with every other):
 ``augment``         ``none`` or ``crop_flip`` (4-pixel crop + flip) (B)
 ``input_noise``     sigma >= 0 of Gaussian noise added to [0, 1] pixels before
                     normalisation, clipped to [0, 1], drawn per (seed, epoch) (B)
+``cutout``          side in pixels of one square zeroed at a random place in
+                    every training image (DeVries & Taylor 2017), 0 = off (B)
 ==================  =========================================================
 
 Arms on the command line: a shorthand (``baseline``, ``l2``, ``dropout``,
@@ -87,6 +89,7 @@ class Regimen:
     label_smoothing: float = 0.0
     augment: str = "none"
     input_noise: float = 0.0
+    cutout: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -98,6 +101,10 @@ class Regimen:
         set_("label_smoothing", _finite("label_smoothing", self.label_smoothing, 0.0, 1.0,
                                         hi_open=True))
         set_("input_noise", _finite("input_noise", self.input_noise, 0.0, 1.0))
+        if isinstance(self.cutout, bool) or not isinstance(self.cutout, int) or not (
+                0 <= self.cutout <= 64):
+            raise ValueError(f"cutout: expected a whole number of pixels in [0, 64], got "
+                             f"{self.cutout!r}")
         for key, choices in (("l2_mode", L2_MODES), ("dropout_at", PLACEMENTS),
                              ("augment", AUGMENTS)):
             if getattr(self, key) not in choices:
@@ -130,6 +137,8 @@ class Regimen:
             parts.append({"crop_flip": "crop+flip"}[self.augment])
         if self.input_noise > 0:
             parts.append(f"input noise sigma={self.input_noise:g}")
+        if self.cutout > 0:
+            parts.append(f"cutout {self.cutout}px")
         return self.name + (" (" + ", ".join(parts) + ")" if parts else " (no regulariser)")
 
     # ------------------------------------------------------------- mechanics
@@ -167,12 +176,17 @@ class Regimen:
         return F.cross_entropy(logits, y)
 
     def augmenter(self):
-        """``augment(batch, generator) -> batch`` or None."""
-        if self.augment == "none":
+        """``augment(batch, generator) -> batch`` or None: crop + flip when
+        ``augment`` says so, then cutout when ``cutout > 0``."""
+        if self.augment == "none" and self.cutout == 0:
             return None
         from data.augment import random_crop_flip  # the engine must load without data/
 
-        return lambda x, g: random_crop_flip(x, g, pad=4, flip=True)
+        def augment(x, g):
+            if self.augment == "crop_flip":
+                x = random_crop_flip(x, g, pad=4, flip=True)
+            return _cutout(x, g, self.cutout) if self.cutout else x
+        return augment
 
     def add_input_noise(self, x01: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``clip(x01 + sigma * n, 0, 1)`` in place, ``n ~ N(0, 1)`` drawn
@@ -183,6 +197,20 @@ class Regimen:
             return x01
         n = torch.randn(x01.shape, generator=generator, device=x01.device, dtype=x01.dtype)
         return x01.add_(n, alpha=self.input_noise).clamp_(0.0, 1.0)
+
+
+def _cutout(x: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
+    """Zero one ``size x size`` square per image of ``x`` (B, C, H, W) at a
+    centre drawn uniformly over the image from ``generator`` (the square may
+    leave the image, as in DeVries & Taylor 2017). A new tensor."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=generator, device=generator.device).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=generator, device=generator.device).to(x.device)
+    dy = torch.arange(h, device=x.device)[None, :] - cy[:, None]          # (B, H)
+    dx = torch.arange(w, device=x.device)[None, :] - cx[:, None]          # (B, W)
+    lo, hi = -(size // 2), size - size // 2
+    inside = ((dy >= lo) & (dy < hi))[:, :, None] & ((dx >= lo) & (dx < hi))[:, None, :]
+    return x.masked_fill(inside[:, None], 0)
 
 
 # --------------------------------------------------------------------------
@@ -234,16 +262,16 @@ def l2_penalty(params: Sequence[torch.Tensor]) -> torch.Tensor:
 
 # knob -> parser of its text value (the range is checked by Regimen itself)
 _KNOBS = {"l2": float, "l2_mode": str, "dropout": float, "dropout_at": str,
-          "label_smoothing": float, "augment": str, "input_noise": float}
+          "label_smoothing": float, "augment": str, "input_noise": float, "cutout": int}
 KNOB_NAMES = tuple(_KNOBS)
 
 
 def _parse_knob(key: str, text: str, where: str):
     if key not in _KNOBS:
         raise ValueError(f"{where}: unknown knob {key!r}; expected one of {list(_KNOBS)}")
-    if _KNOBS[key] is float:
+    if _KNOBS[key] in (float, int):
         try:
-            return float(text)
+            return _KNOBS[key](text)
         except ValueError:
             raise ValueError(f"{where}: {key} expected a number, got {text!r}") from None
     return text.strip()
