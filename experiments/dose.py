@@ -10,6 +10,7 @@ subtracted before the interval over seeds is taken.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -314,7 +315,9 @@ def overlay_panels(doses: list[dict], labels: list[str]) -> tuple[list, list[dic
                     full[values.index(v)] = arr[row]
             series.append((label, full))
         p = meta[(i, name)]
-        panels.append({"title": f"{p['title']}\n{name}" if i in multi else p["title"],
+        # wrapped: a left-aligned title wider than its axes runs off the last column
+        head = "\n".join(textwrap.wrap(p["title"], 26))
+        panels.append({"title": f"{head}\n{name}" if i in multi else head,
                        "ylabel": p["ylabel"], "reference": p.get("reference"),
                        "series": series, "dodge": True})
     counts = [sum(1 for j, _ in keys if j == i) for i in sorted({i for i, _ in keys})]
