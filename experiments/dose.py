@@ -10,6 +10,7 @@ subtracted before the interval over seeds is taken.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -75,22 +76,41 @@ def a_results(run_dir: Path, z) -> dict | None:
             "delay": delay, "gain": gain[idx], "learned": learned[idx]}
 
 
-def render_a(run_dir: Path) -> list[Path]:
+def _load(run_dir: Path, name: str) -> dict:
+    with np.load(Path(run_dir) / name) as f:
+        return {k: f[k] for k in f.files}
+
+
+def a_dose(run_dir: Path) -> dict | None:
+    """Experiment A's dose-response panels of one run (None without a sweep):
+    ``knob``, ``values``, ``title``, ``panels`` (the ``series`` form of
+    ``plot_dose_panels``, (V, S) arrays) and ``results`` (``a_results``).
+    ``render_a`` and the comparison's overlay both draw from this."""
     run_dir = Path(run_dir)
-    with np.load(run_dir / "exp_a_arrays.npz") as f:
-        z = {k: f[k] for k in f.files}
+    z = _load(run_dir, "exp_a_arrays.npz")
     r = a_results(run_dir, z)
     if r is None:
-        return []
-    figs = run_dir / "figures"
-    ks, V, S = r["freqs"], len(r["values"]), r["delay"].shape[1]
+        return None
+    ks = r["freqs"]
     panels = [{"title": "delay of t_k vs baseline (steps)", "ylabel": "steps (paired)",
                "reference": 0.0,
                "series": [(f"k={k}", r["delay"][:, :, j]) for j, k in enumerate(ks)]},
               {"title": "final gain g_k", "ylabel": "gain Re(H_k/Y_k)", "reference": 1.0,
                "series": [(f"k={k}", r["gain"][:, :, j]) for j, k in enumerate(ks)]}]
-    out = [plot_dose_panels(figs / "exp_a_dose_response.png", r["knob"], r["values"], panels,
-                            _title(z, "Experiment A", r["knob"]))]
+    return {"knob": r["knob"], "values": r["values"], "panels": panels, "results": r,
+            "title": _title(z, "Experiment A", r["knob"])}
+
+
+def render_a(run_dir: Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    d = a_dose(run_dir)
+    if d is None:
+        return []
+    r = d["results"]
+    figs = run_dir / "figures"
+    ks, V, S = r["freqs"], len(r["values"]), r["delay"].shape[1]
+    out = [plot_dose_panels(figs / "exp_a_dose_response.png", d["knob"], d["values"],
+                            d["panels"], d["title"])]
     with np.errstate(all="ignore"):
         import warnings
         with warnings.catch_warnings():
@@ -129,21 +149,31 @@ def a_table(run_dir: Path, z) -> dict | None:
 # B
 # --------------------------------------------------------------------------
 
-def render_b(run_dir: Path) -> list[Path]:
+def b_dose(run_dir: Path) -> dict | None:
+    """Experiment B's dose-response panels of one run (see ``a_dose``)."""
     run_dir = Path(run_dir)
-    with np.load(run_dir / "exp_b_arrays.npz") as f:
-        z = {k: f[k] for k in f.files}
     axis = read_axis(run_dir)
     if axis is None:
-        return []
+        return None
+    z = _load(run_dir, "exp_b_arrays.npz")
     knob, values, idx, _ = axis
     panels = [{"title": "normalized SSR vs baseline", "ylabel": "SSR (paired; > 0 low-pass)",
-               "reference": 0.0, "per_seed": _base_zero(z["ssr_base_norm"][:, :, -1], idx)},
+               "reference": 0.0,
+               "series": [("SSR", _base_zero(z["ssr_base_norm"][:, :, -1], idx))]},
               {"title": "HFF of conv1", "ylabel": "high-frequency fraction",
-               "reference": float(z["hff_white"]), "per_seed": z["hff"][idx, :, -1]},
-              {"title": "test accuracy", "ylabel": "accuracy", "per_seed": z["test_acc"][idx, :, -1]}]
-    return [plot_dose_panels(run_dir / "figures" / "exp_b_dose_response.png", knob, values, panels,
-                             _title(z, "Experiment B", knob))]
+               "reference": float(z["hff_white"]), "series": [("HFF", z["hff"][idx, :, -1])]},
+              {"title": "test accuracy", "ylabel": "accuracy",
+               "series": [("accuracy", z["test_acc"][idx, :, -1])]}]
+    return {"knob": knob, "values": values, "panels": panels,
+            "title": _title(z, "Experiment B", knob)}
+
+
+def render_b(run_dir: Path) -> list[Path]:
+    d = b_dose(run_dir)
+    if d is None:
+        return []
+    return [plot_dose_panels(Path(run_dir) / "figures" / "exp_b_dose_response.png", d["knob"],
+                             d["values"], d["panels"], d["title"])]
 
 
 def _base_zero(per_arm: np.ndarray, idx: list[int]) -> np.ndarray:
@@ -198,14 +228,16 @@ def c_results(run_dir: Path, z, auc, heat_band_errors) -> dict | None:
     return out
 
 
-def render_c(run_dir: Path) -> list[Path]:
+def c_dose(run_dir: Path) -> dict | None:
+    """Experiment C's dose-response panels of one run (see ``a_dose``)."""
     from experiments.exp_c_analysis import ARRAYS, auc, heat_band_errors
     run_dir = Path(run_dir)
-    with np.load(run_dir / ARRAYS) as f:
-        z = {k: f[k] for k in f.files}
+    if read_axis(run_dir) is None:
+        return None
+    z = _load(run_dir, ARRAYS)
     r = c_results(run_dir, z, auc, heat_band_errors)
     if r is None:
-        return []
+        return None
     cut = float(z["noise_cutoff"])
     bands = [(f"band {x:.2f} c/p", r["band"][:, :, j]) for j, x in enumerate(r["band_x"])]
     panels = [{"title": "noise AUC - baseline", "ylabel": "AUC difference (paired)",
@@ -216,5 +248,129 @@ def render_c(run_dir: Path) -> list[Path]:
                                             (f"rho >= {cut:g}", r["heat_high"])]},
               {"title": "band noise: acc - baseline", "ylabel": "accuracy difference",
                "reference": 0.0, "series": bands}]
-    return [plot_dose_panels(run_dir / "figures" / "exp_c_dose_response.png", r["knob"],
-                             r["values"], panels, _title(z, "Experiment C", r["knob"]))]
+    return {"knob": r["knob"], "values": r["values"], "panels": panels, "results": r,
+            "title": _title(z, "Experiment C", r["knob"])}
+
+
+def render_c(run_dir: Path) -> list[Path]:
+    d = c_dose(run_dir)
+    if d is None:
+        return []
+    return [plot_dose_panels(Path(run_dir) / "figures" / "exp_c_dose_response.png", d["knob"],
+                             d["values"], d["panels"], d["title"])]
+
+
+DOSE = {"A": a_dose, "B": b_dose, "C": c_dose}
+
+
+# --------------------------------------------------------------------------
+# Overlay of several runs (``--compare``)
+# --------------------------------------------------------------------------
+
+OVERLAY_CAPTION = ("Dose-response of experiment {x} over {knob}, the compared runs overlaid: one "
+                   "colour per run (legend), mean and 95% interval over that run's seeds, dots "
+                   "for single seeds; the zero point (baseline) apart at the left. Each panel is "
+                   "one measure of the run's own {fig}; paired measures are against the baseline "
+                   "of the same run and seed.")
+_PER_EXP_FIGURE = {"A": "exp_a_dose_response.png", "B": "exp_b_dose_response.png",
+                   "C": "exp_c_dose_response.png"}
+
+
+def _union(value_lists: list[list]) -> list:
+    out: list = []
+    for vs in value_lists:
+        out += [v for v in vs if v not in out]
+    return sorted(out) if _numeric_values(out) else out
+
+
+def _numeric_values(values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def overlay_panels(doses: list[dict], labels: list[str]) -> tuple[list, list[dict], int]:
+    """``(values, panels, ncols)``: each (panel, series) of the runs' ``x_dose``
+    output becomes one panel holding one series per run, on the union of the
+    runs' values (NaN where a run lacks a value or a measure)."""
+    values = _union([list(d["values"]) for d in doses])
+    keys: list[tuple[int, str]] = []
+    meta: dict[tuple[int, str], dict] = {}
+    for d in doses:
+        for i, panel in enumerate(d["panels"]):
+            for name, _ in panel["series"]:
+                if (i, name) not in meta:
+                    keys.append((i, name))
+                    meta[(i, name)] = panel
+    keys.sort(key=lambda k: k[0])  # stable: a panel's series stay in first-seen order
+    multi = {i for i, _ in keys if sum(1 for j, _ in keys if j == i) > 1}
+    panels = []
+    for i, name in keys:
+        series = []
+        for label, d in zip(labels, doses):
+            got = dict(d["panels"][i]["series"]) if i < len(d["panels"]) else {}
+            arr = np.asarray(got[name], float) if name in got else None
+            S = arr.shape[1] if arr is not None else 1
+            full = np.full((len(values), S), np.nan)
+            if arr is not None:
+                for row, v in enumerate(d["values"]):
+                    full[values.index(v)] = arr[row]
+            series.append((label, full))
+        p = meta[(i, name)]
+        # wrapped: a left-aligned title wider than its axes runs off the last column
+        head = "\n".join(textwrap.wrap(p["title"], 26))
+        panels.append({"title": f"{head}\n{name}" if i in multi else head,
+                       "ylabel": p["ylabel"], "reference": p.get("reference"),
+                       "series": series, "dodge": True})
+    counts = [sum(1 for j, _ in keys if j == i) for i in sorted({i for i, _ in keys})]
+    ncols = counts[0] if len(set(counts)) == 1 and counts[0] > 1 else min(4, len(panels))
+    return values, panels, ncols
+
+
+def compare_overlay(letter: str, run_dirs: list[Path], labels: list[str],
+                    path: Path) -> tuple[Path | None, str, list[str]]:
+    """Draw experiment ``letter``'s dose-response of several runs into ``path``.
+
+    ``run_dirs``: the experiment's folder in each run (None where the run lacks
+    the experiment). Returns ``(figure or None, caption, notes)``: the figure
+    when at least two runs hold a sweep of the same knob, and notes saying why
+    runs were left out (another knob, unreadable arrays) or why nothing was
+    drawn; all empty when no run holds a sweep.
+    """
+    swept, notes = [], []
+    for label, d in zip(labels, run_dirs):
+        if d is None or not (Path(d) / SWEEP).is_file():
+            continue
+        try:
+            dose = DOSE[letter](d)
+        except (OSError, KeyError, ValueError, IndexError) as e:
+            notes.append(f"{label}: its sweep's arrays cannot be read ({type(e).__name__}: {e}); "
+                         "left out of the dose-response overlay.")
+            continue
+        if dose is not None:
+            swept.append((label, dose))
+    if not swept:
+        return None, "", notes
+    by_knob: dict[str, list] = {}
+    for label, dose in swept:
+        by_knob.setdefault(dose["knob"], []).append((label, dose))
+    knob = max(by_knob, key=lambda k: len(by_knob[k]))  # first of the largest group
+    group = by_knob[knob]
+    where = "; ".join(f"{lab}: {d['knob']}" for lab, d in swept)
+    if len(group) < 2:
+        if len(swept) > 1:
+            notes.append(f"No dose-response overlay for experiment {letter}: the runs sweep "
+                         f"different knobs ({where}), so their strengths share no axis.")
+        else:
+            notes.append(f"No dose-response overlay for experiment {letter}: only "
+                         f"{swept[0][0]} holds a sweep ({knob}).")
+        return None, "", notes
+    others = [(lab, d) for lab, d in swept if d["knob"] != knob]
+    if others:
+        notes.append(f"Left out of experiment {letter}'s dose-response overlay (over {knob}): "
+                     + ", ".join(f"{lab} (sweeps {d['knob']})" for lab, d in others)
+                     + "; a sweep of another knob shares no axis with it.")
+    labels_in = [lab for lab, _ in group]
+    values, panels, ncols = overlay_panels([d for _, d in group], labels_in)
+    title = (f"Experiment {letter}: dose-response over {knob}, "
+             f"{len(group)} runs overlaid (mean and 95% interval over seeds)")
+    fig = plot_dose_panels(Path(path), knob, values, panels, title, ncols=ncols)
+    return fig, OVERLAY_CAPTION.format(x=letter, knob=knob, fig=_PER_EXP_FIGURE[letter]), notes

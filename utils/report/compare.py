@@ -4,6 +4,9 @@ Meant for runs that differ in a setting or two (two L2 strengths, CIFAR-10
 against its JPEG copy): a table of the config fields that differ, then per
 experiment the same figure from every run side by side and each table
 stacked with a run column. Figures are linked relatively from ``out_dir``.
+Runs that swept the same knob (``sweep.json``) also get their dose-response
+overlaid on one figure drawn into ``out_dir/figures`` at the top of the
+experiment's section; runs sweeping different knobs get a note instead.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from utils.runs import write_text
 
 from .findings import findings_section
 from .loading import Figure, Run, Table, load_run
-from .markup import esc, fmt_cell, fmt_seconds, href, page, table, warning_box
+from .markup import esc, fmt_cell, fmt_seconds, figure, href, page, table, warning_box
 from .sections import (command_line, dataset_ids, figure_block, missing_figures, part_warnings,
                        rel_link, run_warnings, seeds_text, total_seconds)
 
@@ -81,9 +84,31 @@ def _table_key(tables: tuple[Table, ...]) -> list[tuple[tuple[str, ...], int]]:
     return keys
 
 
+def overlay_name(letter: str) -> str:
+    """The comparison folder's overlaid dose-response figure of one experiment."""
+    return f"figures/compare_exp_{letter.lower()}_dose.png"
+
+
+def _dose_overlay(letter: str, parts: list, labels: list[str], out_dir: Path) -> str:
+    """Runs holding a sweep of the same knob overlaid on one dose-response
+    figure (drawn from the runs' saved arrays by ``experiments.dose``), or
+    notes saying why not; nothing when no run swept."""
+    from experiments import dose  # the per-run panel data, shared with each run's own figure
+    fig, caption, notes = dose.compare_overlay(
+        letter, [p.path if p is not None else None for p in parts], labels,
+        out_dir / overlay_name(letter))
+    out = []
+    if fig is not None:
+        out += [f'<h3 id="exp-{esc(letter.lower())}-dose">Dose-response, runs overlaid</h3>',
+                figure(href(overlay_name(letter)), caption)]
+    out += [f'<p class="dose-note">{esc(n)}</p>' for n in notes]
+    return "\n".join(out)
+
+
 def _experiment_section(letter: str, runs: list[Run], labels: list[str], out_dir: Path) -> str:
     parts = [{p.letter: p for p in r.parts}.get(letter) for r in runs]
-    out = [f'<section id="exp-{esc(letter.lower())}"><h2>Experiment {esc(letter)}</h2>']
+    out = [f'<section id="exp-{esc(letter.lower())}"><h2>Experiment {esc(letter)}</h2>',
+           _dose_overlay(letter, parts, labels, out_dir)]
     for label, part in zip(labels, parts):
         if part is None:
             out.append(f"<p>{esc(label)}: experiment {esc(letter)} not in this run.</p>")

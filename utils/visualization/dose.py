@@ -34,13 +34,15 @@ def _draw(ax, x, per_seed: np.ndarray, color: str, label: str | None = None) -> 
         ax.plot(x, per_seed[:, j], ls="none", marker=".", ms=3, color=color, alpha=0.45)
 
 
-def plot_dose_panels(path: Path, knob: str, values, panels: list[dict], title: str) -> Path:
-    """One row of panels against the sweep's values.
+def plot_dose_panels(path: Path, knob: str, values, panels: list[dict], title: str,
+                     ncols: int | None = None) -> Path:
+    """Panels against the sweep's values, in one row (or rows of ``ncols``).
 
     ``panels``: dicts with ``title``, ``ylabel``, ``per_seed`` (V, S) array
     (NaN for a seed without a value), optional ``reference`` (a horizontal
     line, e.g. 0 for paired differences) and ``series``: a list of
-    ``(label, per_seed)`` to draw several lines in one panel instead.
+    ``(label, per_seed)`` to draw several lines in one panel instead, with
+    optional ``dodge`` (True: the series side by side around each value).
     """
     values = list(values)
     numeric = _numeric(values)
@@ -48,34 +50,44 @@ def plot_dose_panels(path: Path, knob: str, values, panels: list[dict], title: s
     pos = [v for v in values if not numeric or v > 0]
     with style():
         n = len(panels)
-        fig = new_figure(3.6 * n, 3.2)
-        outer = fig.add_gridspec(1, n)
+        ncols = max(1, min(ncols or n, n))
+        nrows = -(-n // ncols)
+        fig = new_figure(3.6 * ncols, 3.2 * nrows)
+        outer = fig.add_gridspec(nrows, ncols)
         for p, panel in enumerate(panels):
             series = panel.get("series") or [(None, panel["per_seed"])]
+            cell = outer[p // ncols, p % ncols]
             if has_zero:
-                inner = outer[p].subgridspec(1, 2, width_ratios=[1, 5], wspace=0.05)
+                inner = cell.subgridspec(1, 2, width_ratios=[1, 5], wspace=0.05)
                 ax0 = fig.add_subplot(inner[0])
                 ax = fig.add_subplot(inner[1], sharey=ax0)
                 ax.tick_params(labelleft=False)
             else:
-                ax0, ax = None, fig.add_subplot(outer[p])
+                ax0, ax = None, fig.add_subplot(cell)
             for i, (label, per_seed) in enumerate(series):
                 per_seed = np.asarray(per_seed, dtype=float)
                 color = OKABE_ITO[i % len(OKABE_ITO)]
+                # "dodge": series side by side around each value, so that
+                # overlaid runs' intervals do not hide one another
+                off = (i - (len(series) - 1) / 2) if panel.get("dodge") else 0.0
                 if numeric:
                     keep = [j for j, v in enumerate(values) if v > 0]
                     if keep:
-                        _draw(ax, [values[j] for j in keep], per_seed[keep], color, label)
+                        _draw(ax, [values[j] * 10 ** (0.05 * off) for j in keep], per_seed[keep],
+                              color, label)
                     if has_zero:
                         z = [j for j, v in enumerate(values) if v == 0]
-                        _draw(ax0, [0.0] * len(z), per_seed[z], color)
+                        _draw(ax0, [0.12 * off] * len(z), per_seed[z], color)
                 else:
-                    _draw(ax, np.arange(len(values)), per_seed, color, label)
+                    _draw(ax, np.arange(len(values)) + 0.08 * off, per_seed, color, label)
             if all(not np.isfinite(np.asarray(ps, dtype=float)).any() for _, ps in series):
                 ax.text(0.5, 0.5, "no values\n(e.g. not learned in any seed)", ha="center",
                         va="center", transform=ax.transAxes, color="0.4")
             if numeric and pos:
                 ax.set_xscale("log")
+                if panel.get("dodge"):  # the offsets must not narrow the axis to one value
+                    pad = 10 ** (1.0 if len(set(pos)) == 1 else 0.3)
+                    ax.set_xlim(min(pos) / pad, max(pos) * pad)
             if not numeric:
                 ax.set_xticks(np.arange(len(values)), [str(v) for v in values])
             if ax0 is not None:
