@@ -296,7 +296,7 @@ def config_from_fields(cls, fields: dict):
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-def load_saved_configs(path: str) -> dict:
+def load_saved_configs(path: str, flag: str = "--config") -> dict:
     """``experiments`` of a run folder's config.json (a folder is accepted too)."""
     p = Path(path)
     if p.is_dir():
@@ -307,7 +307,7 @@ def load_saved_configs(path: str) -> dict:
         if not isinstance(exps, dict) or not exps:
             raise ValueError("no experiments in it")
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"--config {path}: not a run folder's config.json ({e})") from None
+        raise UsageError(f"{flag} {path}: not a run folder's config.json ({e})") from None
     return exps
 
 
@@ -505,7 +505,7 @@ def resume(run_dir: Path, state) -> int:
     finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
     from experiments import LETTERS
     from utils import runs
-    saved = load_saved_configs(str(run_dir))
+    saved = load_saved_configs(str(run_dir), "--resume")
     registry = _experiments()
     letters = [k for k in LETTERS if k in saved]
     cfgs = {}
@@ -560,8 +560,9 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     env = runs.env_record(device, seeds)
     argv_used = sys.argv[1:] if argv is None else list(argv)
     resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
-    runs.write_json(run_dir / "env.json", env)
+    # config.json first: a folder holding it can always be resumed
     runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved})
+    runs.write_json(run_dir / "env.json", env)
     for k, sub in sub_dirs.items():
         if sub != run_dir:  # each experiment's folder describes itself too
             runs.write_json(sub / "env.json", env)

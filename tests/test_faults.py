@@ -132,6 +132,13 @@ def test_killed_during_writes_then_resumed_equals_uninterrupted(tmp_path):
         lines = [json.loads(x) for x in (run_dir / "exp_b" / "metrics.jsonl").read_text().splitlines()]
         epochs = [(r["arm"], r["seed"], r["epoch"]) for r in lines if r["kind"] == "epoch"]
         assert len(epochs) == len(set(epochs)) == 4 * 1 * 2
+    # killed in its very first write (config.json): nothing to continue, said in one line
+    killed = _quick_all(tmp_path / "kill1", {"FREQREG_FAULT_AFTER_WRITES": "1"})
+    assert killed.returncode == 137
+    run_dir = next((tmp_path / "kill1").glob("*_all_quick"))
+    resumed = subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert resumed.returncode == 2 and "--resume" in _one_line(resumed.stderr)
 
 
 def test_resume_refuses_other_flags(capsys, tmp_path):
