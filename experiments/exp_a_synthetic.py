@@ -643,7 +643,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
                             **{f"gain_{k}": m["gain"][a, s, i, j] for j, k in enumerate(cfg.freqs)})
     train_seconds = time.perf_counter() - t_start
 
-    d_mean, d_lo, d_hi = stats.mean_ci(m["delta"], axis=1)
+    d_mean, d_lo, d_hi = stats.mean_ci(m["delta"], axis=1, bounds=(0.0, np.inf))  # Delta_k >= 0
     g_mean, g_lo, g_hi = stats.mean_ci(m["gain"], axis=1)
     target0 = _target(cfg, cfg.seeds[0])
     runs.save_npz(run_dir / "exp_a_arrays.npz", steps=steps, x=target0.x, y=target0.y,

@@ -79,7 +79,10 @@ def legend_below(fig: Figure, axes, ncol: int | None = None, **kw):
     if not labels:
         return None
     if ncol is None:
-        ncol = 1 if len(labels) <= 2 else 2
+        # two columns only when two labels fit side by side in the figure
+        # (a regimen's legend text can be long; a clipped legend says nothing)
+        width_chars = fig.get_figwidth() * 72 / (0.6 * 8)   # ~ characters at 8 pt
+        ncol = 2 if len(labels) > 2 and 2 * max(map(len, labels)) + 8 < width_chars else 1
     return fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **kw)
 
 
