@@ -518,6 +518,17 @@ def resume(run_dir: Path, state) -> int:
     sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
     state["run_dir"] = run_dir
     removed = runs.remove_orphan_temporaries(run_dir)
+    # A run killed right after its top config.json has no per-part files yet.
+    argv_saved = runs.read_json(run_dir / "config.json").get("argv")
+    for k, sub in sub_dirs.items():
+        if sub != run_dir and not (sub / "config.json").is_file():
+            runs.write_json(sub / "config.json", {"argv": argv_saved, "experiments": {k: saved[k]}})
+        if sub != run_dir and not (sub / "env.json").is_file() and (run_dir / "env.json").is_file():
+            runs.write_json(sub / "env.json", runs.read_json(run_dir / "env.json"))
+    if not (run_dir / "env.json").is_file():
+        runs.write_json(run_dir / "env.json", runs.env_record(
+            resolve_device(getattr(cfgs[letters[0]], "device", "cpu")),
+            sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})))
     print(f"run folder: {run_dir} (resuming{f'; removed {removed} stale temporary files' if removed else ''})",
           flush=True)
     summaries = {}
@@ -562,12 +573,12 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
     # config.json first: a folder holding it can always be resumed
     runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved})
-    runs.write_json(run_dir / "env.json", env)
     for k, sub in sub_dirs.items():
         if sub != run_dir:  # each experiment's folder describes itself too
-            runs.write_json(sub / "env.json", env)
             runs.write_json(sub / "config.json", {"argv": argv_used,
                                                   "experiments": {k: resolved[k]}})
+    for sub in {run_dir, *sub_dirs.values()}:
+        runs.write_json(sub / "env.json", env)
     print("resolved config:\n" + json.dumps(resolved, indent=1, default=str), flush=True)
     t0 = time.perf_counter()
     summaries = {}
