@@ -27,6 +27,7 @@ from torch import nn
 
 from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
                          make_schedule)
+from utils.frequency._eval import check_amp as _check_amp  # one rule for engine and library
 from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
@@ -92,16 +93,6 @@ def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
     wrapper shares parameters with ``model``; save ``model`` itself (or let
     :mod:`utils.checkpoints` unwrap it) so state-dict keys stay plain."""
     return torch.compile(model) if enabled else model
-
-
-def _check_amp(amp_dtype, device: torch.device) -> None:
-    if amp_dtype is None:
-        return
-    if device.type != "cuda":
-        raise ValueError(f"amp_dtype: CPU runs are float32 only (bf16 on a CPU is about 20x "
-                         f"slower), got {amp_dtype} on {device}")
-    if amp_dtype != torch.bfloat16:
-        raise ValueError(f"amp_dtype: expected None or torch.bfloat16, got {amp_dtype}")
 
 
 def _autocast(device: torch.device, amp_dtype):
