@@ -28,6 +28,7 @@ from torch import nn
 from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
                          make_schedule)
 from utils.frequency._eval import check_amp as _check_amp  # one rule for engine and library
+from utils.frequency._eval import eval_mode as _eval_mode
 from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
@@ -374,17 +375,6 @@ def _batches(model, x, *, mean, std, batch_size, transform, device, amp_dtype, c
         with _autocast(device, amp_dtype):
             logits = model(xb)
         yield logits.float(), start, stop
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        model.train(was_training)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float],
