@@ -6,6 +6,8 @@ Workloads (each a few seconds of the real training step):
   a64     experiment A's MLP, width 64, no dropout (steps/s)
   a192d   experiment A's MLP, width 192, dropout 0.1 (steps/s)
   b       experiment B's SmallCNN 16-32-64, batch 256 (images/s)
+  c       experiment C's evaluation: the same CNN under inference_mode on
+          noisy batches of 500 (images/s)
 Conditions: quiet; beside a plain busy loop (one Python process spinning);
 beside another torch job (a 2-thread matmul loop). Thread settings compared:
 2 threads with OpenMP's default wait policy, 2 threads with
@@ -48,6 +50,15 @@ if kind.startswith("a"):
         loss = torch.mean((model(u) - y) ** 2)
         opt.zero_grad(); loss.backward(); opt.step()
     per_step = 1
+elif kind == "c":
+    from models.cnn import SmallCNN
+    model = SmallCNN().to(memory_format=torch.channels_last).eval()
+    x = torch.randn(500, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(0)
+    def step():
+        with torch.inference_mode():
+            model(x + 0.1 * torch.randn(x.shape, generator=g)).argmax(1)
+    per_step = 500
 else:
     from models.cnn import SmallCNN
     model = SmallCNN().to(memory_format=torch.channels_last)
@@ -95,7 +106,7 @@ def measure(kind: str, env: dict, seconds: float, competitor: str | None) -> flo
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
-    p.add_argument("--workloads", default="a64,a192d,b", help="comma list (default all)")
+    p.add_argument("--workloads", default="a64,a192d,b,c", help="comma list (default all)")
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     rows = []
