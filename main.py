@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import time
 import zipfile
@@ -45,6 +46,13 @@ def _exit_if_shadowed() -> None:
 
 if __name__ == "__main__":
     _exit_if_shadowed()
+
+# Idle OpenMP threads sleep instead of spinning (read when torch loads, so
+# before any import of it): beside another busy process a spinning 2-thread
+# job fell to 0.15-0.26 of its quiet rate, a passive one kept 0.45-0.60
+# (benchmarks/bench_contention.py). Jobs run 1 thread each by default
+# (--threads), which no policy slows. A value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class UsageError(Exception):
@@ -153,15 +161,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto picks cuda when available")
     g.add_argument("--out", default="results",
                    help="folder that receives the run folder")
-    g.add_argument("--workers", type=int, default=None,
-                   help="experiment A: parallel worker processes over (arm, seed) jobs "
-                        "(default 0 = one per CPU core; the results do not depend on it)")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, type-checked (e.g. --set lr=3e-3 "
                         "or --set a.width=128 with --experiment all); repeatable; default: none")
     g.add_argument("--debug", action="store_true",
                    help="show the Python traceback of an unexpected error instead of one line "
                         "(the traceback is always saved to the run folder's error.log; default: off)")
+
+    g = p.add_argument_group(
+        "jobs: how the (arm, seed) jobs and C's model evaluations run; results are bitwise "
+        "the same whatever runs them, for the same --threads")
+    g.add_argument("--launcher", default="local", choices=["local", "slurm", "ray"],
+                   help="local: this machine (a process pool); slurm: a SLURM job array through "
+                        "submitit (pip install -e .[slurm]); ray: a Ray cluster "
+                        "(pip install -e .[ray])")
+    g.add_argument("--workers", type=int, default=None,
+                   help="local: jobs at once (default 0 = CPU cores / --threads, or GPUs x "
+                        "--jobs-per-gpu; 1 = in this process, the default with --quick)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per job; the bits of a result depend on it (default 1, or "
+                        "what --config/--resume's folder recorded)")
+    g.add_argument("--jobs-per-gpu", "--jobs_per_gpu", dest="jobs_per_gpu", type=int,
+                   default=None, help="local on a GPU machine: jobs sharing each GPU (default 1)")
+    g.add_argument("--slurm-partition", dest="slurm_partition", default=None,
+                   help="slurm: partition (default: the cluster's)")
+    g.add_argument("--slurm-time", dest="slurm_time", type=int, default=None,
+                   help="slurm: time limit per job in minutes (default 60)")
+    g.add_argument("--slurm-gpus", dest="slurm_gpus", type=int, default=None,
+                   help="slurm: GPUs per job (default 0)")
+    g.add_argument("--slurm-mem", dest="slurm_mem", type=float, default=None,
+                   help="slurm: memory per job in GB (default: the cluster's)")
+    g.add_argument("--slurm-array-parallelism", dest="slurm_array_parallelism", type=int,
+                   default=None, help="slurm: jobs of the array running at once (default 64)")
+    g.add_argument("--slurm-cluster", dest="slurm_cluster", default=None,
+                   choices=["slurm", "local", "debug"],
+                   help="slurm: submitit's executor; local runs the same path as local "
+                        "subprocesses, debug in this process (default: slurm)")
+    g.add_argument("--ray-address", dest="ray_address", default=None,
+                   help="ray: address of a running cluster (auto, or host:port; default: start "
+                        "a local instance)")
+    g.add_argument("--ray-num-cpus", dest="ray_num_cpus", type=int, default=None,
+                   help="ray: CPUs of a fresh local instance (default: all)")
+    g.add_argument("--ray-gpus", dest="ray_gpus", type=float, default=None,
+                   help="ray: GPUs per job, fractions share one (default 0)")
+    g.add_argument("--progress", default="auto", choices=["auto", "on", "off"],
+                   help="the bar over the jobs: auto shows it on a terminal only")
     return p
 
 
@@ -197,9 +241,24 @@ def validate_flags(args) -> None:
         raise UsageError(f"--dropout: expected 0 <= p < 1, got {args.dropout}")
     if args.l2_reg is not None and not args.l2_reg >= 0.0:
         raise UsageError(f"--l2_reg: expected >= 0, got {args.l2_reg}")
-    if args.workers is not None and args.workers < 0:
-        raise UsageError(f"--workers: expected >= 0, got {args.workers}")
-    for name in ("epochs", "seed", "workers"):
+    for name, low in (("workers", 0), ("threads", 1), ("jobs_per_gpu", 1), ("slurm_time", 1),
+                      ("slurm_gpus", 0), ("slurm_array_parallelism", 1), ("ray_num_cpus", 1)):
+        value = getattr(args, name)
+        if value is not None and not low <= value <= 2**31:
+            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {low}, "
+                             f"got {value}")
+    for name in ("slurm_mem", "ray_gpus"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < 1e6:  # NaN fails too
+            raise UsageError(f"--{name.replace('_', '-')}: expected a number >= 0, got {value}")
+    slurm_only = [f for f in ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_mem",
+                              "slurm_array_parallelism", "slurm_cluster")
+                  if getattr(args, f) is not None]
+    ray_only = [f for f in ("ray_address", "ray_num_cpus", "ray_gpus") if getattr(args, f) is not None]
+    for flags, launcher in ((slurm_only, "slurm"), (ray_only, "ray")):
+        if flags and args.launcher != launcher:
+            raise UsageError(f"--{flags[0].replace('_', '-')} needs --launcher {launcher}")
+    for name in ("epochs", "seed"):
         value = getattr(args, name)
         if value is not None and abs(value) > 2**63 - 1:
             raise UsageError(f"--{name}: expected an integer within int64, got {value}")
@@ -214,9 +273,49 @@ def resolve_device(name: str) -> str:
     return name
 
 
+LAUNCH_FLAGS = {"launcher": "launcher", "workers": "workers", "threads": "threads",
+                "jobs_per_gpu": "jobs_per_gpu", "slurm_partition": "slurm_partition",
+                "slurm_time": "slurm_time_min", "slurm_gpus": "slurm_gpus",
+                "slurm_mem": "slurm_mem_gb", "slurm_array_parallelism": "slurm_array_parallelism",
+                "slurm_cluster": "slurm_cluster", "ray_address": "ray_address",
+                "ray_num_cpus": "ray_num_cpus", "ray_gpus": "ray_gpus"}
+
+
+def build_launch(args, saved: dict | None = None):
+    """How jobs run (utils.executor.Launch) from the flags. ``saved``: a
+    folder's recorded launch, whose thread count is kept unless --threads
+    says otherwise (the bits depend on it; the rest is this machine's)."""
+    from utils.executor import Launch, LauncherUnavailable
+    changes = {field: getattr(args, flag) for flag, field in LAUNCH_FLAGS.items()
+               if getattr(args, flag) is not None}
+    if args.threads is None and saved and isinstance(saved.get("threads"), int):
+        changes["threads"] = saved["threads"]
+    if args.workers is None and getattr(args, "quick", False):
+        changes["workers"] = 1  # seconds of work: no process start-up
+    changes["progress"] = {"auto": None, "on": True, "off": False}[args.progress]
+    launch = Launch(**changes)
+    try:
+        launch.validate()
+    except LauncherUnavailable as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(f"launch: {e}") from None
+    return launch
+
+
+def _saved_launch(path) -> dict | None:
+    p = Path(path)
+    p = p / "config.json" if p.is_dir() else p
+    try:
+        record = json.loads(p.read_text()).get("launch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 # Flag -> config field, per experiment (a flag only touches configs that have the field).
 FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dropout": "dropout",
-               "seeds": "seeds", "device": "device", "workers": "workers",
+               "seeds": "seeds", "device": "device",
                "dataset": "dataset", "data_root": "data_root", "out": {"c": "results_root"},
                "b_run": {"c": "b_run"}, "arms": "arms", "sweep": "sweep"}
 
@@ -228,7 +327,7 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
     seeds = parse_seeds(args)
     arms = tuple(args.arm) if args.arm else None
     flag_values = {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
-                   "seeds": seeds, "device": device, "workers": args.workers,
+                   "seeds": seeds, "device": device,
                    "dataset": args.dataset, "data_root": args.data_root, "out": args.out,
                    "b_run": args.from_run, "arms": arms, "sweep": args.sweep}
     saved = load_saved_configs(args.config) if args.config else {}
@@ -290,6 +389,9 @@ def config_from_fields(cls, fields: dict):
     if not isinstance(fields, dict):
         raise ValueError(f"expected the fields of a {cls.__name__}, got {type(fields).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
+    # Fields a later version retired (they never changed a result's meaning):
+    # a folder written before still reruns.
+    fields = {k: v for k, v in fields.items() if k not in getattr(cls, "RETIRED", ())}
     unknown = sorted(set(fields) - names)
     if unknown:
         raise ValueError(f"unknown config fields {unknown} (saved by another version?)")
@@ -440,7 +542,8 @@ def _main(argv, state, user_data=None) -> int:
         if args.compare:
             return compare(args.compare, Path(args.out), state)
         refuse_flags_with_resume(parser, args)
-        return resume(Path(args.resume), state)
+        return resume(Path(args.resume), state,
+                      build_launch(args, _saved_launch(args.resume) or {"threads": 1}))
     saved = load_saved_configs(args.config) if args.config else {}
     registry = _experiments()
     from experiments import LETTERS
@@ -454,6 +557,7 @@ def _main(argv, state, user_data=None) -> int:
                              f"{missing}")
     device = resolve_device(args.device)
     cfgs = build_configs(args, letters, registry, device)
+    launch = build_launch(args, _saved_launch(args.config) if args.config else None)
     # Load image data (and find B's models for C alone) now, so missing
     # input stops before any folder exists.
     prepared = {}
@@ -474,19 +578,21 @@ def _main(argv, state, user_data=None) -> int:
     out_root = Path(args.out)
     runs.check_writable(out_root)
     args.experiment = experiment
-    return execute(args, argv, letters, registry, cfgs, prepared, device, out_root, state)
+    return execute(args, argv, letters, registry, cfgs, prepared, device, out_root, state, launch)
 
 
 def refuse_flags_with_resume(parser, args) -> None:
     """--resume reruns the folder's own config: any other flag would be
     silently ignored, so it is refused."""
     defaults = vars(parser.parse_args([]))
+    how = (set(LAUNCH_FLAGS) - {"threads"}) | {"progress"}  # where it runs, never what
     given = [k for k, v in vars(args).items()
-             if k not in ("resume", "debug") and v != defaults.get(k)]
+             if k not in ("resume", "debug", *how) and v != defaults.get(k)]
     if given:
         flags = ", ".join("--" + k.replace("overrides", "set") for k in sorted(given))
-        raise UsageError(f"--resume takes no other flags (it continues the folder with its own "
-                         f"config); got {flags}. To change settings, start a new run with "
+        raise UsageError(f"--resume takes no other flags but the job flags (--launcher, "
+                         f"--workers, ...; it continues the folder with its own config and "
+                         f"threads); got {flags}. To change settings, start a new run with "
                          f"--config RUN_DIR/config.json and the flags")
 
 
@@ -499,7 +605,7 @@ def _part_finished(folder: Path) -> bool:
         return False
 
 
-def resume(run_dir: Path, state) -> int:
+def resume(run_dir: Path, state, launch) -> int:
     """Continue an interrupted run folder (one experiment or ``all``) with its
     own config: finished parts are kept, the unfinished one continues from its
     finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
@@ -542,21 +648,24 @@ def resume(run_dir: Path, state) -> int:
         kwargs = {"resume": True} if "resume" in inspect.signature(mod.run).parameters else {}
         if k == "c" and "b" in sub_dirs:
             cfgs[k] = dataclasses.replace(cfgs[k], b_run=str(sub_dirs["b"]))
-        summaries[k] = _run_part(mod, cfgs[k], sub, **kwargs)
+        summaries[k] = _run_part(mod, cfgs[k], sub, launch, **kwargs)
     return _finish(run_dir, letters, registry, summaries, time.perf_counter() - t0)
 
 
-def _run_part(mod, cfg, sub: Path, **kwargs) -> dict:
+def _run_part(mod, cfg, sub: Path, launch, **kwargs) -> dict:
     """One experiment into its folder; its summary is marked finished only
     when everything (arrays, figures) is written, which is what --resume reads."""
     from utils import runs
+    if "launch" in inspect.signature(mod.run).parameters:
+        kwargs["launch"] = launch
     summary = mod.run(cfg, sub, **kwargs)
     summary["finished"] = True
     runs.write_json(sub / "summary.json", summary)
     return summary
 
 
-def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Path, state) -> int:
+def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Path, state,
+            launch) -> int:
     """Create the run folder, run the experiments in order, write the report."""
     from utils import runs
 
@@ -572,11 +681,13 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     argv_used = sys.argv[1:] if argv is None else list(argv)
     resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
     # config.json first: a folder holding it can always be resumed
-    runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved})
+    runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved,
+                                              "launch": launch.record()})
     for k, sub in sub_dirs.items():
         if sub != run_dir:  # each experiment's folder describes itself too
             runs.write_json(sub / "config.json", {"argv": argv_used,
-                                                  "experiments": {k: resolved[k]}})
+                                                  "experiments": {k: resolved[k]},
+                                                  "launch": launch.record()})
     for sub in {run_dir, *sub_dirs.values()}:
         runs.write_json(sub / "env.json", env)
     print("resolved config:\n" + json.dumps(resolved, indent=1, default=str), flush=True)
@@ -584,7 +695,7 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     summaries = {}
     for k in letters:
         mod = registry[k]
-        summaries[k] = _run_part(mod, cfgs[k], sub_dirs[k],
+        summaries[k] = _run_part(mod, cfgs[k], sub_dirs[k], launch,
                                  **({"data": prepared[k]} if k in prepared else {}))
         if not args.quick:  # a smoke run never replaces the stable (README) figures
             runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
@@ -656,6 +767,13 @@ def compare(run_dirs: list[str], out_root: Path, state) -> int:
     state["run_dir"] = out
     print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out)}")
     return 0
+
+
+def cli() -> None:
+    """The ``freqreg`` console command (pyproject ``[project.scripts]``):
+    the same checks and ``main()`` as ``python main.py``."""
+    _exit_if_shadowed()
+    sys.exit(main())
 
 
 if __name__ == "__main__":

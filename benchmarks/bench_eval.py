@@ -6,11 +6,12 @@ Set-up as C's ``cpu`` preset runs it over B's CPU run: 12 SmallCNNs
 cost the same as trained ones), 500 test images for the curves, 50 for the
 heat map, evaluation batches of 1,000.
 
-* ``C curves``: ``experiments.exp_c_robustness.evaluate_curves`` over every
-  curve of the preset (Gaussian, high-/low-pass, band noise, low-/high-pass
-  filtered sets): each perturbed set is made once and evaluated by every
-  model through ``utils.training.evaluate``. Images/s over the whole call
-  (noise and filters included) and over its evaluation time alone.
+* ``C curves``: ``experiments.exp_c_robustness.evaluate_curves`` for every
+  model over every curve of the preset (Gaussian, high-/low-pass, band
+  noise, low-/high-pass filtered sets), as each model's job runs it: the
+  job makes its perturbed sets and evaluates them through
+  ``utils.training.evaluate``. Images/s over the whole calls (noise and
+  filters included) and over their evaluation time alone.
 * ``C heat map``: ``fourier_heatmap`` on 50 images x 514 bases, per model.
 * ``bare forward``: ``model(x)`` under ``torch.inference_mode`` on one
   already-normalised channels_last tensor, the same number of images in
@@ -39,11 +40,6 @@ from utils import training  # noqa: E402
 TARGET = 0.80
 
 
-class _NoLog:
-    def log(self, **_):
-        pass
-
-
 def main(argv=None) -> None:
     p = base_parser(__doc__.splitlines()[0], repeats=5)
     p.add_argument("--models", type=int, default=12, help="models evaluated (default 12: 4 arms x 3 seeds)")
@@ -63,7 +59,6 @@ def main(argv=None) -> None:
             torch.manual_seed(i)
             m = exp_b.new_model(b_cfg, data, 0.0)
         models[i // 3, i % 3] = training.place_model(m, device, channels_last=True).eval()
-    names = (list(range(max(a for a, _ in models) + 1)), list(range(3)))
     ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=None, channels_last=True)
     idx = exp_c._subset(data.test_y, cfg.n_eval, cfg.noise_seed)
     x01 = data.test_x[idx].float().div_(255.0)
@@ -82,11 +77,12 @@ def main(argv=None) -> None:
 
     def c_curves() -> float:
         t0 = time.perf_counter()
-        out = exp_c.evaluate_curves(curves, models, x01, y, idx, batch_size=bs, ev=ev,
-                                    metrics=_NoLog(), names=names, log=lambda s: None)
+        outs = [exp_c.evaluate_curves(m, curves, x01, y, idx, batch_size=bs, ev=ev)
+                for m in models.values()]
         wall = time.perf_counter() - t0
-        eval_only.append(out["images"] / out["seconds"])
-        return out["images"] / wall
+        images = sum(o["images"] for o in outs)
+        eval_only.append(images / sum(o["eval_seconds"] for o in outs))
+        return images / wall
 
     xn = ((x01 - mean) / std).contiguous(memory_format=torch.channels_last)
 

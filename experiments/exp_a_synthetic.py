@@ -16,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from experiments import exp_a_modes as modes
 from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs, stats, tidy, verdicts
+from utils.executor import Job, Launch, local_workers, run_jobs
 from utils.jobs import JobStore
 from utils.config import Range, check_numbers
 from utils.optim import lr_multiplier
@@ -96,8 +94,6 @@ class Config:
     gif_frame_ms: int = 100
     # --- execution
     device: str = "cpu"
-    workers: int = 0                      # parallel processes over (arm, seed) jobs; 0 = one per core
-                                          # (bitwise the same for any value at 1 thread per process)
     batched: bool = False                 # all jobs of a process as one stacked model
                                           # (experiments/exp_a_batched.py; bitwise the same results at
                                           # equal thread counts; 1.03x here, so off by default)
@@ -118,14 +114,17 @@ class Config:
     train_points: str = "all"             # "all" | "even": train on the even grid points, measure
                                           # on all; train-grid vs held-out spectra: exp_a_heldout.npz
 
+    # Retired: ``workers`` (processes) is the launcher's now (main.py --workers).
+    RETIRED = ("workers",)
+
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run).
-        Jobs run in this process (``workers=1``; ``--workers`` still wins):
-        a 400-step job takes about a second, less than starting a process
-        that imports torch."""
+        (``main.py --quick`` also runs the jobs in its own process: a
+        400-step job takes about a second, less than starting a process
+        that imports torch.)"""
         return dataclasses.replace(self, width=64, depth=3, steps=400, warmup_steps=20,
                                    n_checkpoints=40, seeds=self.seeds[:2], gif_frames=12,
-                                   gif_frame_ms=150, workers=1)
+                                   gif_frame_ms=150)
 
 
 # The knobs of a regimen this experiment supports (regression: no label
@@ -141,7 +140,7 @@ RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=Tr
           "eps": Range(gt=0, lt=1), "window_checkpoints": Range(ge=1, integer=True),
           "window_fraction": Range(ge=0, lt=1), "spectrum_kmax": Range(ge=1, integer=True),
           "gif_frames": Range(ge=2, integer=True), "gif_frame_ms": Range(ge=1, integer=True),
-          "workers": Range(ge=0, integer=True), "freqs": Range(ge=1, integer=True),
+          "freqs": Range(ge=1, integer=True),
           "amplitudes": Range(gt=0), **modes.RANGES}
 
 
@@ -342,50 +341,59 @@ def job_key(cfg: Config, arm: Regimen, seed: int) -> dict:
             "seed": seed, "steps": run_checkpoints(cfg).tolist()}
 
 
-def _run_jobs(cfg: Config, arms: list[Regimen], progress, store: JobStore | None = None) -> dict:
-    """Every (arm, seed) job; a job whose result is already in ``store`` (an
-    interrupted run) is loaded instead of trained, a new one is saved there."""
-    jobs = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
+def job_name(arm: Regimen, seed: int) -> str:
+    return f"{arm.name}_seed{seed}"
+
+
+def _headline(job, result: dict) -> str:
+    if "results" in result:  # a batched group
+        return f"{len(result['results'])} jobs as one batched model"
+    return f"train MSE {float(result['loss'][-1]):.2e}"
+
+
+def _train_group(cfg: Config, pairs: list) -> dict:
+    """Several (arm, seed) jobs as one stacked model (``batched``)."""
+    from experiments.exp_a_batched import train_jobs_batched
+    return {"results": train_jobs_batched(cfg, pairs)}
+
+
+def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | None = None,
+              launch: Launch | None = None) -> dict:
+    """Every (arm, seed) job through the launcher (utils.executor); a job
+    whose result is already in ``store`` (an interrupted run) is loaded
+    instead of trained, a new one is saved there as soon as it finishes."""
+    launch = launch or Launch()
+    grid = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
+    jobs = {(a, s): Job(job_name(arms[a], cfg.seeds[s]), train_job, (cfg, arms[a], cfg.seeds[s]),
+                        job_key(cfg, arms[a], cfg.seeds[s])) for a, s in grid}
+    kw = dict(device=cfg.device, store=store, label="[exp A]", log=log, headline=_headline)
+    if not cfg.batched:
+        done = run_jobs(list(jobs.values()), launch, **kw)
+        return {(a, s): _plain_result(done[jobs[a, s].name]) for a, s in grid}
+    # Batched: the jobs not kept from an interrupted run, in one stacked model
+    # per worker; each member is saved on its own, so a resume regroups freely.
     out = {}
-    for a, s in jobs:
-        saved = store.load(f"{arms[a].name}_seed{cfg.seeds[s]}",
-                           job_key(cfg, arms[a], cfg.seeds[s])) if store else None
+    for a, s in grid:
+        saved = store.load(jobs[a, s].name, jobs[a, s].key) if store is not None else None
         if saved is not None:
-            out[a, s] = {"preds": saved["preds"], "loss": saved["loss"],
-                         "seconds": float(saved["seconds"])}
-            progress(arms[a].name, cfg.seeds[s], out[a, s]["seconds"], kept=True)
-    todo = [j for j in jobs if j not in out]
-
-    def done(a: int, s: int, result: dict) -> None:
-        out[a, s] = result
-        if store is not None:
-            store.save(f"{arms[a].name}_seed{cfg.seeds[s]}", job_key(cfg, arms[a], cfg.seeds[s]),
-                       result)
-        progress(arms[a].name, cfg.seeds[s], result["seconds"])
-
-    workers = cfg.workers or (os.cpu_count() or 1)
-    workers = max(1, min(workers, len(todo)))
-    if cfg.batched and todo:
-        from experiments.exp_a_batched import train_jobs_batched_parallel
-        pairs = [(arms[a], cfg.seeds[s]) for a, s in todo]
-        results = train_jobs_batched_parallel(cfg, pairs, workers, 1 if workers > 1 else None)
-        for (a, s), res in zip(todo, results):
-            done(a, s, res)
-        return out
-    if workers == 1:
-        for a, s in todo:
-            done(a, s, train_job(cfg, arms[a], cfg.seeds[s]))
-        return out
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # Spawned, not forked: a forked child of a process whose OpenMP pool has
-    # run (B's data is loaded before A starts) can hang in its first parallel op.
-    with ProcessPoolExecutor(max_workers=workers,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futs = {(a, s): pool.submit(train_job, cfg, arms[a], cfg.seeds[s], threads)
-                for a, s in todo}
-        for (a, s), fut in futs.items():
-            done(a, s, fut.result())
+            out[a, s] = _plain_result(saved)
+            log(f"  [exp A] {jobs[a, s].name}: kept from the interrupted run")
+    todo = [g for g in grid if g not in out]
+    n = local_workers(launch, cfg.device, len(todo)) if todo else 1
+    groups = [todo[i::n] for i in range(n) if todo[i::n]]
+    group_jobs = [Job(f"batch{i}", _train_group, (cfg, [(arms[a], cfg.seeds[s]) for a, s in g]))
+                  for i, g in enumerate(groups)]
+    done = run_jobs(group_jobs, launch, **{**kw, "store": None})
+    for g, gj in zip(groups, group_jobs):
+        for (a, s), res in zip(g, done[gj.name]["results"]):
+            if store is not None:
+                store.save(jobs[a, s].name, jobs[a, s].key, res)
+            out[a, s] = _plain_result(res)
     return out
+
+
+def _plain_result(r: dict) -> dict:
+    return {"preds": r["preds"], "loss": r["loss"], "seconds": float(r["seconds"])}
 
 
 def analyse(cfg: Config, arms: list[Regimen], steps: np.ndarray, preds: np.ndarray) -> dict:
@@ -616,7 +624,8 @@ def config_from_run(run_dir: Path) -> Config:
                      for k, v in fields.items() if k in types_})
 
 
-def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
+def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
+        launch: Launch | None = None) -> dict:
     """Train every arm and seed, measure, save arrays, figures and the table.
     Returns the summary dict (also written to ``summary.json``). Each job's
     result is kept under ``jobs/`` as it finishes; ``resume``: jobs found
@@ -631,17 +640,13 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False) -> dict:
     if short:
         log(f"WARNING: {short}")
 
-    def progress(arm: str, seed: int, seconds: float, kept: bool = False) -> None:
-        if kept:
-            log(f"  [exp A] {arm:>12s} seed {seed}: kept from the interrupted run")
-            return
-        metrics.log("job", arm=arm, seed=seed, seconds=seconds)
-        log(f"  [exp A] {arm:>12s} seed {seed}: {seconds:6.1f} s")
-
     store = JobStore(run_dir / "jobs")
-    if resume:  # the per-step records are rewritten below from all jobs
-        metrics.drop(lambda r: r.get("kind") == "step")
-    results = _run_jobs(cfg, arms, progress, store)
+    if resume:  # the per-job and per-step records are rewritten below from all jobs
+        metrics.drop(lambda r: r.get("kind") in ("step", "job"))
+    results = _run_jobs(cfg, arms, log, store, launch)
+    for a, arm in enumerate(arms):
+        for s, seed in enumerate(cfg.seeds):
+            metrics.log("job", arm=arm.name, seed=seed, seconds=results[a, s]["seconds"])
     steps = run_checkpoints(cfg)
     preds = np.stack([np.stack([results[a, s]["preds"] for s in range(len(cfg.seeds))])
                       for a in range(len(arms))])                                  # (A,S,C,N)

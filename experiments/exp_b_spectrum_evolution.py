@@ -17,6 +17,8 @@ numbers are in the README ("Experiment B").
 from __future__ import annotations
 
 import dataclasses
+import json
+import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from models import build_model
 from utils import checkpoints as ckpt
 from utils import runs, training
 from utils.config import Range, check_numbers
+from utils.executor import Job, Launch, run_jobs
 from utils.optim import make_optimizer, make_schedule
 from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
 
@@ -83,7 +86,8 @@ class Config:
     # --- execution
     device: str = "cpu"
     compile: bool = False                 # torch.compile on CUDA
-    progress: bool = True                 # tqdm bars when stderr is a terminal
+    progress: bool = True                 # per-epoch tqdm bars when stderr is a terminal (jobs in
+                                          # this process; pool workers stay quiet)
 
     def quick(self) -> "Config":
         """Every axis shrunk, same code path."""
@@ -253,7 +257,7 @@ def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:
 
 
 def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict, run_dir: Path,
-              tensors, metrics: runs.JsonlLogger, resume: bool, log) -> dict:
+              tensors, metrics: runs.JsonlLogger, resume: bool) -> dict:
     """Train one (arm, seed); record conv1 at init and after every epoch.
 
     The history file (weights and metrics per epoch) and the checkpoint are
@@ -297,10 +301,6 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
                                                                   "seed", "epochs")})
         start = int(saved["epoch"])
         history = load_history(hist_path)[: start + 1]
-        log(f"  [exp B] {arm.name:>12s} seed {seed}: resumed after epoch {start}")
-    if resume:  # lines of epochs the checkpoint does not hold are written again below
-        metrics.drop(lambda r: r.get("kind") == "epoch" and r.get("arm") == arm.name
-                     and r.get("seed") == seed and r.get("epoch", 0) > start)
     if not history:
         history = [snapshot(0, None)]  # initialisation: before the first optimiser step
     model = training.maybe_compile(model, cfg.compile and device.type == "cuda")
@@ -311,7 +311,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
             model, x_tr, y_tr, optimizer=opt, scheduler=sched, batch_size=cfg.batch_size,
             mean=data.mean, std=data.std, epoch=epoch, seed=seed, regimen=arm, device=device,
             amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"],
-            progress=cfg.progress)
+            progress=cfg.progress and multiprocessing.parent_process() is None)
         n_images += tr["steps"] * cfg.batch_size
         rec = snapshot(epoch + 1, tr)
         history.append(rec)
@@ -328,10 +328,51 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         ckpt.save_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
                              epoch=epoch + 1, meta=meta)
     seconds = time.perf_counter() - t0
-    log(f"  [exp B] {arm.name:>12s} seed {seed}: test acc {history[-1]['test_acc']:.3f} "
-        f"after {cfg.epochs} epochs ({seconds:.1f} s, "
-        f"{n_images / max(seconds, 1e-9):,.0f} train images/s incl. eval)")
-    return {"history": history, "seconds": seconds, "images": n_images}
+    return {"history": history, "seconds": seconds, "images": n_images, "resumed_from": start}
+
+
+# Data of this process, by what defines it: a pool worker loads a run's
+# images once for all its jobs; the parent process puts its own copy here.
+_DATA: dict[str, ImageData] = {}
+
+
+def _data_key(cfg: Config) -> str:
+    return json.dumps([cfg.dataset, cfg.data_root, cfg.data_seed, cfg.n_train, cfg.n_test])
+
+
+def run_job(cfg: Config, arm: Regimen, seed: int, run_dir: str, resume: bool, dataset_id: str,
+            data: ImageData | None = None) -> dict:
+    """One (arm, seed) as a job (utils.executor): loads the run's data in
+    this process (once), trains, returns the history. ``dataset_id``: what
+    the run resolved; a worker that finds other data (``auto`` on another
+    machine) stops rather than train on it."""
+    if data is None:
+        data = _DATA.get(_data_key(cfg))
+        if data is None:
+            data = _DATA.setdefault(_data_key(cfg), load_data(cfg))
+    if data.dataset_id != dataset_id:
+        raise ValueError(f"this worker loaded dataset {data.dataset_id!r}, the run uses "
+                         f"{dataset_id!r} (give --dataset and --data-root explicitly)")
+    device = torch.device(cfg.device)
+    tensors = (data.train_x.to(device), data.train_y.to(device), data.test_x, data.test_y)
+    metrics = runs.JsonlLogger(Path(run_dir) / "metrics.jsonl")
+    return train_job(cfg, data, arm, seed, initial_state(cfg, data, seed), Path(run_dir),
+                     tensors, metrics, resume)
+
+
+def _headline(job, out: dict) -> str:
+    h = out["history"]
+    again = f"resumed after epoch {out['resumed_from']}; " if out["resumed_from"] else ""
+    return (f"{again}test acc {h[-1]['test_acc']:.3f} after {h[-1]['epoch']} epochs, "
+            f"{out['images'] / max(out['seconds'], 1e-9):,.0f} train images/s incl. eval")
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    """The epoch a checkpoint holds (0 without a readable one)."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # noqa: BLE001 - unreadable: the job says why when it loads it
+        return 0
 
 
 def save_history(path: Path, history: list[dict]) -> None:
@@ -355,7 +396,7 @@ def prepare(cfg: Config) -> ImageData:
 
 
 def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
-        data: ImageData | None = None) -> dict:
+        data: ImageData | None = None, launch: Launch | None = None) -> dict:
     """Train every arm and seed, save histories and checkpoints, then analyse
     and draw (``exp_b_analysis``). Returns the summary (also ``summary.json``).
     ``data``: the record from :func:`prepare` (loaded here when None)."""
@@ -370,23 +411,36 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
         log(f"NOTE: {note}")
     log(f"  [exp B] dataset {data.dataset_id}: {data.train_x.shape[0]} train / "
         f"{data.test_x.shape[0]} test images {tuple(data.image_shape)}, {data.num_classes} classes")
-    device = torch.device(cfg.device)
-    tensors = (data.train_x.to(device), data.train_y.to(device), data.test_x, data.test_y)
     arms = build_arms(cfg)
     metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
+    if resume:  # lines of epochs a checkpoint does not hold are written again by its job
+        starts = {(arm.name, seed): _checkpoint_epoch(job_paths(run_dir, arm, seed)[0])
+                  for arm in arms for seed in cfg.seeds}
+        metrics.drop(lambda r: r.get("kind") == "epoch" and r.get("epoch", 0) > starts.get(
+            (r.get("arm"), r.get("seed")), 0))
+    _DATA[_data_key(cfg)] = data
+    ship = data if cfg.dataset == "provided" else None  # workers cannot load the user's images
+    jobs = [Job(f"{arm.name}_seed{seed}", run_job,
+                (cfg, arm, seed, str(run_dir), resume, data.dataset_id, ship))
+            for seed in cfg.seeds for arm in arms]
+    t_jobs = time.perf_counter()
+    done = run_jobs(jobs, launch, device=cfg.device, label="[exp B]", log=log,
+                    headline=_headline, run_dir=run_dir)
+    jobs_wall = time.perf_counter() - t_jobs
     results, train_seconds, images = {}, 0.0, 0
-    for seed in cfg.seeds:
-        init = initial_state(cfg, data, seed)
-        for arm in arms:
-            out = train_job(cfg, data, arm, seed, init, run_dir, tensors, metrics, resume, log)
-            results[arm.name, seed] = out["history"]
-            train_seconds += out["seconds"]
-            images += out["images"]
+    for job in jobs:
+        arm, seed = job.args[1], job.args[2]
+        results[arm.name, seed] = done[job.name]["history"]
+        train_seconds += done[job.name]["seconds"]
+        images += done[job.name]["images"]
     summary = analysis.analyse_and_save(cfg, data, arms, results, run_dir)
     summary["regimens"] = {a.name: a.knobs() for a in arms}
     summary["kept_epochs"] = sorted(cfg.keep_epochs)
-    summary["wall_seconds"] = {"training": train_seconds,
-                               "train_images_per_s": images / max(train_seconds, 1e-9)}
+    # training: the jobs' own seconds, summed; jobs: the wall time they took
+    # together (less with jobs at once); images_per_s_all_jobs: the aggregate.
+    summary["wall_seconds"] = {"training": train_seconds, "jobs": jobs_wall,
+                               "train_images_per_s": images / max(train_seconds, 1e-9),
+                               "train_images_per_s_all_jobs": images / max(jobs_wall, 1e-9)}
     dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
     with np.load(run_dir / analysis.ARRAYS) as z:
         dose_table = dose.b_table(run_dir, {k: z[k] for k in ("ssr_base_norm", "test_acc", "hff")})

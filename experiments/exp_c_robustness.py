@@ -19,9 +19,10 @@ The models are found in a B run folder (``b_run``, or the sibling ``exp_b/``
 of an ``--experiment all`` folder, or the newest B run under
 ``results_root``); their test set is rebuilt exactly as B built it, so the
 clean accuracy on the whole B test set equals B's final test accuracy.
-Every perturbed evaluation set is computed once and shared by all models
-(the noise depends only on the image's index in B's test set, the level and
-``noise_seed``). Figures are drawn from ``exp_c_arrays.npz`` alone
+Each model is one job (utils/executor.py: any launcher, resumable); its
+perturbed sets are made in that job, and they are the same images for every
+model because the noise depends only on the image's index in B's test set,
+the level and ``noise_seed``. Figures are drawn from ``exp_c_arrays.npz`` alone
 (``experiments/exp_c_analysis.py``).
 
 Measured on the 2-core AMD EPYC test CPU (float32, torch 2.14.1, other jobs
@@ -52,6 +53,8 @@ from models import build_model
 from utils import checkpoints as ckpt
 from utils import frequency as fq
 from utils import runs, training
+from utils.executor import Job, Launch, run_jobs
+from utils.jobs import JobStore
 
 NAME = "exp_c"
 STABLE_FIGURES = ("exp_c_robustness.png", "exp_c_heatmaps.png")
@@ -304,73 +307,134 @@ def _subset(y: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
     return torch.arange(y.numel()) if n is None or n >= y.numel() else stratified_subset(y, n, seed)
 
 
-def load_b_models(b_dir: Path, b_summary: dict, b_cfg, data: ImageData, device,
-                  channels_last: bool, epoch: int | None = None) -> tuple[dict, dict, np.ndarray]:
-    """Every (arm, seed) network of a B run: ``(models, paths, b_acc)`` keyed
-    by ``(a, s)`` indices into B's arms and seeds; ``b_acc`` (A, S) is B's
-    test accuracy after the last epoch (or after ``epoch``)."""
+def b_models(b_dir: Path, b_summary: dict, epoch: int | None = None) -> tuple[dict, np.ndarray]:
+    """Every (arm, seed) checkpoint of a B run: ``(paths, b_acc)`` keyed by
+    ``(a, s)`` indices into B's arms and seeds; ``b_acc`` (A, S) is B's test
+    accuracy after the last epoch (or after ``epoch``)."""
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
-    models, paths, b_acc = {}, {}, np.full((len(arms), len(seeds)), np.nan)
+    paths, b_acc = {}, np.full((len(arms), len(seeds)), np.nan)
     if epoch is not None:
         with np.load(b_dir / B_ARRAYS) as z:
             acc_at = z["test_acc"][:, :, epoch]
     for entry in b_summary["checkpoints"]:
         a, s = arms.index(entry["arm"]), seeds.index(entry["seed"])
         paths[a, s] = checkpoint_path(b_dir, entry, epoch)
-        expect = {"model": b_cfg.model, "dataset_id": data.dataset_id, "arm": entry["arm"],
-                  "seed": entry["seed"]}
-        models[a, s] = load_model(paths[a, s], expect, device, channels_last)
         b_acc[a, s] = entry["final_test_acc"] if epoch is None else float(acc_at[a, s])
     grid = [(a, s) for a in range(len(arms)) for s in range(len(seeds))]
-    if sorted(models) != grid:
-        raise MissingModels(f"{b_dir}/summary.json lists checkpoints for {sorted(models)}, "
+    if sorted(paths) != grid:
+        raise MissingModels(f"{b_dir}/summary.json lists checkpoints for {sorted(paths)}, "
                             f"expected every (arm, seed) of {arms} x {seeds}")
-    return models, paths, b_acc
+    return paths, b_acc
 
 
-def evaluate_curves(curves: list[Curve], models: dict, x01, y, idx, *, batch_size: int, ev: dict,
-                    metrics, names, log) -> dict:
-    """Accuracy and loss ``(A, S, L)`` per curve. Each perturbed set is made
-    once and evaluated by every model, so all models see the same images."""
-    A, S = (max(k) + 1 for k in zip(*models))
-    run_models = lambda xp: {k: training.evaluate(m, xp, y, batch_size=batch_size, **ev)  # noqa: E731
-                             for k, m in models.items()}
+# --------------------------------------------------------------------------
+# one model: the job (utils.executor)
+# --------------------------------------------------------------------------
+
+_DATA: dict[str, tuple] = {}  # B's data of this process, by B folder: loaded once per worker
+
+
+def _b_inputs(b_dir: Path, data: ImageData | None) -> tuple:
+    """B's summary, config and data (the data given from Python, cut as B
+    cut it, or rebuilt from B's config), once per process."""
+    key = str(Path(b_dir).resolve())
+    if key not in _DATA:
+        b_summary = runs.read_json(b_dir / "summary.json")
+        if data is None:
+            b_cfg, data = b_data(b_dir, b_summary)
+        else:
+            b_cfg = exp_b.config_from_run(b_dir)
+            if data.dataset_id != b_summary["dataset_id"]:
+                raise MissingModels(f"data: B's models were trained on "
+                                    f"{b_summary['dataset_id']!r}, the images given are "
+                                    f"{data.dataset_id!r}")
+            data = exp_b.subset_like(b_cfg, data)
+        _DATA[key] = (b_summary, b_cfg, data)
+    return _DATA[key]
+
+
+def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
+                   data: ImageData | None = None) -> dict:
+    """Everything C measures on one of B's models: clean accuracy on B's
+    whole test set, every curve, the heat map, the cue conflict. The
+    perturbed images depend only on image index, level and ``noise_seed``,
+    so every model sees the same ones whatever process makes them."""
+    b_dir = Path(b_dir)
+    b_summary, b_cfg, data = _b_inputs(b_dir, data)
+    entry = next(e for e in b_summary["checkpoints"] if e["arm"] == arm and e["seed"] == seed)
+    device = torch.device(cfg.device)
+    settings = training.device_settings(device)
+    ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=settings["amp_dtype"],
+              channels_last=settings["channels_last"])
+    expect = {"model": b_cfg.model, "dataset_id": data.dataset_id, "arm": arm, "seed": seed}
+    model = load_model(checkpoint_path(b_dir, entry, cfg.epoch), expect, device,
+                       settings["channels_last"])
+    out: dict = {}
+    # B's whole test set with B's batch size: the same number B reported.
+    out["clean"] = training.evaluate(model, data.test_x, data.test_y,
+                                     batch_size=b_cfg.eval_batch_size, **ev)["acc"]
+    idx = _subset(data.test_y, cfg.n_eval, cfg.noise_seed)
+    out.update(evaluate_curves(model, make_curves(cfg, data.image_shape[-1]),
+                               data.test_x[idx].to(device).float().div_(255.0), data.test_y[idx],
+                               idx, batch_size=cfg.eval_batch_size, ev=ev))
+    hidx = _subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)  # same draw: inside idx
     t0 = time.perf_counter()
-    clean = run_models(x01)
-    out = {"acc": {}, "loss": {}, "clean": clean, "noise_seconds": 0.0,
-           "images": len(models) * len(idx)}
+    out["heat"] = fourier_heatmap(model, data.test_x[hidx].to(device).float().div_(255.0),
+                                  data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
+                                  seed=cfg.noise_seed, batch_size=cfg.eval_batch_size, **ev)
+    out["heat_seconds"] = time.perf_counter() - t0
+    if data.dataset_id.startswith("synthetic") and "conflict_x" in data.extra:
+        pred = training.predict(model, data.extra["conflict_x"], batch_size=cfg.eval_batch_size,
+                                **ev)
+        for key in ("low", "high"):
+            out[f"cue_{key}"] = float((pred == data.extra[f"conflict_y_{key}"]).double().mean())
+    return out
+
+
+def evaluate_curves(model, curves: list[Curve], x01, y, idx, *, batch_size: int,
+                    ev: dict) -> dict:
+    """One model on the clean images and on every level of every curve:
+    ``acc_<curve>``, ``loss_<curve>`` (L,), ``clean_eval``, and the time
+    spent making perturbed images and evaluating them."""
+    out = {"noise_seconds": 0.0}
+    t0 = time.perf_counter()
+    clean = training.evaluate(model, x01, y, batch_size=batch_size, **ev)
+    out["clean_eval"] = clean["acc"]
+    images = len(idx)
     for c in curves:
-        acc, loss = np.empty((A, S, len(c.levels))), np.empty((A, S, len(c.levels)))
-        for j, level in enumerate(c.levels):
+        acc, loss = np.empty(len(c.levels)), np.empty(len(c.levels))
+        for j in range(len(c.levels)):
             if j == 0 and c.clean_first:
-                res = clean
+                r = clean
             else:
                 t1 = time.perf_counter()
                 xp = c.perturb(x01, idx, j)
                 out["noise_seconds"] += time.perf_counter() - t1
-                res = run_models(xp)
-                out["images"] += len(models) * len(idx)
-            for (a, s), r in res.items():
-                acc[a, s, j], loss[a, s, j] = r["acc"], r["loss"]
-                metrics.log("curve", curve=c.name, level=level, x=c.x[j], arm=names[0][a],
-                            seed=names[1][s], acc=r["acc"], loss=r["loss"])
-        out["acc"][c.name], out["loss"][c.name] = acc, loss
-        log(f"  [exp C] {c.name:>11s}: {len(c.levels)} levels x {len(models)} models, "
-            f"accuracy {acc[..., 0].mean():.3f} -> {acc[..., -1].mean():.3f} (mean over models)")
-    out["seconds"] = time.perf_counter() - t0 - out["noise_seconds"]
+                r = training.evaluate(model, xp, y, batch_size=batch_size, **ev)
+                images += len(idx)
+            acc[j], loss[j] = r["acc"], r["loss"]
+        out[f"acc_{c.name}"], out[f"loss_{c.name}"] = acc, loss
+    out["eval_seconds"] = time.perf_counter() - t0 - out["noise_seconds"]
+    out["images"] = images
     return out
 
 
-def cue_conflict(models: dict, data: ImageData, *, batch_size: int, ev: dict) -> dict:
-    """Share of cue-conflict images classified as their low-cue and as their
-    high-cue class, ``{"low": (A, S), "high": (A, S)}`` (synthetic set only)."""
-    A, S = (max(k) + 1 for k in zip(*models))
-    out = {key: np.empty((A, S)) for key in ("low", "high")}
-    for (a, s), m in models.items():
-        pred = training.predict(m, data.extra["conflict_x"], batch_size=batch_size, **ev)
-        for key in out:
-            out[key][a, s] = float((pred == data.extra[f"conflict_y_{key}"]).double().mean())
-    return out
+# What a stored model evaluation depends on besides its checkpoint's bytes.
+JOB_FIELDS = ("epoch", "n_eval", "heatmap_n", "noise_seed", "gaussian_sigmas", "noise_norms",
+              "noise_cutoff", "band_norm", "n_bands", "corruptions", "filter_family",
+              "filter_sigmas", "filter_radii", "heatmap_v", "device", "eval_batch_size")
+
+
+def job_key(cfg: Config, path: Path, arm: str, seed: int, dataset_id: str) -> dict:
+    import hashlib
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"config": {f: getattr(cfg, f) for f in JOB_FIELDS}, "arm": arm, "seed": seed,
+            "checkpoint_sha256": digest, "dataset_id": dataset_id}
+
+
+def _headline(job, r: dict) -> str:
+    return (f"clean acc {float(r['clean']):.3f}, heat map {float(r['heat_seconds']):.1f} s, "
+            f"curves {int(r['images']) / max(float(r['eval_seconds']), 1e-9):,.0f} images/s")
 
 
 def b_spectra(b_dir: Path, arms: list[str], seeds: list[int]) -> dict:
@@ -387,7 +451,8 @@ def render_dose(run_dir: Path) -> list[Path]:
     return dose.render_c(run_dir)
 
 
-def run(cfg: Config, run_dir: Path, log=print, data: ImageData | None = None) -> dict:
+def run(cfg: Config, run_dir: Path, log=print, data: ImageData | None = None,
+        resume: bool = False, launch: Launch | None = None) -> dict:
     """Evaluate every model of a B run; save arrays, figures and the summary.
     Returns the summary dict (also written to ``summary.json``). ``data``:
     B's images when they were provided from Python (B's config then says
@@ -400,57 +465,62 @@ def run(cfg: Config, run_dir: Path, log=print, data: ImageData | None = None) ->
     t_start = time.perf_counter()
     b_dir = locate_b_run(cfg, run_dir, log)
     check_b_run(b_dir, cfg.epoch)  # every input read now, before the long part
-    b_summary = runs.read_json(b_dir / "summary.json")
-    if data is None:
-        b_cfg, data = b_data(b_dir, b_summary)
-    else:
-        b_cfg = exp_b.config_from_run(b_dir)
-        if data.dataset_id != b_summary["dataset_id"]:
-            raise MissingModels(f"data: B's models were trained on {b_summary['dataset_id']!r}, "
-                                f"the images given are {data.dataset_id!r}")
-        data = exp_b.subset_like(b_cfg, data)
+    given = data
+    _DATA.pop(str(b_dir.resolve()), None)  # read afresh: the folder may have changed
+    b_summary, b_cfg, data = _b_inputs(b_dir, given)
     arms, seeds = list(b_summary["arms"]), list(b_summary["seeds"])
     log(f"  [exp C] models of {b_dir} ({data.dataset_id}): arms {', '.join(arms)}; seeds {seeds}")
     device = torch.device(cfg.device)
-    settings = training.device_settings(device)
-    ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=settings["amp_dtype"],
-              channels_last=settings["channels_last"])
-    models, paths, b_acc = load_b_models(b_dir, b_summary, b_cfg, data, device,
-                                         settings["channels_last"], cfg.epoch)
-    grid = sorted(models)
+    paths, b_acc = b_models(b_dir, b_summary, cfg.epoch)
+    grid = sorted(paths)
     A, S, P = len(arms), len(seeds), data.image_shape[-1]
     metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
+    if resume:  # the per-model records are written again below, from every job
+        metrics.drop(lambda r: r.get("kind") in ("curve", "heatmap"))
+    ship = given if b_cfg.dataset == "provided" else None  # workers cannot load the user's images
+    jobs = {(a, s): Job(f"{arms[a]}_seed{seeds[s]}", evaluate_model,
+                        (cfg, str(b_dir), arms[a], seeds[s], ship),
+                        job_key(cfg, paths[a, s], arms[a], seeds[s], data.dataset_id))
+            for a, s in grid}
+    done = run_jobs(list(jobs.values()), launch, device=cfg.device,
+                    store=JobStore(run_dir / "jobs"), label="[exp C]", log=log,
+                    headline=_headline, run_dir=run_dir)
+    res = {g: done[jobs[g].name] for g in grid}
 
-    # B's whole test set with B's batch size: the same number B reported.
-    clean = np.empty((A, S))
-    for (a, s), m in models.items():
-        clean[a, s] = training.evaluate(m, data.test_x, data.test_y,
-                                        batch_size=b_cfg.eval_batch_size, **ev)["acc"]
     idx = _subset(data.test_y, cfg.n_eval, cfg.noise_seed)
+    hidx = _subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)
     curves = make_curves(cfg, P)
-    cur = evaluate_curves(curves, models, data.test_x[idx].to(device).float().div_(255.0),
-                          data.test_y[idx], idx, batch_size=cfg.eval_batch_size, ev=ev,
-                          metrics=metrics, names=(arms, seeds), log=log)
-
-    hidx = _subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)  # same draw: inside idx
-    x_heat = data.test_x[hidx].to(device).float().div_(255.0)
+    clean, clean_eval = np.empty((A, S)), np.empty((A, S))
     heat, heat_seconds = np.empty((A, S, P, P)), np.empty((A, S))
-    for (a, s), m in models.items():
-        t0 = time.perf_counter()
-        heat[a, s] = fourier_heatmap(m, x_heat, data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
-                                     seed=cfg.noise_seed, batch_size=cfg.eval_batch_size, **ev)
-        heat_seconds[a, s] = time.perf_counter() - t0
+    cur = {"acc": {}, "loss": {}}
+    for a, s in grid:
+        r = res[a, s]
+        clean[a, s], clean_eval[a, s] = float(r["clean"]), float(r["clean_eval"])
+        heat[a, s], heat_seconds[a, s] = r["heat"], float(r["heat_seconds"])
+    for c in curves:
+        for what in ("acc", "loss"):
+            cur[what][c.name] = np.stack([np.stack([np.asarray(res[a, s][f"{what}_{c.name}"],
+                                                               dtype=np.float64)
+                                                    for s in range(S)]) for a in range(A)])
+        for a, s in grid:
+            for j, level in enumerate(c.levels):
+                metrics.log("curve", curve=c.name, level=level, x=c.x[j], arm=arms[a],
+                            seed=seeds[s], acc=cur["acc"][c.name][a, s, j],
+                            loss=cur["loss"][c.name][a, s, j])
+        acc = cur["acc"][c.name]
+        log(f"  [exp C] {c.name:>11s}: {len(c.levels)} levels x {len(grid)} models, "
+            f"accuracy {acc[..., 0].mean():.3f} -> {acc[..., -1].mean():.3f} (mean over models)")
+    for a, s in grid:
         metrics.log("heatmap", arm=arms[a], seed=seeds[s], seconds=heat_seconds[a, s],
                     mean_error=float(heat[a, s].mean()))
-        log(f"  [exp C] heat map {arms[a]:>12s} seed {seeds[s]}: {heat_seconds[a, s]:.1f} s "
-            f"({len(hidx)} images x {len(fq.distinct_positions(P))} bases)")
     cue = {}
-    if data.dataset_id.startswith("synthetic") and "conflict_x" in data.extra:
-        cue = cue_conflict(models, data, batch_size=cfg.eval_batch_size, ev=ev)
+    if "cue_low" in res[grid[0]]:
+        cue = {k: np.array([[float(res[a, s][f"cue_{k}"]) for s in range(S)] for a in range(A)])
+               for k in ("low", "high")}
+    cur["noise_seconds"] = sum(float(r["noise_seconds"]) for r in res.values())
+    cur["seconds"] = sum(float(r["eval_seconds"]) for r in res.values())
+    cur["images"] = sum(int(r["images"]) for r in res.values())
 
-    clean_eval = np.empty((A, S))
-    for (a, s), r in cur["clean"].items():
-        clean_eval[a, s] = r["acc"]
     arrays = dict(
         arms=np.array(arms), seeds=np.array(seeds),
         arm_labels=np.array([b_summary["arms"][n].get("label", n) for n in arms]),

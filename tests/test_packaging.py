@@ -115,3 +115,18 @@ def test_backend_refuses_wheels_and_keeps_editable_and_sdist_hooks(monkeypatch):
         assert getattr(editable_only, hook) is getattr(build_meta, hook)
     text = (ROOT / "pyproject.toml").read_text()
     assert 'build-backend = "editable_only"' in text and 'backend-path = ["buildsys"]' in text
+
+
+def test_console_command_runs_the_same_main(tmp_path):
+    """``freqreg`` (pyproject [project.scripts]) is main.main: the same help
+    and the same one-line errors, from any folder."""
+    exe = Path(sys.executable).parent / "freqreg"
+    if not exe.is_file():
+        pytest.skip("the project is not installed in this environment (pip install -e .)")
+    out = subprocess.run([str(exe), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "--launcher" in out.stdout and "--experiment" in out.stdout
+    bad = subprocess.run([str(exe), "--experiment", "a", "--threads", "0"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "main.py: error: --threads: expected an integer >= 1, got 0"

@@ -1,0 +1,244 @@
+"""Jobs and launchers (utils/executor.py): every backend gives the same bits
+as the sequential path, in any order; stored jobs are kept; a killed run
+resumes to the identical result; bad launch flags are one line."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import main
+from experiments import exp_a_synthetic as exp_a
+from utils.executor import Job, Launch, local_workers, run_jobs
+from utils.jobs import JobStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Small A jobs with every kind of arm (penalty, decoupled, dropout).
+CFG = dataclasses.replace(exp_a.Config().quick(), steps=150, n_checkpoints=20, seeds=(0, 1),
+                          arms=("baseline", "l2", "dec:l2=1e-3,l2_mode=decoupled",
+                                "dropout"))
+
+
+def _a_arrays(results: dict) -> dict:
+    return {k: np.stack([results[k]["preds"]]) for k in sorted(results)}
+
+
+def _same(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert np.array_equal(a[k]["preds"], b[k]["preds"]), k
+        assert np.array_equal(a[k]["loss"], b[k]["loss"]), k
+
+
+@pytest.fixture(scope="module")
+def sequential():
+    arms = exp_a.build_arms(CFG)
+    return exp_a._run_jobs(CFG, arms, log=lambda s: None, launch=Launch(workers=1))
+
+
+def test_local_pool_equals_sequential(sequential):
+    arms = exp_a.build_arms(CFG)
+    pooled = exp_a._run_jobs(CFG, arms, log=lambda s: None, launch=Launch(workers=2))
+    _same(sequential, pooled)
+
+
+def test_submitit_local_equals_sequential(sequential, tmp_path):
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install -e .[slurm])")
+    arms = exp_a.build_arms(CFG)
+    grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))]
+    jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
+                (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
+    done = run_jobs(jobs, Launch(launcher="slurm", slurm_cluster="local"), run_dir=tmp_path,
+                    log=lambda s: None)
+    _same(sequential, {g: done[j.name] for g, j in zip(grid, jobs)})
+    assert list((tmp_path / "slurm").iterdir()), "submitit kept no job folders"
+
+
+def test_ray_local_equals_sequential(sequential):
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
+    arms = exp_a.build_arms(CFG)
+    done = exp_a._run_jobs(CFG, arms, log=lambda s: None,
+                           launch=Launch(launcher="ray", ray_num_cpus=2))
+    _same(sequential, done)
+
+
+def test_order_does_not_matter(sequential):
+    """Jobs run in reverse order, in this process: the same bits per job."""
+    arms = exp_a.build_arms(CFG)
+    grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))][::-1]
+    jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
+                (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
+    done = run_jobs(jobs, Launch(workers=1), log=lambda s: None)
+    _same(sequential, {g: done[j.name] for g, j in zip(grid, jobs)})
+
+
+def _count_calls(marker: str, value: int) -> dict:
+    with open(marker, "a") as fh:
+        fh.write(f"{value}\n")
+    return {"value": np.array(value * 2)}
+
+
+def test_stored_jobs_are_kept_and_keys_must_match(tmp_path):
+    marker = tmp_path / "calls.txt"
+    store = JobStore(tmp_path / "jobs")
+    jobs = [Job(f"j{i}", _count_calls, (str(marker), i), key={"i": i}) for i in range(3)]
+    first = run_jobs(jobs, Launch(workers=1), store=store, log=lambda s: None)
+    assert marker.read_text().split() == ["0", "1", "2"]
+    lines = []
+    again = run_jobs(jobs, Launch(workers=1), store=store, log=lines.append)
+    assert marker.read_text().split() == ["0", "1", "2"]  # nothing ran again
+    assert all("kept" in line for line in lines) and len(lines) == 3
+    assert {k: int(v["value"]) for k, v in again.items()} == {k: int(v["value"])
+                                                              for k, v in first.items()}
+    changed = [dataclasses.replace(jobs[0], key={"i": 0, "other": True})]
+    run_jobs(changed, Launch(workers=1), store=store, log=lambda s: None)
+    assert marker.read_text().split() == ["0", "1", "2", "0"]  # another key: computed again
+
+
+def _fail(x):
+    raise FloatingPointError(f"job {x} diverged")
+
+
+def test_a_failing_job_raises_its_own_error_from_a_pool():
+    jobs = [Job("ok", _count_calls, (os.devnull, 1)), Job("bad", _fail, (7,))]
+    with pytest.raises(FloatingPointError, match="job 7 diverged"):
+        run_jobs(jobs, Launch(workers=2), log=lambda s: None)
+
+
+def test_duplicate_names_are_refused():
+    job = Job("x", _count_calls, (os.devnull, 1))
+    with pytest.raises(ValueError, match="unique"):
+        run_jobs([job, job], Launch(workers=1), log=lambda s: None)
+
+
+def test_progress_lines_name_each_job_and_its_headline(capsys):
+    arms = exp_a.build_arms(dataclasses.replace(CFG, arms=("baseline",)))
+    lines = []
+    exp_a._run_jobs(dataclasses.replace(CFG, arms=("baseline",)), arms, log=lines.append,
+                    launch=Launch(workers=1))
+    assert len(lines) == 2
+    assert "[1/2] baseline_seed0: train MSE" in lines[0] and "eta" in lines[0]
+    assert "[2/2] baseline_seed1: train MSE" in lines[1] and "eta" not in lines[1]
+
+
+def test_local_workers_policy():
+    cores = os.cpu_count() or 1
+    assert local_workers(Launch(), "cpu", 100) == cores
+    assert local_workers(Launch(threads=cores), "cpu", 100) == 1
+    assert local_workers(Launch(workers=3), "cpu", 2) == 2  # never more than the jobs
+    assert local_workers(Launch(workers=1), "cpu", 9) == 1
+
+
+# --------------------------------------------------------------------------
+# whole runs through main
+# --------------------------------------------------------------------------
+
+SCIENCE = {"exp_a": "exp_a_arrays.npz", "exp_b": "exp_b_arrays.npz", "exp_c": "exp_c_arrays.npz"}
+
+
+def _arrays(path: Path) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if "seconds" not in k}
+
+
+def _all_quick(out: Path, *flags) -> Path:
+    code = main.main(["--experiment", "all", "--quick", "--out", str(out), "--set", "a.steps=150",
+                      "--set", "b.epochs=1", *flags])
+    assert code == 0
+    return next(p for p in out.iterdir() if p.name.endswith("_all_quick"))
+
+
+@pytest.mark.slow
+def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
+    one = _all_quick(tmp_path / "one", "--workers", "1")
+    two = _all_quick(tmp_path / "two", "--workers", "2")
+    out = capsys.readouterr().out
+    assert "[exp B] [4/8]" in out and "[exp C] [8/8]" in out  # a line per job
+    for part, name in SCIENCE.items():
+        a, b = _arrays(one / part / name), _arrays(two / part / name)
+        assert sorted(a) == sorted(b), part
+        for k in a:
+            assert np.array_equal(a[k], b[k]), f"{part}/{name}: {k}"
+    recorded = json.loads((two / "config.json").read_text())["launch"]
+    assert recorded["workers"] == 2 and recorded["threads"] == 1
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """A local-pool run of A killed after some jobs finished: --resume keeps
+    them (not trained again) and ends with the uninterrupted run's bits."""
+    flags = ["--experiment", "a", "--quick", "--workers", "2", "--epochs", "4000",
+             "--set", "n_checkpoints=20"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "main.py", *flags, "--out", str(tmp_path / "k")],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    jobs_dir = None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "k").glob("*/jobs/*.npz"))
+        if found:
+            jobs_dir = found[0].parent
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = {p.name: p.stat().st_mtime_ns for p in jobs_dir.glob("*.npz")}
+    assert 1 <= len(kept) < 6
+    run_dir = jobs_dir.parent
+    assert main.main(["--resume", str(run_dir), "--workers", "2"]) == 0
+    for name, mtime in kept.items():  # finished jobs were loaded, not trained again
+        assert (jobs_dir / name).stat().st_mtime_ns == mtime
+    assert main.main([*flags, "--out", str(tmp_path / "ref")]) == 0
+    ref = next((tmp_path / "ref").iterdir())
+    a, b = _arrays(run_dir / "exp_a_arrays.npz"), _arrays(ref / "exp_a_arrays.npz")
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+# --------------------------------------------------------------------------
+# bad launch input: one line, exit 2
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threads", "0"], "--threads: expected an integer >= 1"),
+    (["--workers", "-1"], "--workers: expected an integer >= 0"),
+    (["--slurm-partition", "gpu"], "--slurm-partition needs --launcher slurm"),
+    (["--ray-address", "auto"], "--ray-address needs --launcher ray"),
+    (["--launcher", "ray", "--ray-gpus", "nan"], "--ray-gpus: expected a number >= 0"),
+    (["--launcher", "mpi"], "invalid choice"),
+])
+def test_bad_launch_flags(flags, message, tmp_path, capsys):
+    code = main.main(["--experiment", "a", "--quick", "--out", str(tmp_path), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # no folder for bad input
+
+
+def test_missing_backend_package_is_one_line(tmp_path):
+    """As on a base install without the extra (the package hidden)."""
+    script = ("import sys; sys.modules['submitit'] = None; import main; "
+              f"sys.exit(main.main(['--experiment', 'a', '--quick', '--launcher', 'slurm', "
+              f"'--out', {str(tmp_path)!r}]))")
+    res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip() == ("main.py: error: --launcher slurm needs the 'submitit' package: "
+                                  "pip install -e .[slurm]")
+
+
+def test_resume_accepts_job_flags_but_not_threads(tmp_path, capsys):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"argv": [], "experiments": {
+        "a": dataclasses.asdict(exp_a.Config().quick())}}))
+    code = main.main(["--resume", str(run), "--threads", "2"])
+    assert code == 2 and "--threads" in capsys.readouterr().err
