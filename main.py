@@ -479,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
                    out: str | Path = "results", quick: bool = False, device: str = "auto",
-                   data=None, dataset_id: str | None = None, log_to_stdout: bool = True) -> Path:
+                   data=None, dataset_id: str | None = None, log_to_stdout: bool = True,
+                   jobs: dict | None = None) -> Path:
     """Run an experiment from Python and return its run folder: the same
     folder ``main.py`` writes (config.json, env.json, metrics, arrays,
     figures, summary, report.html), because it is the same code path.
@@ -490,7 +491,9 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     ``(train_x, train_y, test_x, test_y)`` tensors (uint8 or float in [0, 1])
     or ``(train_dataset, test_dataset)``, materialised once and named
     ``dataset_id`` (see :func:`data.user.as_image_data`); the config then
-    records ``dataset=provided``. Bad input raises ``ValueError`` with the
+    records ``dataset=provided``. ``jobs``: where the jobs run, as the job
+    flags take it (``{"workers": 2, "threads": 1}``, ``{"launcher": "ray",
+    "ray_num_cpus": 4}``; default: the local pool). Bad input raises ``ValueError`` with the
     same one-line message the command line prints; a diverged run raises
     ``FloatingPointError``.
     """
@@ -505,6 +508,11 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
         elif isinstance(value, bool):
             value = "true" if value else "false"
         argv += ["--set", f"{key}={value}"]
+    for key, value in (jobs or {}).items():
+        if key not in LAUNCH_FLAGS and key != "progress":
+            raise ValueError(f"jobs: unknown key {key!r} (expected one of "
+                             f"{', '.join(sorted([*LAUNCH_FLAGS, 'progress']))})")
+        argv += [f"--{key.replace('_', '-')}", str(value)]
     user = None
     if data is not None:
         if experiment not in ("b", "c", "all"):

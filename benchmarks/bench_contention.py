@@ -13,6 +13,9 @@ beside another torch job (a 2-thread matmul loop). Thread settings compared:
 2 threads with OpenMP's default wait policy, 2 threads with
 ``OMP_WAIT_POLICY=PASSIVE`` (what ``main.py`` sets unless the user did), and
 1 thread. Each cell runs in a fresh process, so the environment takes effect.
+Then the policy ``main.py`` runs a run's jobs with (one worker process per
+core, one thread each): the aggregate rate of those workers, quiet and
+beside each competitor.
 
     python benchmarks/bench_contention.py [--seconds 4]
 
@@ -103,6 +106,27 @@ def measure(kind: str, env: dict, seconds: float, competitor: str | None) -> flo
     return json.loads(out.stdout.strip().splitlines()[-1])["rate"]
 
 
+def measure_pool(kind: str, n: int, env: dict, seconds: float, competitor: str | None) -> float:
+    """``n`` workers of one kind at once (what the local launcher runs): the
+    sum of their rates."""
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    other = None
+    if competitor is not None:
+        other = subprocess.Popen([sys.executable, "-c", competitor], env=base,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(ROOT), kind, str(seconds)],
+                                  env={**base, **env}, stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        outs = [p.communicate()[0] for p in procs]
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+    return sum(json.loads(o.strip().splitlines()[-1])["rate"] for o in outs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
@@ -119,6 +143,20 @@ def main() -> None:
             print(f"{kind:6s} {name:24s} quiet {quiet:9.1f}  busy loop {busy:9.1f} "
                   f"({busy / quiet:.2f})  torch job {torch_job:9.1f} ({torch_job / quiet:.2f})",
                   flush=True)
+    cores = os.cpu_count() or 1
+    print(f"\nas main.py runs a run's jobs: {cores} worker processes x 1 thread, "
+          "OMP_WAIT_POLICY=PASSIVE (aggregate rate), against one process x "
+          f"{cores} threads, default wait (the old default)")
+    policy = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    for kind in args.workloads.split(","):
+        old_quiet = next(r[2] for r in rows if r[0] == kind and r[1] == "2 threads, default wait")
+        quiet = measure_pool(kind, cores, policy, args.seconds, None)
+        busy = measure_pool(kind, cores, policy, args.seconds, BUSY)
+        torch_job = measure_pool(kind, cores, policy, args.seconds, TORCH_JOB)
+        print(f"{kind:6s} pool quiet {quiet:9.1f} ({quiet / old_quiet:.2f} x old default quiet)  "
+              f"busy loop {busy:9.1f} ({busy / quiet:.2f}; {busy / old_quiet:.2f} x old quiet)  "
+              f"torch job {torch_job:9.1f} ({torch_job / quiet:.2f}; "
+              f"{torch_job / old_quiet:.2f} x old quiet)", flush=True)
     print("\nratio = contended / quiet of the same setting; target >= 0.40 beside both")
     for kind in args.workloads.split(","):
         best = max((r for r in rows if r[0] == kind), key=lambda r: min(r[3], r[4]))

@@ -358,7 +358,7 @@ def _train_group(cfg: Config, pairs: list) -> dict:
 
 
 def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | None = None,
-              launch: Launch | None = None) -> dict:
+              launch: Launch | None = None, run_dir: Path | None = None) -> dict:
     """Every (arm, seed) job through the launcher (utils.executor); a job
     whose result is already in ``store`` (an interrupted run) is loaded
     instead of trained, a new one is saved there as soon as it finishes."""
@@ -366,7 +366,8 @@ def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | Non
     grid = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
     jobs = {(a, s): Job(job_name(arms[a], cfg.seeds[s]), train_job, (cfg, arms[a], cfg.seeds[s]),
                         job_key(cfg, arms[a], cfg.seeds[s])) for a, s in grid}
-    kw = dict(device=cfg.device, store=store, label="[exp A]", log=log, headline=_headline)
+    kw = dict(device=cfg.device, store=store, label="[exp A]", log=log, headline=_headline,
+              run_dir=run_dir)
     if not cfg.batched:
         done = run_jobs(list(jobs.values()), launch, **kw)
         return {(a, s): _plain_result(done[jobs[a, s].name]) for a, s in grid}
@@ -643,7 +644,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     store = JobStore(run_dir / "jobs")
     if resume:  # the per-job and per-step records are rewritten below from all jobs
         metrics.drop(lambda r: r.get("kind") in ("step", "job"))
-    results = _run_jobs(cfg, arms, log, store, launch)
+    results = _run_jobs(cfg, arms, log, store, launch, run_dir)
     for a, arm in enumerate(arms):
         for s, seed in enumerate(cfg.seeds):
             metrics.log("job", arm=arm.name, seed=seed, seconds=results[a, s]["seconds"])

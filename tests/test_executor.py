@@ -27,8 +27,14 @@ CFG = dataclasses.replace(exp_a.Config().quick(), steps=150, n_checkpoints=20, s
                                 "dropout"))
 
 
-def _a_arrays(results: dict) -> dict:
-    return {k: np.stack([results[k]["preds"]]) for k in sorted(results)}
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise, NaN where NaN (not-learned times are NaN)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _arrays(path: Path) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if "seconds" not in k}
 
 
 def _same(a: dict, b: dict) -> None:
@@ -50,24 +56,38 @@ def test_local_pool_equals_sequential(sequential):
     _same(sequential, pooled)
 
 
-def test_submitit_local_equals_sequential(sequential, tmp_path):
+SWEEP = ["--experiment", "a", "--quick", "--epochs", "150", "--set", "n_checkpoints=20",
+         "--sweep", "l2=0,1e-4,1e-3", "--arm", "drop:dropout=0.1", "--progress", "off"]
+
+
+@pytest.fixture(scope="module")
+def sweep_sequential(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seq")
+    assert main.main([*SWEEP, "--workers", "1", "--out", str(out)]) == 0
+    return _arrays(next(out.glob("*/exp_a_arrays.npz")))
+
+
+def _sweep_through(out: Path, *flags) -> dict:
+    assert main.main([*SWEEP, *flags, "--out", str(out)]) == 0
+    return _arrays(next(out.glob("*/exp_a_arrays.npz")))
+
+
+def test_submitit_local_sweep_equals_sequential(sweep_sequential, tmp_path):
+    """A real sweep through submitit's local executor (the SLURM code path,
+    jobs as local subprocesses) gives the sequential run's bits."""
     pytest.importorskip("submitit", reason="submitit is not installed (pip install -e .[slurm])")
-    arms = exp_a.build_arms(CFG)
-    grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))]
-    jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
-                (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
-    done = run_jobs(jobs, Launch(launcher="slurm", slurm_cluster="local"), run_dir=tmp_path,
-                    log=lambda s: None)
-    _same(sequential, {g: done[j.name] for g, j in zip(grid, jobs)})
-    assert list((tmp_path / "slurm").iterdir()), "submitit kept no job folders"
+    got = _sweep_through(tmp_path, "--launcher", "slurm", "--slurm-cluster", "local")
+    assert sorted(got) == sorted(sweep_sequential)
+    assert all(_equal(got[k], sweep_sequential[k]) for k in got)
+    assert list(tmp_path.glob("*/slurm/*/*.out")), "submitit kept no job logs"
 
 
-def test_ray_local_equals_sequential(sequential):
+def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
+    """The same sweep as Ray tasks on a fresh local instance (2 CPUs)."""
     pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
-    arms = exp_a.build_arms(CFG)
-    done = exp_a._run_jobs(CFG, arms, log=lambda s: None,
-                           launch=Launch(launcher="ray", ray_num_cpus=2))
-    _same(sequential, done)
+    got = _sweep_through(tmp_path, "--launcher", "ray", "--ray-num-cpus", "2")
+    assert sorted(got) == sorted(sweep_sequential)
+    assert all(_equal(got[k], sweep_sequential[k]) for k in got)
 
 
 def test_order_does_not_matter(sequential):
@@ -144,11 +164,6 @@ def test_local_workers_policy():
 SCIENCE = {"exp_a": "exp_a_arrays.npz", "exp_b": "exp_b_arrays.npz", "exp_c": "exp_c_arrays.npz"}
 
 
-def _arrays(path: Path) -> dict:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files if "seconds" not in k}
-
-
 def _all_quick(out: Path, *flags) -> Path:
     code = main.main(["--experiment", "all", "--quick", "--out", str(out), "--set", "a.steps=150",
                       "--set", "b.epochs=1", *flags])
@@ -166,7 +181,7 @@ def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
         a, b = _arrays(one / part / name), _arrays(two / part / name)
         assert sorted(a) == sorted(b), part
         for k in a:
-            assert np.array_equal(a[k], b[k]), f"{part}/{name}: {k}"
+            assert _equal(a[k], b[k]), f"{part}/{name}: {k}"
     recorded = json.loads((two / "config.json").read_text())["launch"]
     assert recorded["workers"] == 2 and recorded["threads"] == 1
 
@@ -199,10 +214,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     for name, mtime in kept.items():  # finished jobs were loaded, not trained again
         assert (jobs_dir / name).stat().st_mtime_ns == mtime
     assert main.main([*flags, "--out", str(tmp_path / "ref")]) == 0
-    ref = next((tmp_path / "ref").iterdir())
+    ref = next(p.parent for p in (tmp_path / "ref").glob("*/config.json"))
     a, b = _arrays(run_dir / "exp_a_arrays.npz"), _arrays(ref / "exp_a_arrays.npz")
     for k in a:
-        assert np.array_equal(a[k], b[k]), k
+        assert _equal(a[k], b[k]), k
 
 
 # --------------------------------------------------------------------------
@@ -242,3 +257,29 @@ def test_resume_accepts_job_flags_but_not_threads(tmp_path, capsys):
         "a": dataclasses.asdict(exp_a.Config().quick())}}))
     code = main.main(["--resume", str(run), "--threads", "2"])
     assert code == 2 and "--threads" in capsys.readouterr().err
+
+
+def test_config_rerun_keeps_the_thread_count_and_the_bits(tmp_path):
+    """--config RUN_DIR/config.json reruns with the folder's --threads (the
+    bits depend on it), on any number of workers."""
+    flags = ["--experiment", "a", "--quick", "--seed", "0", "--epochs", "120",
+             "--set", "arms=baseline,dropout"]
+    assert main.main([*flags, "--threads", "2", "--workers", "1", "--out", str(tmp_path / "a")]) == 0
+    first = next(p.parent for p in (tmp_path / "a").glob("*/config.json"))
+    assert json.loads((first / "config.json").read_text())["launch"]["threads"] == 2
+    assert main.main(["--config", str(first / "config.json"), "--workers", "2",
+                      "--out", str(tmp_path / "b")]) == 0
+    again = next(p.parent for p in (tmp_path / "b").glob("*/config.json"))
+    launch = json.loads((again / "config.json").read_text())["launch"]
+    assert launch["threads"] == 2 and launch["workers"] == 2
+    a, b = _arrays(first / "exp_a_arrays.npz"), _arrays(again / "exp_a_arrays.npz")
+    assert all(_equal(a[k], b[k]) for k in a)
+
+
+def test_run_experiment_takes_job_settings(tmp_path):
+    run = main.run_experiment("a", {"steps": 60, "seeds": (0,), "arms": ("baseline",)},
+                              out=tmp_path, quick=True, log_to_stdout=False,
+                              jobs={"workers": 1, "threads": 1})
+    assert json.loads((run / "config.json").read_text())["launch"]["workers"] == 1
+    with pytest.raises(ValueError, match="unknown key 'gpus'"):
+        main.run_experiment("a", out=tmp_path, quick=True, jobs={"gpus": 2})

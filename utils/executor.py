@@ -309,7 +309,8 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
 
 def _run_slurm(todo, launch, device, store_dir, finished, run_dir) -> None:
     submitit = _require("slurm")
-    folder = Path(run_dir or ".") / "slurm" / "%j"
+    import tempfile
+    folder = Path(run_dir or tempfile.mkdtemp(prefix="freqreg_slurm_")) / "slurm" / "%j"
     ex = submitit.AutoExecutor(folder=folder, cluster=launch.slurm_cluster)
     params: dict[str, Any] = dict(timeout_min=launch.slurm_time_min, cpus_per_task=launch.threads,
                                   gpus_per_node=launch.slurm_gpus, name="freqreg")
