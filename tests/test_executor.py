@@ -250,6 +250,24 @@ def test_missing_backend_package_is_one_line(tmp_path):
                                   "pip install -e .[slurm]")
 
 
+def test_slurm_without_slurm_is_refused_not_run_here(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install -e .[slurm])")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    code = main.main(["--experiment", "a", "--quick", "--launcher", "slurm", "--out",
+                      str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no SLURM here (sbatch is not on PATH)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_job_larger_than_the_cluster_is_refused(tmp_path, capsys):
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
+    code = main.main(["--experiment", "a", "--quick", "--launcher", "ray", "--ray-num-cpus", "1",
+                      "--threads", "2", "--progress", "off", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "each job asks for 2 CPU(s)" in err and "the cluster has 1" in err
+
+
 def test_resume_accepts_job_flags_but_not_threads(tmp_path, capsys):
     run = tmp_path / "r"
     run.mkdir()

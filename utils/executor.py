@@ -101,6 +101,13 @@ class Launch:
             raise ValueError(f"ray_num_cpus: expected an integer >= 1, got {self.ray_num_cpus!r}")
         if self.launcher != "local":
             _require(self.launcher)
+        if self.launcher == "slurm" and self.slurm_cluster in (None, "slurm"):
+            import shutil
+            if shutil.which("sbatch") is None:  # submitit would quietly run it all here
+                raise LauncherUnavailable(
+                    "--launcher slurm: no SLURM here (sbatch is not on PATH); run it on the "
+                    "cluster's login node, or --slurm-cluster local for the same path as local "
+                    "subprocesses")
 
     def record(self) -> dict:
         """What config.json keeps (the thread count decides the bits)."""
@@ -354,6 +361,12 @@ def _run_ray(todo, launch, device, store_dir, finished, run_dir) -> None:
             kwargs["num_cpus"] = launch.ray_num_cpus
         ray.init(**kwargs)
     try:
+        have = ray.cluster_resources()
+        for what, need in (("CPU", launch.threads), ("GPU", launch.ray_gpus)):
+            if need > have.get(what, 0):  # Ray would wait for them forever
+                raise LauncherUnavailable(
+                    f"--launcher ray: each job asks for {need:g} {what}(s) (--threads / "
+                    f"--ray-gpus), the cluster has {have.get(what, 0):g}")
         remote = ray.remote(num_cpus=launch.threads, num_gpus=launch.ray_gpus,
                             max_retries=0)(_call)
         refs = {remote.remote(j.fn, j.args, launch.threads, store_dir, j.name, j.key): j
