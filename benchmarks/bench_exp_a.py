@@ -115,9 +115,10 @@ def part_workers(cfg: exp_a.Config, repeats: int) -> None:
 
     def run_jobs(workers: int, threads: int):
         def run() -> float:
-            torch.set_num_threads(threads)
+            from utils.executor import Launch
             t0 = time.perf_counter()
-            exp_a._run_jobs(dataclasses.replace(cfg, workers=workers), arms, lambda *a: None)
+            exp_a._run_jobs(cfg, arms, lambda *a: None,
+                            launch=Launch(workers=workers, threads=threads, progress=False))
             return n_jobs / (time.perf_counter() - t0)
         return run
 

@@ -365,7 +365,8 @@ def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | Non
     launch = launch or Launch()
     grid = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
     jobs = {(a, s): Job(job_name(arms[a], cfg.seeds[s]), train_job, (cfg, arms[a], cfg.seeds[s]),
-                        job_key(cfg, arms[a], cfg.seeds[s])) for a, s in grid}
+                        {**job_key(cfg, arms[a], cfg.seeds[s]), "threads": launch.threads})
+            for a, s in grid}
     kw = dict(device=cfg.device, store=store, label="[exp A]", log=log, headline=_headline,
               run_dir=run_dir)
     if not cfg.batched:

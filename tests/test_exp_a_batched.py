@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # warm-up and a cosine phase, checkpoints at steps 0..steps.
 SMALL = dataclasses.replace(exp_a.Config(), freqs=(1, 3, 7), n_points=64, width=24, depth=3,
                             steps=40, warmup_steps=5, n_checkpoints=12, l2_reg=1e-2,
-                            dropout=0.2, seeds=(0, 1), workers=1)
+                            dropout=0.2, seeds=(0, 1))
 ALL_ARMS = ("baseline", "l2", "dropout", "l2+dropout")
 
 

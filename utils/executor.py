@@ -239,6 +239,10 @@ def run_jobs(jobs: list[Job], launch: Launch | None = None, *, device: str = "cp
     names = [j.name for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError(f"job names must be unique, got {names}")
+    # A stored result is reused only when it was computed with this thread
+    # count too: the bits depend on it.
+    jobs = [job if job.key is None else dataclasses.replace(
+        job, key={**job.key, "threads": launch.threads}) for job in jobs]
     out: dict[str, dict] = {}
     todo = []
     for job in jobs:
