@@ -362,7 +362,7 @@ def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | Non
     """Every (arm, seed) job through the launcher (utils.executor); a job
     whose result is already in ``store`` (an interrupted run) is loaded
     instead of trained, a new one is saved there as soon as it finishes."""
-    launch = launch or Launch()
+    launch = launch or Launch(workers=1)  # from Python: this process (main.py: the pool)
     grid = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
     jobs = {(a, s): Job(job_name(arms[a], cfg.seeds[s]), train_job, (cfg, arms[a], cfg.seeds[s]),
                         {**job_key(cfg, arms[a], cfg.seeds[s]), "threads": launch.threads})

@@ -227,14 +227,15 @@ def run_jobs(jobs: list[Job], launch: Launch | None = None, *, device: str = "cp
              store: JobStore | None = None, label: str = "", log: Callable[[str], Any] = print,
              headline: Callable[[Job, dict], str] | None = None,
              run_dir: str | Path | None = None) -> dict[str, dict]:
-    """Run ``jobs`` and return ``{job.name: result}``.
+    """Run ``jobs`` and return ``{job.name: result}``; without ``launch``,
+    one after another in this process (``main.py``'s default is the pool).
 
     Jobs whose result ``store`` already holds for their key are loaded, not
     run. ``headline(job, result)`` is the text of each job's line.
     ``run_dir``: where the slurm launcher keeps submitit's files
     (``<run_dir>/slurm/``). A job that fails raises its error here, after the
     jobs already running have finished (and been saved)."""
-    launch = launch or Launch()
+    launch = launch or Launch(workers=1)
     launch.validate()
     names = [j.name for j in jobs]
     if len(set(names)) != len(names):
