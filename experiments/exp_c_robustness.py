@@ -359,6 +359,7 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
     whole test set, every curve, the heat map, the cue conflict. The
     perturbed images depend only on image index, level and ``noise_seed``,
     so every model sees the same ones whatever process makes them."""
+    t_job = time.perf_counter()
     b_dir = Path(b_dir)
     b_summary, b_cfg, data = _b_inputs(b_dir, data)
     entry = next(e for e in b_summary["checkpoints"] if e["arm"] == arm and e["seed"] == seed)
@@ -388,6 +389,7 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
                                 **ev)
         for key in ("low", "high"):
             out[f"cue_{key}"] = float((pred == data.extra[f"conflict_y_{key}"]).double().mean())
+    out["seconds"] = time.perf_counter() - t_job
     return out
 
 

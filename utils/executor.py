@@ -209,6 +209,11 @@ class Progress:
                   + (f" (eta {_eta(elapsed, self.done, self.total)})"
                      if self.done < self.total else ""))
 
+    def tick(self) -> None:
+        """Redraw the bar (its elapsed time and rate) while jobs run."""
+        if self.bar is not None:
+            self.bar.refresh()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -263,8 +268,13 @@ def run_jobs(jobs: list[Job], launch: Launch | None = None, *, device: str = "cp
 
             def finished(job: Job, result: dict, seconds: float) -> None:
                 out[job.name] = result
+                # the job's own time where it says (not its wait in a queue)
+                own = result.get("seconds") if isinstance(result, dict) else None
+                seconds = float(own) if isinstance(own, (int, float)) or (
+                    hasattr(own, "ndim") and own.ndim == 0) else seconds
                 text = headline(job, result) if headline else "done"
                 progress.finished(f"{job.name}: {text} ({seconds:.1f} s)")
+            finished.tick = progress.tick
 
             backend(todo, launch, device, store_dir, finished, run_dir)
     finally:
@@ -299,7 +309,8 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
             started[fut] = time.perf_counter()
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished.tick()
             for fut in sorted(done, key=lambda f: todo.index(futures[f])):
                 try:
                     result = fut.result()
