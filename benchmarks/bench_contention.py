@@ -89,26 +89,9 @@ SETTINGS = {"2 threads, default wait": {"OMP_NUM_THREADS": "2"},
             "1 thread": {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}}
 
 
-def measure(kind: str, env: dict, seconds: float, competitor: str | None) -> float:
-    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-    other = None
-    if competitor is not None:
-        other = subprocess.Popen([sys.executable, "-c", competitor], env=base,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-    try:
-        out = subprocess.run([sys.executable, "-c", WORKER, str(ROOT), kind, str(seconds)],
-                             env={**base, **env}, capture_output=True, text=True, check=True)
-    finally:
-        if other is not None:
-            other.kill()
-            other.wait()
-    return json.loads(out.stdout.strip().splitlines()[-1])["rate"]
-
-
-def measure_pool(kind: str, n: int, env: dict, seconds: float, competitor: str | None) -> float:
-    """``n`` workers of one kind at once (what the local launcher runs): the
-    sum of their rates."""
+def measure(kind: str, env: dict, seconds: float, competitor: str | None, n: int = 1) -> float:
+    """The rate of ``n`` workers of one kind at once (n > 1: what the local
+    launcher runs), summed, each in a fresh process with ``env``."""
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     other = None
     if competitor is not None:
@@ -150,9 +133,9 @@ def main() -> None:
     policy = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     for kind in args.workloads.split(","):
         old_quiet = next(r[2] for r in rows if r[0] == kind and r[1] == "2 threads, default wait")
-        quiet = measure_pool(kind, cores, policy, args.seconds, None)
-        busy = measure_pool(kind, cores, policy, args.seconds, BUSY)
-        torch_job = measure_pool(kind, cores, policy, args.seconds, TORCH_JOB)
+        quiet = measure(kind, policy, args.seconds, None, cores)
+        busy = measure(kind, policy, args.seconds, BUSY, cores)
+        torch_job = measure(kind, policy, args.seconds, TORCH_JOB, cores)
         print(f"{kind:6s} pool quiet {quiet:9.1f} ({quiet / old_quiet:.2f} x old default quiet)  "
               f"busy loop {busy:9.1f} ({busy / quiet:.2f}; {busy / old_quiet:.2f} x old quiet)  "
               f"torch job {torch_job:9.1f} ({torch_job / quiet:.2f}; "
