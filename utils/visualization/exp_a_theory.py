@@ -41,28 +41,31 @@ def _step_panel(ax, title: str, eps: float | None, ylabel: str | None = None) ->
         ax.set_ylabel(ylabel)
 
 
-def _key_legend(fig, colours: list[tuple[str, str]], styles: list[tuple[str, object]],
-                eps: float | None) -> None:
-    """One legend under the panels: ``colours`` ``(label, colour)`` as solid
-    lines, ``styles`` ``(label, linestyle)`` in a neutral colour, then eps.
-    As many columns as fit in the figure's width."""
-    handles = [Line2D([], [], color=c, linewidth=1.6, label=lab) for lab, c in colours]
-    handles += [Line2D([], [], color=KEY_COLOR, linestyle=ls, linewidth=1.4, label=lab)
-                for lab, ls in styles]
+def _key_legend(fig, entries: list[tuple], eps: float | None) -> None:
+    """One legend under the panels: ``entries`` ``(label, colour, linestyle)``
+    or ``(label, colour, linestyle, line kwargs)`` (``colour=None``: the
+    key's neutral colour, for a line-style entry), then
+    the eps line. One row when the entries fit side by side, else equal
+    columns as wide as the widest entry."""
+    handles = [Line2D([], [], **{"color": KEY_COLOR if e[1] is None else e[1], "linestyle": e[2],
+                                 "linewidth": 1.6, **(e[3] if len(e) > 3 else {})}, label=e[0])
+               for e in entries]
     if eps is not None:
         handles.append(Line2D([], [], **EPS_LINE, label=f"eps = {eps:g}"))
     # ~ 0.55 em per character at 7 pt plus the line sample and padding
     entry_pt = [0.55 * 7 * len(h.get_label()) + 40 for h in handles]
     width_pt = fig.get_figwidth() * 72 * 0.95
-    ncol = len(handles)                       # one row if the entries fit side by side,
-    if sum(entry_pt) > width_pt:               # else equal columns as wide as the widest
+    ncol = len(handles)
+    if sum(entry_pt) > width_pt:
         ncol = max(1, min(ncol, int(width_pt // max(entry_pt))))
     fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=7,
                frameon=False)
 
 
-def _k_colours(freqs, offset: int = 0, prefix: str = "k = ") -> list[tuple[str, str]]:
-    return [(f"{prefix}{k}", arm_style(offset + j)["color"]) for j, k in enumerate(freqs)]
+def _k_entries(freqs, offset: int = 0, prefix: str = "k = ", linestyle="-") -> list:
+    """Colour entries of the key, one per frequency (colour = frequency)."""
+    return [(f"{prefix}{k}", arm_style(offset + j)["color"], linestyle)
+            for j, k in enumerate(freqs)]
 
 
 def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps: float,
@@ -80,8 +83,8 @@ def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps
                 ax.plot(steps[keep], predicted[a, keep, j], color=color, linestyle="--",
                         linewidth=1.6)
             _step_panel(ax, arm, eps, r"relative error $\Delta_k$" if a == 0 else None)
-        _key_legend(fig, _k_colours(freqs),
-                    [("measured", "-"), ("predicted (linearised network)", "--")], eps)
+        _key_legend(fig, _k_entries(freqs) + [("measured", None, "-"),
+                                              ("predicted (linearised network)", None, "--")], eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
@@ -121,21 +124,25 @@ def plot_noise_curves(path: Path, steps, delta_signal, delta_noise, freqs, noise
             for j in range(len(noise_freqs)):
                 ax.plot(steps[keep], delta_noise[a, keep, j],
                         color=arm_style(len(freqs) + j)["color"], linestyle="--", linewidth=1.6)
-            _step_panel(ax, arm, eps, r"$\Delta$ (signal: vs clean; noise: towards noise)"
-                        if a == 0 else None)
-        _key_legend(fig, _k_colours(freqs, prefix="signal k = ")
-                    + _k_colours(noise_freqs, len(freqs), prefix="noise k = "),
-                    [("signal: Delta vs the clean target", "-"),
-                     ("noise: Delta towards the noise", "--")], eps)
+            _step_panel(ax, arm, eps, r"relative error $\Delta$" if a == 0 else None)
+        _key_legend(fig, _k_entries(freqs, prefix="signal k = ")
+                    + _k_entries(noise_freqs, len(freqs), prefix="noise k = ", linestyle="--"),
+                    eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
 
+# Held-out figure: the training-points curve broad and light, the held-out one
+# thin and dashed on top, so that both stay visible where they coincide.
+TRAIN_LINE = {"linewidth": 3.0, "alpha": 0.4}
+HELDOUT_LINE = {"linewidth": 1.2, "linestyle": "--"}
+
+
 def plot_heldout(path: Path, steps, delta_train, delta_heldout, ks, amp_train, amp_heldout,
                  freqs, arms, eps: float, title: str) -> Path:
-    """Top row: ``Delta_k`` on the training (solid) and held-out (dashed)
-    points, ``(A, C, K)``. Bottom row: final amplitude spectra ``(A, k)``,
-    the same line styles in the key's neutral colour."""
+    """Top row: ``Delta_k`` on the training (broad, light) and held-out (thin,
+    dashed) points, ``(A, C, K)``. Bottom row: final amplitude spectra
+    ``(A, k)``, the same line styles in the key's neutral colour."""
     steps = np.asarray(steps, dtype=float)
     keep = steps > 0
     with style():
@@ -144,17 +151,17 @@ def plot_heldout(path: Path, steps, delta_train, delta_heldout, ks, amp_train, a
             ax = axes[0, a]
             for j in range(len(freqs)):
                 color = arm_style(j)["color"]
-                ax.plot(steps[keep], delta_train[a, keep, j], color=color)
-                ax.plot(steps[keep], delta_heldout[a, keep, j], color=color, linestyle="--",
-                        linewidth=1.6)
+                ax.plot(steps[keep], delta_train[a, keep, j], color=color, **TRAIN_LINE)
+                ax.plot(steps[keep], delta_heldout[a, keep, j], color=color, **HELDOUT_LINE)
             _step_panel(ax, arm, eps, r"$\Delta_k$" if a == 0 else None)
             ax = axes[1, a]
-            ax.plot(ks, amp_train[a], color=KEY_COLOR)
-            ax.plot(ks, amp_heldout[a], color=KEY_COLOR, linestyle="--", linewidth=1.6)
+            ax.plot(ks, amp_train[a], color=KEY_COLOR, **TRAIN_LINE)
+            ax.plot(ks, amp_heldout[a], color=KEY_COLOR, **HELDOUT_LINE)
             ax.set_xlabel("frequency k")
             if a == 0:
                 ax.set_ylabel(r"final $2|H_k|/N$")
-        _key_legend(fig, _k_colours(freqs),
-                    [("training (even) points", "-"), ("held-out (odd) points", "--")], eps)
+        _key_legend(fig, _k_entries(freqs) + [("training (even) points", None, "-", TRAIN_LINE),
+                                              ("held-out (odd) points", None, "--",
+                                               HELDOUT_LINE)], eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
