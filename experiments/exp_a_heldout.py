@@ -84,18 +84,26 @@ def table(cfg, arms, hm: dict) -> dict:
             "rows": rows}
 
 
+def render_figures(cfg, run_dir) -> list[Path]:
+    """Draw the held-out figure from ``exp_a_heldout.npz`` alone."""
+    run_dir = Path(run_dir)
+    arms = exp_a.build_arms(cfg)
+    hm = np.load(run_dir / FILE)
+    return [viz.plot_heldout(run_dir / "figures" / "exp_a_heldout.png", hm["steps"],
+                             hm["delta_train"].mean(axis=1), hm["delta_heldout"].mean(axis=1),
+                             hm["spectrum_k"], hm["amp_train"].mean(axis=1),
+                             hm["amp_heldout"].mean(axis=1), cfg.freqs,
+                             [exp_a.describe(a, cfg) for a in arms], cfg.eps,
+                             f"Experiment A trained on the even points: training vs held-out "
+                             f"points, mean over {len(cfg.seeds)} seeds")]
+
+
 def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
+    """Measure, write ``exp_a_heldout.npz`` (the figure: :func:`render_figures`)."""
     run_dir = Path(run_dir)
     hm = heldout_metrics(cfg, steps, preds)
     runs.save_npz(run_dir / FILE, steps=steps, freqs=np.asarray(cfg.freqs),
                   arms=np.asarray([a.name for a in arms]), seeds=np.asarray(cfg.seeds), **hm)
-    viz.plot_heldout(run_dir / "figures" / "exp_a_heldout.png", steps,
-                     hm["delta_train"].mean(axis=1), hm["delta_heldout"].mean(axis=1),
-                     hm["spectrum_k"], hm["amp_train"].mean(axis=1),
-                     hm["amp_heldout"].mean(axis=1), cfg.freqs,
-                     [exp_a.describe(a, cfg) for a in arms], cfg.eps,
-                     f"Experiment A trained on the even points: training vs held-out points, "
-                     f"mean over {len(cfg.seeds)} seeds")
     return {"tables": [table(cfg, arms, hm)],
             "figures": [{"file": f"figures/{n}", "caption": c} for n, c in CAPTIONS.items()],
             "summary": {"heldout_file": FILE}}

@@ -11,7 +11,10 @@ in the default configuration):
   descent with the step size :func:`utils.frequency.stable_gd_lr` from the
   seed's initial kernel;
 * :func:`attach` -- after the arrays are saved: theory, label-noise and
-  held-out analyses, their ``.npz`` files, figures and summary tables.
+  held-out analyses, their ``.npz`` files and summary tables;
+* :func:`render_figures` -- their figures, drawn from the saved ``.npz``
+  files alone (a run and ``--report`` both draw them this way);
+  :func:`tables_from_run` -- their tables, recomputed from the same files.
 
 The analyses themselves live in :mod:`experiments.exp_a_theory`,
 :mod:`experiments.exp_a_noise` and :mod:`experiments.exp_a_heldout`.
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from utils import frequency as fq
+from utils import stats
 from utils.config import Range
 from utils.regimen import Regimen
 
@@ -170,8 +174,17 @@ def make_optimizer(cfg, arm: Regimen, model: torch.nn.Module, u_train):
 # After the run
 # --------------------------------------------------------------------------
 
+def ci_text(values, bounds=None) -> str:
+    """Mean over seeds with its 95% interval (:func:`utils.stats.mean_ci`),
+    ``"0.805 [0.661, 0.949]"``, the main table's format; ``"(n = 1)"`` where
+    there is no interval."""
+    d = stats.summarize(values, bounds=bounds)
+    if d["n"] >= 2 and np.isfinite(d["lo"]) and np.isfinite(d["hi"]):
+        return f"{d['mean']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]"
+    return f"{d['mean']:.3f} (n = {d['n']})"
+
 def attach(cfg, arms, run_dir, steps, preds, m, summary: dict, log=print) -> dict:
-    """Run the analyses of the active modes, write their files and figures,
+    """Run the analyses of the active modes, write their files,
     and add their tables, figures and a ``modes`` entry to ``summary`` (in
     place; also returned). Nothing happens in the default configuration."""
     from experiments import exp_a_heldout, exp_a_noise, exp_a_theory
@@ -195,3 +208,46 @@ def attach(cfg, arms, run_dir, steps, preds, m, summary: dict, log=print) -> dic
         summary["modes"].update(p.get("summary", {}))
         summary.setdefault("warnings", []).extend(p.get("warnings", []))
     return summary
+
+
+def render_figures(cfg, run_dir) -> list:
+    """Draw the figures of the active modes from their saved ``.npz`` files
+    (and ``exp_a_arrays.npz``); ``[]`` in the default configuration. Called by
+    :func:`experiments.exp_a_synthetic.render_figures`, so ``--report RUN_DIR``
+    redraws them too."""
+    from experiments import exp_a_heldout, exp_a_noise, exp_a_theory
+
+    paths = []
+    if theory_on(cfg):
+        paths += exp_a_theory.render_figures(cfg, run_dir)
+    if noise_on(cfg):
+        paths += exp_a_noise.render_figures(cfg, run_dir)
+    if cfg.train_points != "all":
+        paths += exp_a_heldout.render_figures(cfg, run_dir)
+    return paths
+
+
+def tables_from_run(cfg, run_dir) -> list[dict]:
+    """The active modes' summary tables (theory, label noise, held-out, in
+    :func:`attach`'s order), recomputed from the run folder's saved ``.npz``
+    files alone: the same tables the run put in ``summary.json``."""
+    from pathlib import Path
+
+    from experiments import exp_a_heldout, exp_a_noise, exp_a_synthetic, exp_a_theory
+
+    run_dir = Path(run_dir)
+    arms = exp_a_synthetic.build_arms(cfg)
+    arr = np.load(run_dir / "exp_a_arrays.npz")
+    m = {"t": arr["t_learn"], "learned": arr["learned"], "delta": arr["delta"],
+         "gain": arr["gain"]}
+    out, th = [], None
+    if theory_on(cfg):
+        th = dict(np.load(run_dir / exp_a_theory.FILE))
+        out.append(exp_a_theory.table(cfg, arms, m, th))
+    if noise_on(cfg):
+        nz = dict(np.load(run_dir / exp_a_noise.FILE))
+        predicted = th["pred_noise_delta"] if th is not None and cfg.noise_freqs else None
+        out.append(exp_a_noise.table(cfg, arms, m, nz, predicted))
+    if cfg.train_points != "all":
+        out.append(exp_a_heldout.table(cfg, arms, dict(np.load(run_dir / exp_a_heldout.FILE))))
+    return out

@@ -94,8 +94,8 @@ def table(cfg, arms, m: dict, nz: dict, predicted: np.ndarray | None = None) -> 
                 delay = f"{med - mb:+.0f}" if np.isfinite(med) and np.isfinite(mb) else "n/a"
             rows.append([arm.name, f"signal k={k}",
                          f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}",
-                         delay, f"{m['delta'][a, :, -1, j].mean():.3f}",
-                         f"{m['gain'][a, :, -1, j].mean():.3f}", "learned" if np.isfinite(med)
+                         delay, modes.ci_text(m["delta"][a, :, -1, j], (0.0, np.inf)),
+                         modes.ci_text(m["gain"][a, :, -1, j]), "learned" if np.isfinite(med)
                          else "not learned"] + (["-"] if extra else []))
         for j, k in enumerate(cfg.noise_freqs):
             med = exp_a._median_censored(nz["noise_t_learn"][a, :, j], nz["noise_learned"][a, :, j])
@@ -103,36 +103,49 @@ def table(cfg, arms, m: dict, nz: dict, predicted: np.ndarray | None = None) -> 
             fg = float(nz["noise_gain"][a, :, -1, j].mean())
             rows.append([arm.name, f"noise k={k}",
                          f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}",
-                         "-", f"{fd:.3f}", f"{fg:.3f}", verdict(fd, fg, cfg.eps)]
+                         "-", modes.ci_text(nz["noise_delta"][a, :, -1, j], (0.0, np.inf)),
+                         modes.ci_text(nz["noise_gain"][a, :, -1, j]), verdict(fd, fg, cfg.eps)]
                         + ([f"{predicted[a, :, -1, j].mean():.3f}"] if extra else []))
         if cfg.white_noise > 0:
-            wf = float(nz["white_fit"][a, :, -1].mean())
-            rows.append([arm.name, f"white std {cfg.white_noise:g}", "-", "-", "-", f"{wf:.3f}",
+            rows.append([arm.name, f"white std {cfg.white_noise:g}", "-", "-", "-",
+                         modes.ci_text(nz["white_fit"][a, :, -1]),
                          "fraction of the white noise reproduced"] + (["-"] if extra else []))
     return {"title": f"Label noise: signal frequencies against the clean target, noise "
-                     f"frequencies against the noise (median t / mean final value over "
-                     f"{len(cfg.seeds)} seeds; delay vs baseline in steps)",
+                     f"frequencies against the noise (median t / mean final value and 95% "
+                     f"interval over {len(cfg.seeds)} seeds; delay vs baseline in steps, "
+                     f"difference of the medians)",
             "columns": ["arm", "component", "t_k", "delay vs baseline", "final Delta",
                         "final gain", "verdict"]
                        + (["final Delta predicted (linearised GD)"] if extra else []),
             "rows": rows}
 
 
+def render_figures(cfg, run_dir) -> list[Path]:
+    """Draw the label-noise figure from the saved arrays alone
+    (``exp_a_arrays.npz`` and ``exp_a_noise.npz``); none for white noise only."""
+    if not cfg.noise_freqs:
+        return []
+    run_dir = Path(run_dir)
+    arms = exp_a.build_arms(cfg)
+    arr, nz = np.load(run_dir / "exp_a_arrays.npz"), np.load(run_dir / FILE)
+    return [viz.plot_noise_curves(run_dir / "figures" / "exp_a_noise_curves.png", nz["steps"],
+                                  arr["delta"].mean(axis=1), nz["noise_delta"].mean(axis=1),
+                                  cfg.freqs, cfg.noise_freqs,
+                                  [exp_a.describe(a, cfg) for a in arms], cfg.eps,
+                                  f"Experiment A with label noise at k = "
+                                  f"{', '.join(map(str, cfg.noise_freqs))}: signal vs clean "
+                                  f"target (solid), towards the noise (dashed); mean over "
+                                  f"{len(cfg.seeds)} seeds")]
+
+
 def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
+    """Measure, write ``exp_a_noise.npz`` (the figure: :func:`render_figures`)."""
     run_dir = Path(run_dir)
     nz = noise_metrics(cfg, steps, preds)
     runs.save_npz(run_dir / FILE, steps=steps, freqs=np.asarray(cfg.freqs),
                   noise_freqs=np.asarray(cfg.noise_freqs, dtype=np.int64),
                   noise_amplitudes=np.asarray(modes.noise_amplitudes(cfg), dtype=np.float64),
                   arms=np.asarray([a.name for a in arms]), seeds=np.asarray(cfg.seeds), **nz)
-    if cfg.noise_freqs:
-        viz.plot_noise_curves(run_dir / "figures" / "exp_a_noise_curves.png", steps,
-                              m["delta"].mean(axis=1), nz["noise_delta"].mean(axis=1), cfg.freqs,
-                              cfg.noise_freqs, [exp_a.describe(a, cfg) for a in arms], cfg.eps,
-                              f"Experiment A with label noise at k = "
-                              f"{', '.join(map(str, cfg.noise_freqs))}: signal vs clean target "
-                              f"(solid), towards the noise (dashed); mean over "
-                              f"{len(cfg.seeds)} seeds")
     # exp_a_modes.attach runs the theory first; its file is this run's
     theory = run_dir / "exp_a_theory.npz"
     predicted = (np.load(theory)["pred_noise_delta"] if modes.theory_on(cfg) and theory.exists()

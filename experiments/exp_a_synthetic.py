@@ -581,7 +581,8 @@ def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:
 
 def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
     """Draw every figure of a finished run from its saved arrays alone
-    (``exp_a_arrays.npz``, ``exp_a_gif.npz``, ``config.json``)."""
+    (``exp_a_arrays.npz``, ``exp_a_gif.npz``, ``config.json``, and the modes'
+    ``.npz`` files: :func:`experiments.exp_a_modes.render_figures`)."""
     run_dir = Path(run_dir)
     if cfg is None:
         cfg = config_from_run(run_dir)
@@ -609,7 +610,7 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
                          arr["preds"][:, 0][:, gif["frames"]], steps[gif["frames"]],
                          gif["target_amp"], gif["pred_amp"], cfg.freqs, [a.name for a in arms],
                          f"Experiment A, seed {cfg.seeds[0]}", duration_ms=cfg.gif_frame_ms),
-    ]
+    ] + modes.render_figures(cfg, run_dir)
 
 
 def render_dose(run_dir: Path) -> list[Path]:

@@ -175,47 +175,70 @@ def _t_text(v: float, steps: int) -> str:
     return f"{v:.0f}" if np.isfinite(v) else f"not learned by T={steps}"
 
 
+def _factor_text(measured: float, predicted: float) -> str:
+    """``t measured / t predicted`` (medians), or n/a when either is censored."""
+    if np.isfinite(measured) and np.isfinite(predicted) and predicted > 0:
+        return f"{measured / predicted:.2f}"
+    return "n/a"
+
+
 def table(cfg, arms: list[Regimen], m: dict, th: dict) -> dict:
-    """Predicted vs measured ``t_k`` (median over seeds) and final gain (mean
-    over seeds), per arm and k, in the summary's table format."""
+    """Predicted vs measured ``t_k`` (median over seeds) with their ratio, and
+    final gain (mean over seeds, 95% interval), per arm and k, in the
+    summary's table format."""
     rows = []
     for a, arm in enumerate(arms):
         for j, k in enumerate(cfg.freqs):
             sg = th["steady_gain"][a, :, j]
-            rows.append([arm.name, k, model_label(cfg, arm),
-                         _t_text(_median(m["t"][a, :, j], m["learned"][a, :, j]), cfg.steps),
-                         _t_text(_median(th["pred_t_learn"][a, :, j], th["pred_learned"][a, :, j]),
-                                 cfg.steps),
-                         f"{m['gain'][a, :, -1, j].mean():.3f}",
-                         f"{th['pred_gain'][a, :, -1, j].mean():.3f}",
-                         "-" if np.all(np.isnan(sg)) else f"{np.nanmean(sg):.3f}"])
+            tm = _median(m["t"][a, :, j], m["learned"][a, :, j])
+            tp = _median(th["pred_t_learn"][a, :, j], th["pred_learned"][a, :, j])
+            rows.append([arm.name, k, model_label(cfg, arm), _t_text(tm, cfg.steps),
+                         _t_text(tp, cfg.steps), _factor_text(tm, tp),
+                         modes.ci_text(m["gain"][a, :, -1, j]),
+                         modes.ci_text(th["pred_gain"][a, :, -1, j]),
+                         "-" if np.all(np.isnan(sg)) else modes.ci_text(sg)])
     ref = "" if cfg.optimizer == "gd" else " (reference only: theory is for GD, the run used Adam)"
     return {"title": f"Linearised-network prediction vs measurement{ref}: learning time t_k "
-                     f"(median over {len(cfg.seeds)} seeds) and final gain (mean)",
+                     f"(median over {len(cfg.seeds)} seeds) and final gain (mean, 95% interval)",
             "columns": ["arm", "k", "prediction", "t measured", "t predicted",
-                        "gain measured", "gain predicted", "gain steady state"],
+                        "t measured / predicted", "gain measured", "gain predicted",
+                        "gain steady state"],
             "rows": rows}
 
 
+def render_figures(cfg, run_dir) -> list[Path]:
+    """Draw the theory figures from the saved arrays alone (``exp_a_arrays.npz``
+    for the measurement, ``exp_a_theory.npz`` for the prediction); what a run
+    and ``--report`` both call."""
+    run_dir = Path(run_dir)
+    arms = exp_a.build_arms(cfg)
+    arr, th = np.load(run_dir / "exp_a_arrays.npz"), np.load(run_dir / FILE)
+    labels = [f"{exp_a.describe(a, cfg)}\n[{model_label(cfg, a)}]" for a in arms]
+    ref = "" if cfg.optimizer == "gd" else " (reference only: theory is for GD)"
+    figs = run_dir / "figures"
+    return [
+        viz.plot_theory_overlay(figs / "exp_a_theory_curves.png", th["steps"],
+                                arr["delta"].mean(axis=1), th["pred_delta"].mean(axis=1),
+                                cfg.freqs, labels, cfg.eps,
+                                f"Experiment A ({cfg.optimizer}): measured (solid) vs linearised "
+                                f"prediction (dashed){ref}, mean over {len(cfg.seeds)} seeds"),
+        viz.plot_ntk_spectrum(figs / "exp_a_ntk_spectrum.png", th["ntk_eigenvalues"][0],
+                              th["rayleigh"][0], cfg.freqs,
+                              f"Empirical NTK at init, seed {cfg.seeds[0]}: eigenvalues and the "
+                              f"target modes' Rayleigh quotients"),
+    ]
+
+
 def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
-    """Predict, write ``exp_a_theory.npz`` and the two figures; return the
-    tables, figures and summary entries for :func:`exp_a_modes.attach`."""
+    """Predict and write ``exp_a_theory.npz``; return the tables, figures and
+    summary entries for :func:`exp_a_modes.attach`. The figures are drawn
+    from the saved arrays by :func:`render_figures` (through
+    :func:`exp_a_synthetic.render_figures`, after the arrays are saved)."""
     run_dir = Path(run_dir)
     th = predict(cfg, arms, steps)
     runs.save_npz(run_dir / FILE, steps=steps, freqs=np.asarray(cfg.freqs),
                   arms=np.asarray([a.name for a in arms]), seeds=np.asarray(cfg.seeds),
                   optimizer=np.asarray(cfg.optimizer), **th)
-    labels = [f"{exp_a.describe(a, cfg)}\n[{model_label(cfg, a)}]" for a in arms]
-    ref = "" if cfg.optimizer == "gd" else " (reference only: theory is for GD)"
-    figs = run_dir / "figures"
-    viz.plot_theory_overlay(figs / "exp_a_theory_curves.png", steps, m["delta"].mean(axis=1),
-                            th["pred_delta"].mean(axis=1), cfg.freqs, labels, cfg.eps,
-                            f"Experiment A ({cfg.optimizer}): measured (solid) vs linearised "
-                            f"prediction (dashed){ref}, mean over {len(cfg.seeds)} seeds")
-    viz.plot_ntk_spectrum(figs / "exp_a_ntk_spectrum.png", th["ntk_eigenvalues"][0],
-                          th["rayleigh"][0], cfg.freqs,
-                          f"Empirical NTK at init, seed {cfg.seeds[0]}: eigenvalues and the "
-                          f"target modes' Rayleigh quotients")
     tab = table(cfg, arms, m, th)
     log(f"  [exp A] theory: {tab['title']}")
     agree = {a.name: order_agrees(m["t"][i], m["learned"][i], th["pred_t_learn"][i],

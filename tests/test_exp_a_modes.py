@@ -4,10 +4,12 @@ through main.main on tiny configurations, and the pieces with known answers."""
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.image import imread
 
 import main
 from experiments import exp_a_heldout, exp_a_modes, exp_a_noise, exp_a_theory
@@ -293,3 +295,46 @@ def test_gd_theory_with_label_noise_predicts_towards_the_noise(tmp_path):
                                atol=1e-5)
     noise_table = next(t for t in summary["tables"] if t["title"].startswith("Label noise"))
     assert noise_table["columns"][-1].startswith("final Delta predicted")
+
+
+# --------------------------------------------------------------------------
+# --report redraws the mode figures from the saved arrays
+# --------------------------------------------------------------------------
+
+def _assert_report_redraws(run_dir, names):
+    """Delete the mode figures of a finished run, redraw through ``--report``
+    and compare with what the run drew: same pixels, from the .npz files."""
+    figs = run_dir / "figures"
+    before = {n: imread(figs / n) for n in names}
+    for n in names:
+        (figs / n).unlink()
+        (figs / n).with_suffix(".pdf").unlink()
+    assert main.main(["--report", str(run_dir)]) == 0
+    for n in names:
+        assert (figs / n).stat().st_size > 0 and (figs / n).with_suffix(".pdf").is_file()
+        after = imread(figs / n)
+        assert after.shape == before[n].shape
+        np.testing.assert_array_equal(after, before[n])
+
+
+@pytest.mark.slow
+def test_report_redraws_the_theory_figures(gd_run, tmp_path):
+    run_dir = shutil.copytree(gd_run[0], tmp_path / gd_run[0].name)   # the fixture stays intact
+    _assert_report_redraws(run_dir, ["exp_a_theory_curves.png", "exp_a_ntk_spectrum.png"])
+
+
+@pytest.mark.slow
+def test_report_redraws_the_noise_and_heldout_figures(tmp_path):
+    run_dir, summary = _run(tmp_path, *ADAM_SMALL, "--set", "freqs=2,5", "--set", "arms=baseline",
+                            "--set", "noise_freqs=7", "--set", "train_points=even")
+    names = ["exp_a_noise_curves.png", "exp_a_heldout.png"]
+    assert {f"figures/{n}" for n in names} <= {f["file"] for f in summary["figures"]}
+    _assert_report_redraws(run_dir, names)
+
+
+@pytest.mark.slow
+def test_mode_tables_recompute_from_the_saved_arrays(gd_run, tmp_path):
+    for run_dir, summary in (gd_run, _run(tmp_path, *ADAM_SMALL, "--set", "freqs=2,5",
+                                          "--set", "noise_freqs=7", "--set", "steps=300")):
+        tables = exp_a_modes.tables_from_run(_cfg(run_dir), run_dir)
+        assert tables and summary["tables"][-len(tables):] == json.loads(json.dumps(tables))

@@ -1,19 +1,71 @@
 """Figures of experiment A's modes: theory overlay, kernel spectrum, label
-noise, held-out points (experiments/exp_a_modes.py). Arrays in, file out."""
+noise, held-out points (experiments/exp_a_modes.py). Arrays in, file out.
+
+The per-arm curve figures share one layout (:func:`_panels`,
+:func:`_step_panel`) and one key under the panels (:func:`_key_legend`):
+colour = frequency, line style = what the curve is, the dotted ``eps``
+line; a legend inside a panel covered its curves.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from .common import arm_style, new_figure, save_figure, style
 
+EPS_LINE = {"color": "0.3", "linewidth": 0.8, "linestyle": ":"}
+KEY_COLOR = "0.2"          # line-style entries of the key (colour-neutral)
+
 
 def _panels(n_arms: int, rows: int = 1, height: float = 3.0):
-    fig = new_figure(3.2 * n_arms, height * rows)
-    axes = fig.subplots(rows, n_arms, squeeze=False)
+    """One column per arm; panels of a row share their y axis (same scale:
+    the arms compare at a glance)."""
+    fig = new_figure(3.2 * n_arms, height * rows + 0.5)      # + room for the key
+    axes = fig.subplots(rows, n_arms, squeeze=False, sharey="row")
     return fig, axes
+
+
+def _step_panel(ax, title: str, eps: float | None, ylabel: str | None = None) -> None:
+    """What every per-arm curve panel has: the ``eps`` line, a log step axis
+    from 1, the arm as title, axis labels, ``Delta >= 0`` from 0."""
+    if eps is not None:
+        ax.axhline(eps, **EPS_LINE)
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0.0)
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel("training step (full batch)")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+
+
+def _key_legend(fig, entries: list[tuple], eps: float | None) -> None:
+    """One legend under the panels: ``entries`` ``(label, colour, linestyle)``
+    or ``(label, colour, linestyle, line kwargs)`` (``colour=None``: the
+    key's neutral colour, for a line-style entry), then
+    the eps line. One row when the entries fit side by side, else equal
+    columns as wide as the widest entry."""
+    handles = [Line2D([], [], **{"color": KEY_COLOR if e[1] is None else e[1], "linestyle": e[2],
+                                 "linewidth": 1.6, **(e[3] if len(e) > 3 else {})}, label=e[0])
+               for e in entries]
+    if eps is not None:
+        handles.append(Line2D([], [], **EPS_LINE, label=f"eps = {eps:g}"))
+    # ~ 0.55 em per character at 7 pt plus the line sample and padding
+    entry_pt = [0.55 * 7 * len(h.get_label()) + 40 for h in handles]
+    width_pt = fig.get_figwidth() * 72 * 0.95
+    ncol = len(handles)
+    if sum(entry_pt) > width_pt:
+        ncol = max(1, min(ncol, int(width_pt // max(entry_pt))))
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=7,
+               frameon=False)
+
+
+def _k_entries(freqs, offset: int = 0, prefix: str = "k = ", linestyle="-") -> list:
+    """Colour entries of the key, one per frequency (colour = frequency)."""
+    return [(f"{prefix}{k}", arm_style(offset + j)["color"], linestyle)
+            for j, k in enumerate(freqs)]
 
 
 def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps: float,
@@ -25,17 +77,14 @@ def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps
     with style():
         fig, axes = _panels(len(arms))
         for a, (ax, arm) in enumerate(zip(axes[0], arms)):
-            for j, k in enumerate(freqs):
+            for j in range(len(freqs)):
                 color = arm_style(j)["color"]
-                ax.plot(steps[keep], measured[a, keep, j], color=color, label=f"k = {k} measured")
+                ax.plot(steps[keep], measured[a, keep, j], color=color)
                 ax.plot(steps[keep], predicted[a, keep, j], color=color, linestyle="--",
-                        label=f"k = {k} predicted")
-            ax.axhline(eps, color="0.3", linewidth=0.8, linestyle=":")
-            ax.set_xscale("log")
-            ax.set_title(arm, fontsize=7)
-            ax.set_xlabel("training step (full batch)")
-        axes[0, 0].set_ylabel(r"relative error $\Delta_k$")
-        axes[0, 0].legend(loc="best", fontsize=6)
+                        linewidth=1.6)
+            _step_panel(ax, arm, eps, r"relative error $\Delta_k$" if a == 0 else None)
+        _key_legend(fig, _k_entries(freqs) + [("measured", None, "-"),
+                                              ("predicted (linearised network)", None, "--")], eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
@@ -56,7 +105,7 @@ def plot_ntk_spectrum(path: Path, eigenvalues, rayleigh, freqs, title: str) -> P
         ax.set_yscale("log")
         ax.set_xlabel("eigenvalue index i (descending)")
         ax.set_ylabel(r"$\lambda_i$ of $\Theta_0$")
-        ax.legend(loc="best", fontsize=6)
+        ax.legend(loc="lower left", fontsize=6)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
@@ -70,51 +119,49 @@ def plot_noise_curves(path: Path, steps, delta_signal, delta_noise, freqs, noise
     with style():
         fig, axes = _panels(len(arms))
         for a, (ax, arm) in enumerate(zip(axes[0], arms)):
-            for j, k in enumerate(freqs):
-                ax.plot(steps[keep], delta_signal[a, keep, j], color=arm_style(j)["color"],
-                        label=f"signal k = {k}")
-            for j, k in enumerate(noise_freqs):
+            for j in range(len(freqs)):
+                ax.plot(steps[keep], delta_signal[a, keep, j], color=arm_style(j)["color"])
+            for j in range(len(noise_freqs)):
                 ax.plot(steps[keep], delta_noise[a, keep, j],
-                        color=arm_style(len(freqs) + j)["color"], linestyle="--",
-                        label=f"noise k = {k}")
-            ax.axhline(eps, color="0.3", linewidth=0.8, linestyle=":")
-            ax.set_xscale("log")
-            ax.set_title(arm, fontsize=7)
-            ax.set_xlabel("training step (full batch)")
-        axes[0, 0].set_ylabel(r"$\Delta$ (signal: vs clean; noise: towards noise)")
-        axes[0, 0].legend(loc="best", fontsize=6)
+                        color=arm_style(len(freqs) + j)["color"], linestyle="--", linewidth=1.6)
+            _step_panel(ax, arm, eps, r"relative error $\Delta$" if a == 0 else None)
+        _key_legend(fig, _k_entries(freqs, prefix="signal k = ")
+                    + _k_entries(noise_freqs, len(freqs), prefix="noise k = ", linestyle="--"),
+                    eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
 
+# Held-out figure: the training-points curve broad and light, the held-out one
+# thin and dashed on top, so that both stay visible where they coincide.
+TRAIN_LINE = {"linewidth": 3.0, "alpha": 0.4}
+HELDOUT_LINE = {"linewidth": 1.2, "linestyle": "--"}
+
+
 def plot_heldout(path: Path, steps, delta_train, delta_heldout, ks, amp_train, amp_heldout,
                  freqs, arms, eps: float, title: str) -> Path:
-    """Top row: ``Delta_k`` on the training (solid) and held-out (dashed)
-    points, ``(A, C, K)``. Bottom row: final amplitude spectra ``(A, k)``."""
+    """Top row: ``Delta_k`` on the training (broad, light) and held-out (thin,
+    dashed) points, ``(A, C, K)``. Bottom row: final amplitude spectra
+    ``(A, k)``, the same line styles in the key's neutral colour."""
     steps = np.asarray(steps, dtype=float)
     keep = steps > 0
     with style():
         fig, axes = _panels(len(arms), rows=2)
         for a, arm in enumerate(arms):
             ax = axes[0, a]
-            for j, k in enumerate(freqs):
+            for j in range(len(freqs)):
                 color = arm_style(j)["color"]
-                ax.plot(steps[keep], delta_train[a, keep, j], color=color,
-                        label=f"k = {k} train points")
-                ax.plot(steps[keep], delta_heldout[a, keep, j], color=color, linestyle="--",
-                        label=f"k = {k} held-out points")
-            ax.axhline(eps, color="0.3", linewidth=0.8, linestyle=":")
-            ax.set_xscale("log")
-            ax.set_title(arm, fontsize=7)
-            ax.set_xlabel("training step (full batch)")
+                ax.plot(steps[keep], delta_train[a, keep, j], color=color, **TRAIN_LINE)
+                ax.plot(steps[keep], delta_heldout[a, keep, j], color=color, **HELDOUT_LINE)
+            _step_panel(ax, arm, eps, r"$\Delta_k$" if a == 0 else None)
             ax = axes[1, a]
-            ax.plot(ks, amp_train[a], color="0.2", label="train (even) points")
-            ax.plot(ks, amp_heldout[a], color="tab:red", linestyle="--",
-                    label="held-out (odd) points")
+            ax.plot(ks, amp_train[a], color=KEY_COLOR, **TRAIN_LINE)
+            ax.plot(ks, amp_heldout[a], color=KEY_COLOR, **HELDOUT_LINE)
             ax.set_xlabel("frequency k")
-        axes[0, 0].set_ylabel(r"$\Delta_k$")
-        axes[1, 0].set_ylabel(r"final $2|H_k|/N$")
-        axes[0, 0].legend(loc="best", fontsize=6)
-        axes[1, 0].legend(loc="best", fontsize=6)
+            if a == 0:
+                ax.set_ylabel(r"final $2|H_k|/N$")
+        _key_legend(fig, _k_entries(freqs) + [("training (even) points", None, "-", TRAIN_LINE),
+                                              ("held-out (odd) points", None, "--",
+                                               HELDOUT_LINE)], eps)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
