@@ -26,25 +26,32 @@ Part ``batched`` (the default nine jobs as ONE model,
 ``experiments.exp_a_batched.train_jobs_batched``): achieved GFLOP/s (the
 matmul FLOPs of forward + backward per step, ``train_step_flops``, over the
 wall time of the whole call, checkpoints and optimiser included) against
-this machine's fp32 matmul GFLOP/s (a 2048^2 ``torch.mm``) and a hidden
-layer's ``baddbmm`` at A's shapes, both timed in the same rounds; and jobs/s
-of the batch in this process, of two batches in two spawned 1-thread
-processes (``train_jobs_batched_parallel``, process start included), and of
-``train_job`` one job after the other in this process. Checkpoints are
-thinned with ``--steps`` to the default run's share. Targets (printed, not
-asserted): >= 0.75 of the matmul rate, and the default A run (9 jobs x
-5,000 steps, projected from ``--steps``) <= 3 minutes. The load average is
+this machine's fp32 matmul GFLOP/s (a 2048^2 ``torch.mm``, at this process's
+thread count and on every core) and a hidden layer's ``baddbmm`` at A's
+shapes, all timed in the same rounds; the same per CPU-second of this
+process for the in-process variants (other work on a shared machine moves
+it less than wall time); and jobs/s of the batch in this process, of
+``train_jobs_batched_parallel`` in one spawned 1-thread process per core,
+of ``train_job`` one job after the other in this process, and of
+``train_job`` one job per task over one spawned 1-thread process per core
+(what the default run does today). Checkpoints are thinned with ``--steps``
+to the default run's share. From these, the default A run's training time
+(9 jobs x 10,000 steps) is projected per variant, the processes' start-up
+(timed on its own) counted once. Targets (printed, not asserted): >= 0.75
+of the matmul rate, and the default A run <= 3 minutes. The load average is
 printed before and after: on a shared machine every number here moves with
 it (the 2048^2 matmul alone read 67 to 128 GFLOP/s on one thread within an
-hour here).
+hour here). ``--steps 500`` or more: at fewer, per-job set-up and process
+start weigh on the projections.
 
-Part ``kernels``: forward + backward GFLOP/s of the stacked MLP (``baddbmm``,
-what ``train_jobs_batched`` uses) against ``torch.func.vmap`` over
-``functional_call`` of the nine ``MLP`` modules, same FLOP count.
+Part ``kernels``: forward + backward GFLOP/s of the stacked MLP's
+hand-written step (what ``train_jobs_batched`` runs) against
+``torch.func.vmap`` over ``functional_call`` of the nine ``MLP`` modules
+(autograd), same FLOP count.
 
 Run from the repository root: ``python benchmarks/bench_exp_a.py``
-(``--repeats 1 --steps 500`` for a smoke run; ``--part batched --steps 200
---repeats 2 --threads 1`` took about 2.5 minutes at load average 8).
+(``--repeats 1 --steps 500`` for a smoke run; ``--part batched --steps 500
+--repeats 3 --threads 1`` took about 8 minutes at load average 5 to 7).
 """
 
 from __future__ import annotations

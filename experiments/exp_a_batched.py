@@ -44,7 +44,7 @@ chaotic), so job-by-job comparisons hold only at one thread count and one
 mask stream; otherwise compare what is measured over seeds.
 
 Dropout masks are NOT ``train_job``'s (whose per-element ``bernoulli_`` on a
-float tensor cost a fifth of a batched step). Per seed, one counter-free
+float tensor cost a fifth of a batched step). Per seed, one
 PCG64 stream (numpy, seeded ``SeedSequence([MASK_SALT, seed])``) gives, each
 training-mode forward, 16 random bits per hidden unit of every layer
 (``random_raw`` words viewed as int16, one call for all layers); a unit of a
@@ -62,7 +62,15 @@ below ``round(p * 65536) - 32768``, and kept units are scaled by
 * the realised rate is ``round(p * 65536) / 65536`` (0.1000061 for 0.1; rates
   below 2^-17 round to no dropout and are refused);
 * the step-0 loss is taken in training mode and consumes one draw, as in
-  ``train_job``.
+  ``train_job``;
+* the int16 view of the words is little-endian's (every machine torch
+  builds for today); a big-endian machine would pair the bits otherwise.
+
+Speed (benchmarks/bench_exp_a.py part batched, README benchmark 7): at
+4x192, 9 jobs, 1 thread, the matrix products are about two thirds of a step;
+the rest is elementwise work over tensors larger than the core's cache
+(activation and its backward, bias, dropout, Adam's passes over 4 MB of
+parameters), which batching cannot shrink.
 
 Dropout jobs can therefore be compared with ``train_job`` only over seeds
 (the tests do; and they inject ``train_job``'s own torch masks through
