@@ -302,8 +302,8 @@ def part_batched(cfg: exp_a.Config, repeats: int) -> None:
     for k, label in labels.items():
         print(f"  {label}: {projected[k]:.0f} s")
     best = min(("batched", "batched2"), key=projected.__getitem__)
-    print(f"  best batched ({labels[best]}) against today's default: "
-          f"{projected['one2'] / projected[best]:.2f}x faster; "
+    print(f"  best batched ({labels[best]}): {projected['one2'] / projected[best]:.2f}x the "
+          f"speed of today's default; "
           f"{verdict(projected[best], TARGET_DEFAULT_RUN_S, higher_is_better=False)}")
     print(f"# after part batched: {load_line()}")
 
