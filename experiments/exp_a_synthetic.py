@@ -94,9 +94,12 @@ class Config:
     gif_frame_ms: int = 100
     # --- execution
     device: str = "cpu"
-    batched: bool = False                 # all jobs of a process as one stacked model
-                                          # (experiments/exp_a_batched.py; bitwise the same results at
-                                          # equal thread counts; 1.03x here, so off by default)
+    batched: bool | None = None           # the jobs of a worker as one stacked model
+                                          # (experiments/exp_a_batched.py, 1.2-1.4x the one-job path
+                                          # here); None: whenever the mode allows it (Adam, clean
+                                          # target, all points); false: one job at a time (train_job:
+                                          # debugging). Jobs without dropout are bitwise the same
+                                          # either way; dropout draws other (seeded) masks batched
     # --- modes (experiments/exp_a_modes.py; docs/theory.md section 8); the defaults are
     # today's experiment A, bit for bit
     optimizer: str = "adam"               # "adam" (the lr above, Adam/AdamW) | "gd": full-batch
@@ -185,7 +188,7 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"device: expected cpu or cuda, got {cfg.device!r}")
     build_arms(cfg)
     modes.validate(cfg)
-    if cfg.batched and (cfg.optimizer != "adam" or modes.noise_on(cfg) or cfg.train_points != "all"):
+    if cfg.batched and not batchable(cfg):
         raise ValueError("batched: the stacked model trains the default mode only (Adam, clean "
                          "target, all points); set batched=false for optimizer/noise/train_points")
 
@@ -341,6 +344,16 @@ def job_key(cfg: Config, arm: Regimen, seed: int) -> dict:
             "seed": seed, "steps": run_checkpoints(cfg).tolist()}
 
 
+def batchable(cfg: Config) -> bool:
+    """Whether the stacked model can train this config's jobs (the default
+    mode only)."""
+    return cfg.optimizer == "adam" and not modes.noise_on(cfg) and cfg.train_points == "all"
+
+
+def uses_batched(cfg: Config) -> bool:
+    return batchable(cfg) if cfg.batched is None else bool(cfg.batched)
+
+
 def job_name(arm: Regimen, seed: int) -> str:
     return f"{arm.name}_seed{seed}"
 
@@ -364,12 +377,15 @@ def _run_jobs(cfg: Config, arms: list[Regimen], log=print, store: JobStore | Non
     instead of trained, a new one is saved there as soon as it finishes."""
     launch = launch or Launch(workers=1)  # from Python: this process (main.py: the pool)
     grid = [(a, s) for a in range(len(arms)) for s in range(len(cfg.seeds))]
+    batched = uses_batched(cfg)
+    # the batched path draws other dropout masks: a stored job says which path made it
     jobs = {(a, s): Job(job_name(arms[a], cfg.seeds[s]), train_job, (cfg, arms[a], cfg.seeds[s]),
-                        {**job_key(cfg, arms[a], cfg.seeds[s]), "threads": launch.threads})
+                        {**job_key(cfg, arms[a], cfg.seeds[s]), "threads": launch.threads,
+                         "batched": batched})
             for a, s in grid}
     kw = dict(device=cfg.device, store=store, label="[exp A]", log=log, headline=_headline,
               run_dir=run_dir)
-    if not cfg.batched:
+    if not batched:
         done = run_jobs(list(jobs.values()), launch, **kw)
         return {(a, s): _plain_result(done[jobs[a, s].name]) for a, s in grid}
     # Batched: the jobs not kept from an interrupted run, in one stacked model

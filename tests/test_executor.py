@@ -46,14 +46,19 @@ def _same(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def sequential():
+    """Both of A's paths, one after another in this process: the batched
+    default (None) and one job at a time (False)."""
     arms = exp_a.build_arms(CFG)
-    return exp_a._run_jobs(CFG, arms, log=lambda s: None, launch=Launch(workers=1))
+    return {b: exp_a._run_jobs(dataclasses.replace(CFG, batched=b), arms, log=lambda s: None,
+                               launch=Launch(workers=1)) for b in (None, False)}
 
 
-def test_local_pool_equals_sequential(sequential):
+@pytest.mark.parametrize("batched", [None, False])
+def test_local_pool_equals_sequential(sequential, batched):
     arms = exp_a.build_arms(CFG)
-    pooled = exp_a._run_jobs(CFG, arms, log=lambda s: None, launch=Launch(workers=2))
-    _same(sequential, pooled)
+    pooled = exp_a._run_jobs(dataclasses.replace(CFG, batched=batched), arms,
+                             log=lambda s: None, launch=Launch(workers=2))
+    _same(sequential[batched], pooled)
 
 
 SWEEP = ["--experiment", "a", "--quick", "--epochs", "150", "--set", "n_checkpoints=20",
@@ -91,13 +96,13 @@ def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
 
 
 def test_order_does_not_matter(sequential):
-    """Jobs run in reverse order, in this process: the same bits per job."""
+    """One-job jobs run in reverse order, in this process: the same bits per job."""
     arms = exp_a.build_arms(CFG)
     grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))][::-1]
     jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
                 (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
     done = run_jobs(jobs, Launch(workers=1), log=lambda s: None)
-    _same(sequential, {g: done[j.name] for g, j in zip(grid, jobs)})
+    _same(sequential[False], {g: done[j.name] for g, j in zip(grid, jobs)})
 
 
 def _count_calls(marker: str, value: int) -> dict:
@@ -140,10 +145,9 @@ def test_duplicate_names_are_refused():
 
 
 def test_progress_lines_name_each_job_and_its_headline(capsys):
-    arms = exp_a.build_arms(dataclasses.replace(CFG, arms=("baseline",)))
+    cfg = dataclasses.replace(CFG, arms=("baseline",), batched=False)
     lines = []
-    exp_a._run_jobs(dataclasses.replace(CFG, arms=("baseline",)), arms, log=lines.append,
-                    launch=Launch(workers=1))
+    exp_a._run_jobs(cfg, exp_a.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
     assert len(lines) == 2
     assert "[1/2] baseline_seed0: train MSE" in lines[0] and "eta" in lines[0]
     assert "[2/2] baseline_seed1: train MSE" in lines[1] and "eta" not in lines[1]
@@ -190,8 +194,10 @@ def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """A local-pool run of A killed after some jobs finished: --resume keeps
     them (not trained again) and ends with the uninterrupted run's bits."""
-    flags = ["--experiment", "a", "--quick", "--workers", "2", "--epochs", "4000",
-             "--set", "n_checkpoints=20"]
+    # one job at a time (batched=false): jobs finish one by one, so the kill
+    # lands between them (batched groups end together; test_faults kills those)
+    flags = ["--experiment", "a", "--quick", "--workers", "2", "--epochs", "3000",
+             "--set", "n_checkpoints=20", "--set", "batched=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "main.py", *flags, "--out", str(tmp_path / "k")],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
