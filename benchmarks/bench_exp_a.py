@@ -34,7 +34,8 @@ it less than wall time); and jobs/s of the batch in this process, of
 ``train_jobs_batched_parallel`` in one spawned 1-thread process per core,
 of ``train_job`` one job after the other in this process, and of
 ``train_job`` one job per task over one spawned 1-thread process per core
-(what the default run does today). Checkpoints are thinned with ``--steps``
+(the one-job path, ``batched=false``; the default before batching).
+Checkpoints are thinned with ``--steps``
 to the default run's share. From these, the default A run's training time
 (9 jobs x 10,000 steps) is projected per variant, the processes' start-up
 (timed on its own) counted once. Targets (printed, not asserted): >= 0.75
@@ -193,8 +194,8 @@ def bmm_gflops(cfg: exp_a.Config, n_jobs: int, reps: int = 5) -> float:
 
 def _train_jobs_in_pool(cfg: exp_a.Config, jobs, workers: int) -> None:
     """``train_job`` one job per task over ``workers`` spawned 1-thread
-    processes: what the default ``--experiment a`` does today (workers = one
-    per core, 1 thread each), written here so the benchmark does not lean
+    processes: the one-job path (``batched=false``; one process per core,
+    1 thread each), written here so the benchmark does not lean
     on ``_run_jobs``' internals."""
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -267,7 +268,7 @@ def part_batched(cfg: exp_a.Config, repeats: int) -> None:
     labels = {"batched": f"batched A, 1 process x {threads} thread(s)",
               "batched2": f"batched A, {cores} processes x 1 thread",
               "one": f"train_job one job at a time, 1 process x {threads} thread(s)",
-              "one2": f"train_job, {cores} processes x 1 thread (today's default run)"}
+              "one2": f"train_job, {cores} processes x 1 thread (the one-job path)"}
     for key, label in labels.items():
         rows.append([label, spread(gf(res[key])).format(",.1f"), spread(res[key]).format(".3f"),
                      round_ratios(res[key], one).format(".2f"),
@@ -304,7 +305,7 @@ def part_batched(cfg: exp_a.Config, repeats: int) -> None:
         print(f"  {label}: {projected[k]:.0f} s")
     best = min(("batched", "batched2"), key=projected.__getitem__)
     print(f"  best batched ({labels[best]}): {projected['one2'] / projected[best]:.2f}x the "
-          f"speed of today's default; "
+          f"speed of the one-job path; "
           f"{verdict(projected[best], TARGET_DEFAULT_RUN_S, higher_is_better=False)}")
     print(f"# after part batched: {load_line()}")
 
