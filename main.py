@@ -241,16 +241,7 @@ def validate_flags(args) -> None:
         raise UsageError(f"--dropout: expected 0 <= p < 1, got {args.dropout}")
     if args.l2_reg is not None and not args.l2_reg >= 0.0:
         raise UsageError(f"--l2_reg: expected >= 0, got {args.l2_reg}")
-    for name, low in (("workers", 0), ("threads", 1), ("jobs_per_gpu", 1), ("slurm_time", 1),
-                      ("slurm_gpus", 0), ("slurm_array_parallelism", 1), ("ray_num_cpus", 1)):
-        value = getattr(args, name)
-        if value is not None and not low <= value <= 2**31:
-            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {low}, "
-                             f"got {value}")
-    for name in ("slurm_mem", "ray_gpus"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value < 1e6:  # NaN fails too
-            raise UsageError(f"--{name.replace('_', '-')}: expected a number >= 0, got {value}")
+    # (the job flags' values are checked once, by Launch.validate in build_launch)
     slurm_only = [f for f in ("slurm_partition", "slurm_time", "slurm_gpus", "slurm_mem",
                               "slurm_array_parallelism", "slurm_cluster")
                   if getattr(args, f) is not None]
@@ -298,8 +289,10 @@ def build_launch(args, saved: dict | None = None):
         launch.validate()
     except LauncherUnavailable as e:
         raise UsageError(str(e)) from None
-    except ValueError as e:
-        raise UsageError(f"launch: {e}") from None
+    except ValueError as e:  # "field: ..." -> "--flag: ..."
+        field, _, rest = str(e).partition(":")
+        flag = next((f for f, v in LAUNCH_FLAGS.items() if v == field), field)
+        raise UsageError(f"--{flag.replace('_', '-')}:{rest}") from None
     return launch
 
 
@@ -551,7 +544,7 @@ def _main(argv, state, user_data=None) -> int:
             return compare(args.compare, Path(args.out), state)
         refuse_flags_with_resume(parser, args)
         return resume(Path(args.resume), state,
-                      build_launch(args, _saved_launch(args.resume) or {"threads": 1}))
+                      build_launch(args, _saved_launch(args.resume)))
     saved = load_saved_configs(args.config) if args.config else {}
     registry = _experiments()
     from experiments import LETTERS

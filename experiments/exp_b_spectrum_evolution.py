@@ -347,9 +347,10 @@ def run_job(cfg: Config, arm: Regimen, seed: int, run_dir: str, resume: bool, da
     the run resolved; a worker that finds other data (``auto`` on another
     machine) stops rather than train on it."""
     if data is None:
-        data = _DATA.get(_data_key(cfg))
-        if data is None:
-            data = _DATA.setdefault(_data_key(cfg), load_data(cfg))
+        key = _data_key(cfg)
+        if key not in _DATA:
+            _DATA[key] = load_data(cfg)
+        data = _DATA[key]
     if data.dataset_id != dataset_id:
         raise ValueError(f"this worker loaded dataset {data.dataset_id!r}, the run uses "
                          f"{dataset_id!r} (give --dataset and --data-root explicitly)")
@@ -370,8 +371,8 @@ def _headline(job, out: dict) -> str:
 def _checkpoint_epoch(path: Path) -> int:
     """The epoch a checkpoint holds (0 without a readable one)."""
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
-    except Exception:  # noqa: BLE001 - unreadable: the job says why when it loads it
+        return int(ckpt.load_checkpoint(path)["epoch"])
+    except ckpt.CheckpointError:  # missing or unreadable: the job says why when it loads it
         return 0
 
 

@@ -97,7 +97,7 @@ class Launch:
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1e6):
                 raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
         if self.ray_num_cpus is not None and not (isinstance(self.ray_num_cpus, int)
-                                                  and self.ray_num_cpus >= 1):
+                                                  and 1 <= self.ray_num_cpus <= 2**31):
             raise ValueError(f"ray_num_cpus: expected an integer >= 1, got {self.ray_num_cpus!r}")
         if self.launcher != "local":
             _require(self.launcher)
