@@ -1,6 +1,8 @@
 """Radial power spectrum, HFF and feature-map spectra (docs/DEFINITIONS.md section 2)."""
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,3 +298,83 @@ def test_explicit_pad_to_is_used_as_given_and_silent(pad_to, recwarn):
     assert spectrum.shape == (_rings(pad_to),)
     assert freqs[1] == pytest.approx(1 / pad_to)
     assert not [r for r in recwarn if "conv weights" in str(r.message)]
+
+
+# ------------------------------------------------ ring sums: memory linear in pixels
+
+def _one_hot_ring_energy(S: torch.Tensor) -> torch.Tensor:
+    """The replaced implementation, inline: a dense (P*P, R) one-hot ring
+    matrix and a matmul (O(P^3) memory, fine at these sizes)."""
+    from utils.frequency._grid import ring_index
+    P = S.shape[-1]
+    ring, R = ring_index(P)
+    m = torch.zeros(P * P, R, dtype=S.dtype)
+    m[torch.arange(P * P), torch.from_numpy(ring.copy())] = 1
+    return S.reshape(*S.shape[:-2], P * P) @ m
+
+
+@pytest.mark.parametrize("P", [1, 2, 3, 8, 17, 32, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ring_sum_equals_the_one_hot_matmul(P, dtype):
+    from utils.frequency._grid import ring_sum
+    S = power_spectrum_2d(torch.randn(2, 3, P, P, generator=torch.Generator().manual_seed(P),
+                                      dtype=dtype))
+    new, old = ring_sum(S), _one_hot_ring_energy(S)
+    assert new.shape == old.shape == (2, 3, len(ring_counts(P)))
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(new, old, rtol=tol, atol=tol * float(S.sum(dim=(-2, -1)).max()))
+    spec = radial_power_spectrum(S.sqrt(), reduce=None, dtype=dtype)  # any input: same path
+    assert spec.energy.shape == old.shape
+
+
+def test_ring_sum_is_deterministic_and_counts_each_bin_once():
+    from utils.frequency._grid import ring_sum
+    for P in (5, 16, 33):
+        ones = torch.ones(P, P, dtype=torch.float64)
+        assert np.array_equal(ring_sum(ones).numpy(), ring_counts(P).astype(np.float64))
+        S = torch.rand(4, P, P, dtype=torch.float64)
+        assert torch.equal(ring_sum(S), ring_sum(S.clone()))
+
+
+def test_grid_caches_are_bounded_in_bytes():
+    from utils.frequency import _grid
+    cache = _grid.ByteBoundedCache(1000)
+    made = []
+    for n in range(10):
+        cache.get(n, lambda n=n: made.append(n) or np.zeros(50))  # 400 bytes each
+        assert cache.nbytes <= 1000
+    assert len(made) == 10 and cache.nbytes == 800  # the two newest kept
+    cache.get(9, lambda: made.append("again") or np.zeros(50))
+    assert made[-1] == 9  # a hit: not recomputed
+    big = cache.get("big", lambda: np.zeros(1000))  # over the bound: returned, not kept
+    assert big.shape == (1000,) and cache.nbytes == 800
+    for P in (64, 128, 256):
+        radial_power_spectrum(np.zeros((P, P)))
+    assert _grid.GRID_CACHE.nbytes <= _grid.GRID_CACHE.max_bytes
+    assert _grid.RING_CACHE.nbytes <= _grid.RING_CACHE.max_bytes
+
+
+def test_large_image_spectrum_peak_memory_is_linear_in_pixels():
+    """512x512 used to add ~650 MiB of resident memory (a float64 one-hot
+    matrix of P*P x 363 rings); now a few copies of the P*P grid. Measured
+    in a fresh process (peak RSS), against the same process's baseline."""
+    import subprocess
+    import sys
+    code = ("import resource, torch; torch.set_num_threads(1)\n"
+            "from utils.frequency import get_radial_spectrum\n"
+            "x = torch.rand(3, 512, 512, dtype=torch.float64)\n"
+            "get_radial_spectrum(x[:, :8, :8], pad_to=8)\n"  # imports and warm-up
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "spec, freq = get_radial_spectrum(x)\n"
+            "assert spec.shape == freq.shape == (363,)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    added_bytes = int(out.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    one_hot_bytes = 512 * 512 * 363 * 8
+    assert added_bytes < 200 * 512 * 512 < one_hot_bytes / 10
+    from utils.frequency import _grid
+    _grid.RING_CACHE.clear()
+    idx = _grid.RING_CACHE.get((512, "cpu"), lambda: _grid._ring_gather(512, torch.device("cpu")))
+    assert idx.numel() < 3 * 512 * 512

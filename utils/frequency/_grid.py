@@ -7,7 +7,7 @@ Frequencies are in cycles per pixel (c/p), docs/DEFINITIONS.md conventions: on a
 
 from __future__ import annotations
 
-import functools
+import collections
 import math
 
 import numpy as np
@@ -112,13 +112,52 @@ def integer_frequencies(n: int) -> np.ndarray:
     return np.rint(np.fft.fftfreq(n) * n).astype(np.int64)
 
 
-@functools.lru_cache(maxsize=64)
-def _rho_numpy(H: int, W: int) -> np.ndarray:
-    fu = np.fft.fftfreq(H)[:, None]
-    fv = np.fft.fftfreq(W)[None, :]
-    rho = np.hypot(fu, fv)
-    rho.setflags(write=False)
-    return rho
+class ByteBoundedCache:
+    """LRU cache of arrays/tensors bounded by their bytes, not their count:
+    one 2048x2048 grid weighs as much as 4096 32x32 ones. An entry larger
+    than the bound is computed and returned but not kept."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self._items: collections.OrderedDict = collections.OrderedDict()
+        self._bytes: dict = {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self._bytes.values())
+
+    def get(self, key, make):
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        size = _nbytes(value)
+        if size <= self.max_bytes:
+            while self._items and self.nbytes + size > self.max_bytes:
+                old, _ = self._items.popitem(last=False)
+                del self._bytes[old]
+            self._items[key] = value
+            self._bytes[key] = size
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes.clear()
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    return 0
+
+
+# Frequency grids and ring indices, at most 64 MiB together (a 2048x2048
+# rho grid is 32 MiB; CIFAR's 32x32 ones are 8 KiB each).
+GRID_CACHE = ByteBoundedCache(64 * 2**20)
 
 
 def rho_grid(H: int, W: int) -> np.ndarray:
@@ -127,10 +166,16 @@ def rho_grid(H: int, W: int) -> np.ndarray:
     Symmetric under ``k -> -k mod n`` (Nyquist bins included), so masks that
     depend only on it are Hermitian-symmetric.
     """
-    return _rho_numpy(int(H), int(W))
+    H, W = int(H), int(W)
+
+    def make():
+        rho = np.hypot(np.fft.fftfreq(H)[:, None], np.fft.fftfreq(W)[None, :])
+        rho.setflags(write=False)
+        return rho
+
+    return GRID_CACHE.get(("rho", H, W), make)
 
 
-@functools.lru_cache(maxsize=64)
 def ring_index(P: int) -> tuple[np.ndarray, int]:
     """Ring of every bin of a ``P x P`` grid: ``round(rho * P)``, flattened.
 
@@ -138,20 +183,48 @@ def ring_index(P: int) -> tuple[np.ndarray, int]:
     is exact: ``sqrt`` of an integer is never a half-integer, so no bin sits
     on a rounding tie. Returns ``(ring (P*P,) int64, number_of_rings)``.
     """
-    k = integer_frequencies(P)
-    ring = np.rint(np.sqrt(k[:, None] ** 2 + k[None, :] ** 2)).astype(np.int64).ravel()
-    ring.setflags(write=False)
-    return ring, int(ring.max()) + 1
+    P = int(P)
+
+    def make():
+        k = integer_frequencies(P)
+        ring = np.rint(np.sqrt(k[:, None] ** 2 + k[None, :] ** 2)).astype(np.int64).ravel()
+        ring.setflags(write=False)
+        return ring, int(ring.max()) + 1
+
+    return GRID_CACHE.get(("ring", P), make)
 
 
-@functools.lru_cache(maxsize=32)
-def ring_one_hot(P: int, device: str, dtype: torch.dtype) -> torch.Tensor:
-    """``(P*P, R)`` one-hot ring matrix: a matmul with it sums power per ring
-    deterministically (no atomics on CUDA, unlike ``index_add``)."""
+def _ring_gather(P: int, device: torch.device) -> torch.Tensor:
+    """``(R, M)`` int64: row ``r`` lists the flat bins of ring ``r``, padded
+    with ``P*P`` (a zero appended to the power) up to the largest ring's
+    ``M`` bins. ``R * M`` is about ``2.2 P^2``: memory linear in pixels."""
     ring, R = ring_index(P)
-    m = torch.zeros(P * P, R, dtype=dtype)
-    m[torch.arange(P * P), torch.from_numpy(ring.copy())] = 1
-    return m.to(device)
+    order = np.argsort(ring, kind="stable")
+    counts = np.bincount(ring, minlength=R)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sorted_ring = ring[order]
+    idx = np.full((R, int(counts.max())), P * P, dtype=np.int64)
+    idx[sorted_ring, np.arange(P * P) - starts[sorted_ring]] = order
+    return torch.from_numpy(idx).to(device)
+
+
+# Gather indices per (P, device), at most 128 MiB (P = 2048 needs about 75).
+RING_CACHE = ByteBoundedCache(128 * 2**20)
+
+
+def ring_sum(S: torch.Tensor) -> torch.Tensor:
+    """Power summed per ring: ``(..., P, P)`` -> ``(..., R)``.
+
+    A gather and a sum over a fixed order, so deterministic on every device
+    (no atomics, unlike ``index_add`` or a weighted ``bincount`` on CUDA) and
+    O(P^2) memory per leading element (a dense one-hot ring matrix was
+    O(P^3): 48 GB at 2048x2048).
+    """
+    P = S.shape[-1]
+    idx = RING_CACHE.get((P, str(S.device)), lambda: _ring_gather(P, S.device))
+    flat = S.reshape(*S.shape[:-2], P * P)
+    flat = torch.cat([flat, flat.new_zeros(*flat.shape[:-1], 1)], dim=-1)
+    return flat[..., idx].sum(dim=-1)
 
 
 def high_mask(P: int, cutoff: float, device, dtype) -> torch.Tensor:

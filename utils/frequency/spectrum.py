@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ._grid import (as_real_tensor, check_cutoff, check_size, high_mask, resolve_pad, rho_grid,
-                    ring_index, ring_one_hot)
+                    ring_index, ring_sum)
 
 __all__ = [
     "RadialSpectrum",
@@ -132,7 +132,8 @@ def ring_frequencies(P: int) -> np.ndarray:
 def radial_power_spectrum(x, pad_to=None, reduce=None, dtype=None) -> RadialSpectrum:
     """Radial power spectrum of real ``(..., H, W)`` input (docs/DEFINITIONS.md 2).
 
-    One FFT and one matmul with a one-hot ring matrix; no loop over radii.
+    One FFT and one gather-and-sum over ring indices (memory linear in
+    pixels); no loop over radii.
 
     Args:
         x: real ``(..., H, W)`` tensor or array.
@@ -150,11 +151,9 @@ def radial_power_spectrum(x, pad_to=None, reduce=None, dtype=None) -> RadialSpec
     _check_reduce(reduce)
     S = power_spectrum_2d(x, pad_to, dtype)
     P = S.shape[-1]
-    S = S.reshape(*S.shape[:-2], P * P)
     if reduce == "mean":
-        S = S.reshape(-1, P * P).mean(dim=0)
-    one_hot = ring_one_hot(P, str(S.device), S.dtype)
-    energy = S @ one_hot
+        S = S.reshape(-1, P, P).mean(dim=0)
+    energy = ring_sum(S)
     count = torch.from_numpy(ring_counts(P)).to(S.device)
     frequency = torch.from_numpy(ring_frequencies(P)).to(S.device, S.dtype)
     return RadialSpectrum(energy=energy, count=count, mean_power=energy / count.to(S.dtype),

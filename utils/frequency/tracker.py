@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._grid import check_cutoff, high_mask, ring_one_hot
+from ._grid import check_cutoff, high_mask, ring_sum
 from .layers import _select, check_input_shape, conv_input_resolutions, kernel_fft_size
 from .spectrum import power_spectrum_2d, ring_counts, ring_frequencies
 from .ssr import SSRResult, spectral_suppression_ratio
@@ -90,7 +90,7 @@ class SpectrumTracker:
         power averaged over kernels (one FFT instead of two: on ResNet-18's
         last stage, 262,144 kernels, the FFT is the whole cost)."""
         S = power_spectrum_2d(w, pad_to=P, dtype=torch.float64).reshape(-1, P, P).mean(dim=0)
-        energy = S.reshape(P * P) @ ring_one_hot(P, str(S.device), S.dtype)
+        energy = ring_sum(S)
         hff = (S * high_mask(P, self.cutoff, S.device, S.dtype)).sum() / S.sum()
         return energy.numpy(), float(hff)
 
