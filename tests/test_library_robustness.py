@@ -98,6 +98,11 @@ def test_accuracies_equal_experiment_c_evaluation_whatever_the_batch(one_thread)
         np.testing.assert_array_equal(got[c.name]["acc"], want, err_msg=c.name)
         np.testing.assert_array_equal(got[c.name]["x"], c.x)
         accs += want
+        # the loss per level too, bitwise at the same batching (C can call this)
+        loss = [training.evaluate(model, c.perturb(x, idx, j), y, mean=mean, std=std,
+                                  batch_size=3, device="cpu")["loss"] for j in range(len(c.levels))]
+        np.testing.assert_array_equal(got[c.name]["loss"], loss, err_msg=c.name)
+        assert len(set(loss)) > 1
     assert len(set(accs)) > 1  # the model is not constant, so equality means something
 
 

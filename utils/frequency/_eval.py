@@ -91,7 +91,10 @@ def check_labels(labels, n: int) -> torch.Tensor:
             or tuple(labels.shape) != (n,):
         raise ValueError(f"labels: expected {n} integer class labels, shape ({n},), got "
                          f"{labels.dtype} {tuple(labels.shape)}")
-    return labels.detach().cpu().to(torch.int64)
+    labels = labels.detach().cpu().to(torch.int64)
+    if n and int(labels.min()) < 0:
+        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
+    return labels
 
 
 @contextlib.contextmanager
@@ -125,8 +128,11 @@ class Predictor:
         self.std = channel_stats(std, channels, "std", device, self.dtype)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
-        """``x01``: ``(N, C, H, W)`` float in [0, 1] -> int64 ``(N,)`` on the CPU."""
+    def logits(self, x01: torch.Tensor) -> torch.Tensor:
+        """``x01``: ``(N, C, H, W)`` float in [0, 1] -> float32 logits
+        ``(N, classes)`` on the model's device. Raises ValueError naming the
+        model when they are not ``(N, classes)`` or not all finite: the
+        argmax of a NaN is class 0, not a prediction."""
         xb = x01.to(self.device, non_blocking=True)
         # The engine's ops in its order: copy to dtype and layout, then in place.
         xb = xb.to(self.dtype, memory_format=self.memory_format, copy=True)
@@ -136,10 +142,41 @@ class Predictor:
         else:
             with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
                 logits = self.model(xb)
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != xb.shape[0]:
-            raise ValueError(f"model: expected logits (N, classes) for N = {xb.shape[0]} images, got "
-                             f"{type(logits).__name__} {tuple(getattr(logits, 'shape', ()))}")
-        return logits.float().argmax(1).cpu()
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != xb.shape[0] \
+                or logits.shape[1] < 1 or not (logits.is_floating_point() or logits.is_complex()):
+            raise ValueError(f"model: expected float logits (N, classes) for N = {xb.shape[0]} "
+                             f"images, got {type(logits).__name__} "
+                             f"{getattr(logits, 'dtype', '')} {tuple(getattr(logits, 'shape', ()))}")
+        if logits.is_complex():
+            raise ValueError(f"model: expected real logits, got {logits.dtype}")
+        logits = logits.float()
+        finite = torch.isfinite(logits).all(dim=1)
+        if not bool(finite.all()):
+            raise ValueError(f"model: produced non-finite logits (NaN or inf) for "
+                             f"{int((~finite).sum())} of {xb.shape[0]} images; its predictions "
+                             f"are not defined (check its weights with torch.isfinite)")
+        return logits
+
+    def check_labels(self, x01: torch.Tensor, labels: torch.Tensor) -> int:
+        """One forward of the first image (a pre-flight before the long
+        loop): the model's output is finite and every label is one of its
+        classes. Returns the number of classes."""
+        classes = self.logits(x01[:1]).shape[1]
+        check_label_range(labels, classes)
+        return classes
+
+    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
+        """``x01``: ``(N, C, H, W)`` float in [0, 1] -> int64 ``(N,)`` on the CPU."""
+        return self.logits(x01).argmax(1).cpu()
+
+
+def check_label_range(labels: torch.Tensor, classes: int) -> None:
+    """Labels must name one of the model's ``classes`` outputs: a label the
+    model cannot predict would count as an error forever, silently."""
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= classes:
+        raise ValueError(f"labels: expected classes in [0, {classes - 1}] (the model has "
+                         f"{classes} outputs), got labels in [{lo}, {hi}]")
 
 
 def report_progress(progress, total: int):

@@ -34,7 +34,7 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
             Inputs are cast to the dtype of its first parameter (float32 for
             a model with none).
         images: ``(B, C, P, P)`` float pixels in [0, 1] (square), any device.
-        labels: ``(B,)`` integer classes.
+        labels: ``(B,)`` integer classes, each one of the model's outputs.
         v: perturbation norm (4 for CIFAR on [0, 1] pixels, Yin et al.).
         seed: int or ``torch.Generator``: with ``indices`` it fixes the signs.
         mean, std: per-channel normalisation applied after the perturbation;
@@ -55,6 +55,10 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
         float64 ``(P, P)`` error rates, DC at ``(P//2, P//2)``, symmetric
         under ``(u, v) -> (-u, -v)``. The same numbers as experiment C's heat
         map for the same inputs (C calls this function).
+
+    Raises:
+        ValueError naming the argument for bad input, and naming ``model``
+        when its logits are not finite (a NaN model has no error rate).
     """
     check_model(model)
     dev = resolve_device(device, model)
@@ -81,6 +85,7 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
     update, close = report_progress(progress, B * n)
     try:
         with eval_mode(model):
+            predict.check_labels(x01, y)
             for i0 in range(0, B, per_call):
                 i1 = min(B, i0 + per_call)
                 for k0 in range(0, n, K):

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
@@ -158,13 +159,13 @@ def standard_curves(P: int = 32, *, seed: int = 0, gaussian_sigmas=GAUSSIAN_SIGM
 def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None,
                       batch_size: int = 1000, device=None, indices=None, progress=False,
                       amp_dtype=None, channels_last: bool = False) -> dict[str, dict]:
-    """Accuracy of ``model`` on every level of every curve.
+    """Accuracy and mean cross-entropy of ``model`` on every level of every curve.
 
     Args:
         model: any ``nn.Module`` mapping normalised images to logits; run in
             eval mode under ``torch.inference_mode`` (mode restored after).
         images: ``(N, C, H, W)`` float pixels in [0, 1], any device.
-        labels: ``(N,)`` integer classes.
+        labels: ``(N,)`` integer classes, each one of the model's outputs.
         curves: a list of :class:`Curve` (default :func:`standard_curves` of
             the image size with seed 0).
         mean, std: per-channel normalisation after the perturbation; ``None``
@@ -178,9 +179,16 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
             counting evaluated images over all levels.
 
     Returns:
-        ``{name: {"x", "levels", "acc"}}``: float64 arrays, one entry per
-        level, in the order of ``curves``; a ``clean_first`` curve's level 0
-        is the clean accuracy (evaluated once, shared).
+        ``{name: {"x", "levels", "acc", "loss"}}``: float64 arrays, one entry
+        per level, in the order of ``curves``; ``loss`` is the mean
+        cross-entropy ``-log softmax(logits)[label]`` over the images
+        (natural log; ``utils.training.evaluate``'s arithmetic). A
+        ``clean_first`` curve's level 0 is the clean accuracy and loss
+        (evaluated once, shared).
+
+    Raises:
+        ValueError naming the argument for bad input, and naming ``model``
+        when its logits are not finite on any image at any level.
     """
     check_model(model)
     dev = resolve_device(device, model)
@@ -204,25 +212,32 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     runs = sum(len(c.levels) - bool(c.clean_first) for c in curves) + 1
     update, close = report_progress(progress, runs * N)
 
-    def accuracy(perturb) -> float:
-        correct = 0
+    def evaluate(perturb) -> tuple[float, float]:
+        # utils.training.evaluate's arithmetic, op for op: a float32 sum per
+        # batch added to a float64 total, so C's numbers stay bitwise.
+        correct, loss = 0, torch.zeros((), dtype=torch.float64, device=dev)
         for s in range(0, N, bs):
             xb = images[s:s + bs].to(dev)
             xb = xb if perturb is None else perturb(xb, idx[s:s + bs])
-            correct += int((predict(xb) == y[s:s + bs]).sum())
+            logits = predict.logits(xb)
+            yb = y[s:s + bs].to(logits.device)
+            correct += int((logits.argmax(1) == yb).sum())
+            loss += F.cross_entropy(logits, yb, reduction="sum").to(loss.dtype)
             update(xb.shape[0])
-        return correct / N
+        return correct / N, float(loss) / N
 
     out = {}
     try:
         with eval_mode(model):
-            clean = accuracy(None)
+            predict.check_labels(images.to(dev), y)
+            clean = evaluate(None)
             for c in curves:
-                acc = np.array([clean if j == 0 and c.clean_first else
-                                accuracy(lambda x, i, j=j, c=c: c.perturb(x, i, j))
-                                for j in range(len(c.levels))], dtype=np.float64)
+                res = np.array([clean if j == 0 and c.clean_first else
+                                evaluate(lambda x, i, j=j, c=c: c.perturb(x, i, j))
+                                for j in range(len(c.levels))], dtype=np.float64).reshape(-1, 2)
                 out[c.name] = {"x": np.asarray(c.x, dtype=np.float64),
-                               "levels": np.asarray(c.levels, dtype=np.float64), "acc": acc}
+                               "levels": np.asarray(c.levels, dtype=np.float64),
+                               "acc": res[:, 0], "loss": res[:, 1]}
     finally:
         close()
     return out
