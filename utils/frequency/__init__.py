@@ -22,6 +22,8 @@ restored after):
 * :mod:`.robustness`: accuracy on noisy and filtered copies of images (4, 5).
 * :mod:`.layers`: every conv's input resolution and padded weight spectrum (2).
 * :mod:`.tracker`: spectra, HFF and SSR of chosen layers during training (2, 3).
+* :mod:`.conv_spectra`: per-filter normalised spectra of every conv (2.4).
+* :mod:`.heatmap` also: paired heat-map differences across seeds (6.1).
 """
 
 from .signal1d import *  # noqa: F401,F403
@@ -38,10 +40,11 @@ from .tracker import *  # noqa: F401,F403
 from .ntk import *  # noqa: F401,F403
 from .linearised import *  # noqa: F401,F403
 from .heldout import *  # noqa: F401,F403
-from . import (basis, filters, heatmap, heldout, hooks, layers, linearised, noise, ntk, robustness,
-               signal1d, spectrum, ssr, tracker)
+from .conv_spectra import *  # noqa: F401,F403
+from . import (basis, conv_spectra, filters, heatmap, heldout, hooks, layers, linearised, noise,
+               ntk, robustness, signal1d, spectrum, ssr, tracker)
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
            + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
            + robustness.__all__ + layers.__all__ + tracker.__all__ + ntk.__all__
-           + linearised.__all__ + heldout.__all__)
+           + linearised.__all__ + heldout.__all__ + conv_spectra.__all__)

@@ -28,6 +28,16 @@ def check_model(model) -> nn.Module:
     return model
 
 
+def check_finite_weight(conv: nn.Module, name: str) -> torch.Tensor:
+    """The detached weight of conv layer ``name``; ValueError naming the
+    model and the layer when it holds NaN or inf (its spectrum would be NaN,
+    or a normal-looking profile of garbage)."""
+    w = conv.weight.detach()
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError(f"model: the weights of conv layer {name!r} are not finite (NaN or inf)")
+    return w
+
+
 def model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     """dtype and device of the first floating parameter or buffer (float32 on
     the CPU for a model that has none, e.g. a fixed filter)."""

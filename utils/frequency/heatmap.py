@@ -10,6 +10,8 @@ channel) fixed by ``(seed, image index, basis)``. Perturbations act on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -19,7 +21,7 @@ from ._grid import as_real_tensor, check_positive, check_unit_range
 from ._rng import resolve_indices
 from .basis import assemble_heatmap, distinct_positions, fourier_basis, perturb_with_basis
 
-__all__ = ["fourier_heatmap"]
+__all__ = ["fourier_heatmap", "HeatmapDifference", "paired_heatmap_difference"]
 
 
 def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None, std=None,
@@ -98,3 +100,101 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
     finally:
         close()
     return assemble_heatmap(errors.double() / B, P)
+
+
+def _seed_maps(maps, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(maps.detach().cpu() if isinstance(maps, torch.Tensor) else maps)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                   or np.issubdtype(arr.dtype, np.integer)) \
+            or np.issubdtype(arr.dtype, np.bool_):
+        raise ValueError(f"{name}: expected real heat maps (seeds, H, W), got "
+                         f"{getattr(arr, 'dtype', type(maps).__name__)}")
+    if arr.ndim != 3 or arr.size == 0:
+        raise ValueError(f"{name}: expected heat maps (seeds, H, W), one per seed, got shape "
+                         f"{arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains non-finite values (NaN or inf)")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class HeatmapDifference:
+    """Paired difference of Fourier heat maps, treated minus baseline, seed by
+    seed (docs/DEFINITIONS.md section 6.1). float64 ``(H, W)`` unless said.
+
+    Attributes:
+        mean: mean over seeds of ``treated[s] - baseline[s]``.
+        low, high: per-cell two-sided Student-t interval of that mean at
+            ``confidence`` (``n - 1`` degrees of freedom), not corrected for
+            the ``H * W`` cells: about ``(1 - confidence)`` of the cells of
+            two identical models exclude zero by chance.
+        sd: per-cell SD (ddof 1) of the paired differences.
+        excludes_zero: bool ``(H, W)``, the interval excludes 0.
+        baseline_sd: the noise reference: per-cell seed-to-seed SD (ddof 1)
+            of the baseline maps.
+        self_difference: per-cell mean of ``|baseline[s] - baseline[t]|``
+            over seed pairs ``s < t``: how much a map differs from itself
+            across seeds.
+        noise: mean of ``self_difference`` over cells (one number).
+        effect: mean of ``|mean|`` over cells, to read beside ``noise``.
+        n: number of seeds; confidence: the interval's level.
+    """
+
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    sd: np.ndarray
+    excludes_zero: np.ndarray
+    baseline_sd: np.ndarray
+    self_difference: np.ndarray
+    noise: float
+    effect: float
+    n: int
+    confidence: float
+
+
+def paired_heatmap_difference(treated, baseline, *, confidence: float = 0.95
+                              ) -> HeatmapDifference:
+    """Paired Fourier heat-map difference against the baseline of the same seed.
+
+    Args:
+        treated, baseline: ``(seeds, H, W)`` heat maps (e.g. error rates
+            from :func:`fourier_heatmap`); row ``s`` of both comes from the
+            same seed. At least 2 seeds.
+        confidence: level of the per-cell t intervals, in (0, 1).
+
+    Returns:
+        :class:`HeatmapDifference`.
+    """
+    from scipy import stats
+
+    t_maps = _seed_maps(treated, "treated")
+    b_maps = _seed_maps(baseline, "baseline")
+    if t_maps.shape != b_maps.shape:
+        raise ValueError(f"treated: expected the shape of baseline {b_maps.shape} (maps paired "
+                         f"seed by seed), got {t_maps.shape}")
+    n = t_maps.shape[0]
+    if n < 2:
+        raise ValueError(f"treated: expected at least 2 seeds for an interval, got {n}")
+    try:
+        conf = float(confidence)
+    except (TypeError, ValueError):
+        conf = float("nan")
+    if not 0.0 < conf < 1.0:
+        raise ValueError(f"confidence: expected a number in (0, 1), got {confidence!r}")
+    d = t_maps - b_maps
+    mean = d.mean(axis=0)
+    sd = d.std(axis=0, ddof=1)
+    half = stats.t.ppf(0.5 + conf / 2, n - 1) * sd / np.sqrt(n)
+    low, high = mean - half, mean + half
+    i, j = np.triu_indices(n, k=1)
+    self_diff = np.abs(b_maps[i] - b_maps[j]).mean(axis=0)
+    return HeatmapDifference(mean=mean, low=low, high=high, sd=sd,
+                             excludes_zero=(low > 0) | (high < 0),
+                             baseline_sd=b_maps.std(axis=0, ddof=1), self_difference=self_diff,
+                             noise=float(self_diff.mean()), effect=float(np.abs(mean).mean()),
+                             n=n, confidence=conf)

@@ -61,6 +61,11 @@ def feature_map_spectra(model: nn.Module, x: torch.Tensor, layers, pad_to=None,
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor) or x.is_complex() or x.numel() == 0:
+        raise ValueError(f"x: expected a non-empty real tensor (the model's input batch), got "
+                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x: contains non-finite values (NaN or inf)")
     targets = _resolve_layers(model, layers)
     spectra: dict[str, RadialSpectrum] = {}
     calls = {name: 0 for name in targets}
@@ -70,6 +75,8 @@ def feature_map_spectra(model: nn.Module, x: torch.Tensor, layers, pad_to=None,
             calls[name] += 1
             if not isinstance(output, torch.Tensor) or output.ndim < 2:
                 raise ValueError(f"layers: output of {name!r} is not a (..., H, W) tensor")
+            if not bool(torch.isfinite(output).all()):
+                raise ValueError(f"model: the output of layer {name!r} is not finite (NaN or inf)")
             # Computed inside the hook so that activations are not kept.
             spectra[name] = radial_power_spectrum(output, pad_to=pad_to, reduce=reduce, dtype=dtype)
         return hook

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._eval import check_model, eval_mode, model_dtype_device, resolve_device
+from ._eval import (check_finite_weight, check_model, eval_mode, model_dtype_device,
+                    resolve_device)
 from .spectrum import RadialSpectrum, radial_power_spectrum
 
 __all__ = ["conv_layers", "conv_input_resolutions", "kernel_fft_size", "layer_weight_spectra"]
@@ -121,6 +122,6 @@ def layer_weight_spectra(model: nn.Module, input_shape, layers=None, *, reduce="
         if name not in res:
             raise ValueError(f"layers: {name!r} does not run in a forward pass of a "
                              f"{tuple(input_shape)} image")
-        out[name] = radial_power_spectrum(conv.weight, pad_to=kernel_fft_size(conv, res[name]),
+        out[name] = radial_power_spectrum(check_finite_weight(conv, name), pad_to=kernel_fft_size(conv, res[name]),
                                           reduce=reduce, dtype=dtype)
     return out

@@ -78,6 +78,9 @@ def _state(model: torch.nn.Module, params):
     all_p = {n: p.detach().to(torch.float64) for n, p in model.named_parameters()}
     if not all_p:
         raise ValueError("model: expected a module with parameters, got none")
+    bad = [n for n, p in all_p.items() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise ValueError(f"model: parameters {bad} are not finite (NaN or inf)")
     buffers = {n: b.detach().to(torch.float64) if b.is_floating_point() else b
                for n, b in model.named_buffers()}
     if params is None:
@@ -119,11 +122,13 @@ class _eval_mode:
         self.model.train(self.was_training)
 
 
-def _scalar_output(model, all_p, buffers, x):
+def _scalar_output(model, all_p, buffers, x, check_finite: bool = False):
     out = functional_call(model, (all_p, buffers), (x,))
-    if out.ndim != 2 or out.shape[1] != 1:
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != 1:
         raise ValueError(f"model: expected outputs of shape (N, 1) (one scalar per point), "
-                         f"got {tuple(out.shape)}")
+                         f"got {tuple(getattr(out, 'shape', ()))}")
+    if check_finite and not bool(torch.isfinite(out).all()):
+        raise ValueError("model: produced non-finite outputs (NaN or inf) on u")
     return out
 
 
@@ -159,7 +164,8 @@ def empirical_ntk(model: torch.nn.Module, u, params=None,
     N = x.shape[0]
     theta = torch.zeros(N, N, dtype=torch.float64, device=x.device)
     with _eval_mode(model):
-        _scalar_output(model, all_p, buffers, x[:1])  # shape check before the heavy part
+        with torch.no_grad():  # shape and finiteness check before the heavy part
+            _scalar_output(model, all_p, buffers, x, check_finite=True)
         for name in names:
             full = all_p[name]
             rows = full.shape[0] if full.ndim else 1
@@ -212,6 +218,8 @@ def weight_jvp(model: torch.nn.Module, u, names=None) -> np.ndarray:
 
     with _eval_mode(model):
         _, out = jvp(f, (all_p,), (tangents,))
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("model: produced non-finite outputs or derivatives (NaN or inf) on u")
     return out.detach().cpu().numpy().astype(np.float64)
 
 
@@ -260,6 +268,6 @@ def linearise(model: torch.nn.Module, u, weight_names=None,
                else np.zeros_like(theta_w))
     all_p, buffers, _ = _state(model, None)
     with _eval_mode(model), torch.no_grad():
-        f0 = _scalar_output(model, all_p, buffers, x)[:, 0].cpu().numpy()
+        f0 = _scalar_output(model, all_p, buffers, x, check_finite=True)[:, 0].cpu().numpy()
     return Linearisation(f0=f0, theta_w=theta_w, theta_b=theta_b,
                          q0=weight_jvp(model, x, w), weight_names=tuple(w))

@@ -202,8 +202,11 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     idx = torch.as_tensor(resolve_indices(indices, N))
     if curves is None:
         curves = standard_curves(max(images.shape[-2:]))
-    if isinstance(curves, Curve) or not all(isinstance(c, Curve) for c in curves):
+    if isinstance(curves, (Curve, str)) or not hasattr(curves, "__iter__"):
         raise ValueError(f"curves: expected a list of Curve, got {curves!r}")
+    curves = list(curves)
+    if not curves or not all(isinstance(c, Curve) for c in curves):
+        raise ValueError(f"curves: expected a non-empty list of Curve, got {curves!r}")
     names = [c.name for c in curves]
     if len(set(names)) != len(names):
         raise ValueError(f"curves: expected distinct names, got {names}")

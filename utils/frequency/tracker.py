@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._eval import check_finite_weight
 from ._grid import check_cutoff, high_mask, ring_sum
 from .layers import _select, check_input_shape, conv_input_resolutions, kernel_fft_size
 from .spectrum import power_spectrum_2d, ring_counts, ring_frequencies
@@ -72,7 +73,7 @@ class SpectrumTracker:
         out = {}
         with torch.no_grad():
             for name, conv in self.layers.items():
-                w = conv.weight.detach()
+                w = check_finite_weight(conv, name)
                 w = w.to("cpu", torch.float64 if w.dtype == torch.float64 else torch.float32,
                          copy=True)
                 energy, hff = self._measure(w, self.P[name])
