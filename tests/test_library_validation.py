@@ -241,3 +241,86 @@ def test_labels_inside_the_classes_but_unused_are_fine():
     assert heat.shape == (8, 8) and np.isfinite(heat).all()
     out = _curves(model, x, y)
     assert np.isfinite(out["gaussian"]["loss"]).all()
+
+
+# ------------------------------- class 7: every public function, bad arrays
+
+class _AnyInput(nn.Module):
+    """One output per row whatever the input's shape, so that only the
+    argument under test is wrong."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.lin(x.flatten(1).float().mean(1, keepdim=True))
+
+
+_BAD = {"nan": np.full((2, 4, 4), np.nan), "inf": np.array([1.0, np.inf, 2.0]),
+        "empty": np.zeros((0, 4, 4)), "empty list": [], "complex": np.zeros((4, 4), complex),
+        "bool": np.zeros((4, 4), bool), "string": "abc", "strings": [["1", "a"]],
+        "ragged": [[1.0], [1.0, 2.0]], "none": None, "object": object()}
+_CLASSES = {"Curve", "RadialSpectrum", "SSRResult", "LearningState", "LearningStates",
+            "SpectrumTracker", "FilterSpectra", "HeatmapDifference", "Linearisation"}
+
+
+def _fill(param):
+    """A valid-looking value for every other required argument."""
+    if param.name == "model":
+        return _AnyInput()
+    if param.name in ("P", "n_bands", "stride", "n_points", "H", "W", "resolution"):
+        return 4
+    if param.name in ("offset", "seed"):
+        return 0
+    if param.name in ("kind", "family"):
+        return "gaussian"
+    if param.name in ("sigma", "radius", "eps", "level", "lam", "amount", "c", "size", "l2",
+                      "horizon", "v"):
+        return 1
+    if param.name == "ks":
+        return np.array([1, 2])
+    if param.name == "lrs":
+        return np.array([0.1])
+    if param.name == "conv":
+        return nn.Conv2d(1, 1, 3)
+    if param.name == "input_shape":
+        return (1, 4, 4)
+    return np.random.default_rng(0).random((3, 4, 4))
+
+
+def _public_functions():
+    import inspect
+    for name in fq.__all__:
+        obj = getattr(fq, name)
+        if name in _CLASSES or not callable(obj):
+            continue
+        every = list(inspect.signature(obj).parameters)
+        params = [p for p in inspect.signature(obj).parameters.values()
+                  if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        keywords = {p.name: _fill(p) for p in inspect.signature(obj).parameters.values()
+                    if p.default is p.empty and p.kind is p.KEYWORD_ONLY}
+        for i, p in enumerate(params):
+            yield name, obj, params, every, keywords, i
+
+
+@pytest.mark.parametrize("bad", list(_BAD), ids=list(_BAD))
+def test_every_public_function_names_a_bad_argument(bad):
+    """Each required argument of each public function in turn gets a bad
+    value: the call either works (some values are legal somewhere) or ends
+    in one line naming an argument; never a raw numpy/torch error."""
+    checked, wrong = 0, []
+    for name, fn, params, every, keywords, i in _public_functions():
+        args = [_BAD[bad] if j == i else _fill(p) for j, p in enumerate(params)]
+        try:
+            fn(*args, **keywords)
+        except (ValueError, TypeError) as err:
+            msg = str(err)
+            named = msg.split(":")[0].split(", ")  # "x: ..." or "a, b: ..."
+            if "\n" in msg or ":" not in msg or not set(named) <= set(every + ["model"]):
+                wrong.append(f"{name}({params[i].name}={bad}): {type(err).__name__}: {msg}")
+        except Exception as err:  # noqa: BLE001 - the point of the test
+            wrong.append(f"{name}({params[i].name}={bad}): {type(err).__name__}: {err}")
+        checked += 1
+    assert not wrong, "\n".join(wrong)
+    assert checked > 60

@@ -1,7 +1,8 @@
 """Frequency tools: the 1D metrics of experiment A and the 2D spectral
 toolkit of experiments B and C (docs/DEFINITIONS.md sections 1-6).
 
-Pure numpy/torch: no files, no plotting, no printing, no global RNG.
+Pure numpy/torch: no files, no printing, no global RNG; plotting only in
+:mod:`.plot`, which loads matplotlib when one of its functions runs.
 Frequencies are in cycles per pixel (Nyquist 0.5, corner about 0.707).
 
 * :mod:`.signal1d`: per-frequency learning metrics of 1D fits (section 1).
@@ -24,6 +25,7 @@ restored after):
 * :mod:`.tracker`: spectra, HFF and SSR of chosen layers during training (2, 3).
 * :mod:`.conv_spectra`: per-filter normalised spectra of every conv (2.4).
 * :mod:`.heatmap` also: paired heat-map differences across seeds (6.1).
+* :mod:`.plot`: notebook figures of heat maps, robustness curves and spectra.
 """
 
 from .signal1d import *  # noqa: F401,F403
@@ -41,10 +43,12 @@ from .ntk import *  # noqa: F401,F403
 from .linearised import *  # noqa: F401,F403
 from .heldout import *  # noqa: F401,F403
 from .conv_spectra import *  # noqa: F401,F403
+from .plot import *  # noqa: F401,F403
 from . import (basis, conv_spectra, filters, heatmap, heldout, hooks, layers, linearised, noise,
-               ntk, robustness, signal1d, spectrum, ssr, tracker)
+               ntk, plot, robustness, signal1d, spectrum, ssr, tracker)
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
            + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
            + robustness.__all__ + layers.__all__ + tracker.__all__ + ntk.__all__
-           + linearised.__all__ + heldout.__all__ + conv_spectra.__all__)
+           + linearised.__all__ + heldout.__all__ + conv_spectra.__all__
+           + plot.__all__)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._grid import describe
+
 
 def check_model(model) -> nn.Module:
     if not isinstance(model, nn.Module):
@@ -54,7 +56,7 @@ def resolve_device(device, model: nn.Module) -> torch.device:
         return torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"device: expected None, a torch.device or a name like 'cpu' or "
-                         f"'cuda', got {device!r}") from None
+                         f"'cuda', got {describe(device)}") from None
 
 
 def check_amp(amp_dtype, device: torch.device) -> None:
@@ -71,7 +73,7 @@ def check_amp(amp_dtype, device: torch.device) -> None:
 
 def check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        raise ValueError(f"batch_size: expected an int >= 1, got {describe(batch_size)}")
     return int(batch_size)
 
 
@@ -82,11 +84,11 @@ def channel_stats(values, channels: int, name: str, device, dtype) -> torch.Tens
     try:
         t = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name}: expected {channels} numbers (one per channel), got {values!r}") from None
+        raise ValueError(f"{name}: expected {channels} numbers (one per channel), got {describe(values)}") from None
     if t.numel() != channels or not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: expected {channels} finite values (one per channel), got {values!r}")
+        raise ValueError(f"{name}: expected {channels} finite values (one per channel), got {describe(values)}")
     if name == "std" and not bool((t > 0).all()):
-        raise ValueError(f"std: expected positive values, got {values!r}")
+        raise ValueError(f"std: expected positive values, got {describe(values)}")
     return t.to(device=device, dtype=dtype).reshape(1, channels, 1, 1)
 
 
@@ -95,7 +97,7 @@ def check_labels(labels, n: int) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor):
         arr = np.asarray(labels)
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
-            raise ValueError(f"labels: expected {n} integer class labels, got {labels!r}")
+            raise ValueError(f"labels: expected {n} integer class labels, got {describe(labels)}")
         labels = torch.from_numpy(np.ascontiguousarray(arr))
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool \
             or tuple(labels.shape) != (n,):
@@ -201,7 +203,7 @@ def report_progress(progress, total: int):
         return bar.update, bar.close
     if not callable(progress):
         raise ValueError(f"progress: expected False, True (a tqdm bar) or a callable "
-                         f"progress(done, total), got {progress!r}")
+                         f"progress(done, total), got {describe(progress)}")
     done = [0]
 
     def update(n: int) -> None:

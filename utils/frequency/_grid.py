@@ -19,9 +19,42 @@ CORNER = 0.5 * math.sqrt(2.0)
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
+def describe(value) -> str:
+    """A one-line, short picture of an argument for an error message: arrays
+    and tensors by type, shape and dtype (their repr spans many lines)."""
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def as_numpy(x, name: str) -> np.ndarray:
+    """``np.asarray(x)``, with a ragged or otherwise unconvertible ``x``
+    refused in one line naming ``name``."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: expected an array, got {describe(x)}") from None
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as a float64 numpy array, or ValueError naming ``name`` (strings,
+    objects, complex numbers and ragged lists are refused)."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueError(f"{name}: expected real numbers, got dtype {x.dtype}")
+        return x.detach().to("cpu", torch.float64).numpy()
+    arr = as_numpy(x, name)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected an array of real numbers, got {describe(x)}")
+    return arr.astype(np.float64)
+
+
 def check_dtype(dtype, name: str = "dtype") -> None:
     if dtype is not None and dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"{name}: expected None, torch.float32 or torch.float64, got {dtype!r}")
+        raise ValueError(f"{name}: expected None, torch.float32 or torch.float64, got {describe(dtype)}")
 
 
 def as_real_tensor(x, name: str = "x", min_ndim: int = 2, dtype=None,
@@ -35,9 +68,12 @@ def as_real_tensor(x, name: str = "x", min_ndim: int = 2, dtype=None,
     """
     check_dtype(dtype)
     if not isinstance(x, torch.Tensor):
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise ValueError(f"{name}: expected a numeric array or tensor, got {type(x).__name__}")
+        try:
+            arr = np.asarray(x)
+        except ValueError:  # ragged
+            raise ValueError(f"{name}: expected a numeric array or tensor, got {describe(x)}") from None
+        if arr.dtype.kind not in "biufc":
+            raise ValueError(f"{name}: expected a numeric array or tensor, got {describe(x)}")
         x = torch.from_numpy(np.ascontiguousarray(arr))
     x = x.detach()
     if x.is_complex() or x.dtype == torch.bool:
@@ -73,7 +109,7 @@ def resolve_pad(pad_to, H: int, W: int) -> int:
     if pad_to is None:
         return max(H, W)
     if isinstance(pad_to, bool) or not isinstance(pad_to, (int, np.integer)):
-        raise ValueError(f"pad_to: expected None or an int, got {pad_to!r}")
+        raise ValueError(f"pad_to: expected None or an int, got {describe(pad_to)}")
     if pad_to < max(H, W):
         raise ValueError(f"pad_to: expected >= the input size {H}x{W} (zero padding only; "
                          f"cropping would discard signal), got {pad_to}")
@@ -83,7 +119,7 @@ def resolve_pad(pad_to, H: int, W: int) -> int:
 def check_size(P, name: str = "P") -> int:
     """A grid size: an int >= 1."""
     if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {P!r}")
+        raise ValueError(f"{name}: expected an int >= 1, got {describe(P)}")
     return int(P)
 
 
@@ -91,10 +127,10 @@ def check_positive(value, name: str, allow_zero: bool = False) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+        raise ValueError(f"{name}: expected a number, got {describe(value)}") from None
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         want = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: expected a finite number {want}, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number {want}, got {describe(value)}")
     return v
 
 
@@ -103,7 +139,7 @@ def check_cutoff(cutoff, name: str = "cutoff") -> float:
     c = check_positive(cutoff, name, allow_zero=True)
     if c >= CORNER:
         raise ValueError(f"{name}: expected a radius in c/p in [0, {CORNER:.4f}) "
-                         f"(the corner of the spectrum), got {cutoff!r}")
+                         f"(the corner of the spectrum), got {describe(cutoff)}")
     return c
 
 

@@ -16,6 +16,8 @@ import struct
 import numpy as np
 import torch
 
+from ._grid import describe
+
 _M64 = (1 << 64) - 1
 
 # Independent streams; the additive noises (gaussian, highpass, lowpass, band)
@@ -37,7 +39,7 @@ def resolve_seed(seed) -> int:
     if isinstance(seed, torch.Generator):
         return int(torch.randint(0, 2 ** 62, (1,), generator=seed, device=seed.device).item())
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an int >= 0 or a torch.Generator, got {seed!r}")
+        raise ValueError(f"seed: expected an int >= 0 or a torch.Generator, got {describe(seed)}")
     return int(seed)
 
 
@@ -49,7 +51,7 @@ def resolve_indices(indices, batch: int) -> list[int]:
     if idx.ndim != 1 or idx.size != batch or not np.issubdtype(idx.dtype, np.integer) or (
             idx.size and idx.min() < 0):
         raise ValueError(f"indices: expected {batch} non-negative integer image indices "
-                         f"(one per image of the batch), got {indices!r}")
+                         f"(one per image of the batch), got {describe(indices)}")
     return [int(i) for i in idx]
 
 

@@ -23,7 +23,8 @@ import math
 import numpy as np
 import torch
 
-from ._grid import as_real_tensor, check_dtype, check_positive, check_size, check_unit_range
+from ._grid import (as_float_array, as_real_tensor, check_dtype, check_positive, check_size, check_unit_range,
+                    describe)
 from ._rng import per_image_draws, resolve_indices, resolve_seed
 
 __all__ = [
@@ -128,7 +129,7 @@ def perturb_with_basis(x, basis_images, v: float = 4.0, *, seed, indices=None,
         basis_ids.cpu() if isinstance(basis_ids, torch.Tensor) else basis_ids)
     if ids.shape != (K,) or not np.issubdtype(ids.dtype, np.integer) or (
             K and (ids.min() < 0 or ids.max() >= H * W)):
-        raise ValueError(f"basis_ids: expected {K} ints in [0, {H * W}), got {basis_ids!r}")
+        raise ValueError(f"basis_ids: expected {K} ints in [0, {H * W}), got {describe(basis_ids)}")
     idx = resolve_indices(indices, B)
     # One fixed-size block of H*W*C uniforms per image, so a basis's sign
     # does not depend on which other bases are in the chunk.
@@ -152,9 +153,7 @@ def assemble_heatmap(values, P: int = 32) -> np.ndarray:
         float64 numpy ``(..., P, P)``, symmetric under ``(u, v) -> (-u, -v)``.
     """
     positions, index = _mirror_tables(check_size(P))
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().double().numpy()
-    vals = np.asarray(values, dtype=np.float64)
+    vals = as_float_array(values, "values")
     if vals.ndim < 1 or vals.shape[-1] != len(positions):
         raise ValueError(f"values: expected (..., {len(positions)}) (one per distinct basis of "
                          f"a {P}x{P} grid), got {vals.shape}")

@@ -37,7 +37,7 @@ import math
 import numpy as np
 import torch
 
-from ._grid import as_real_tensor, check_positive, integer_frequencies, rho_grid
+from ._grid import as_numpy, as_real_tensor, check_positive, check_size, describe, integer_frequencies, rho_grid
 
 __all__ = [
     "FILTER_FAMILIES",
@@ -67,19 +67,19 @@ def gaussian_f50(sigma: float) -> float:
 def gaussian_transfer(H: int, W: int, sigma: float) -> np.ndarray:
     """float64 ``(H, W)`` transfer function ``exp(-2 pi^2 sigma^2 rho^2)`` of
     the Gaussian blur on the DFT grid (fftfreq order; DC at ``[0, 0]``)."""
-    s = check_positive(sigma, "sigma")
+    H, W, s = check_size(H, "H"), check_size(W, "W"), check_positive(sigma, "sigma")
     return np.exp(-2.0 * math.pi ** 2 * s ** 2 * rho_grid(H, W) ** 2)
 
 
 def radial_mask(H: int, W: int, radius: float) -> np.ndarray:
     """bool ``(H, W)``: bins with ``rho * max(H, W) < radius`` (fftfreq order)."""
-    r = check_positive(radius, "radius")
+    H, W, r = check_size(H, "H"), check_size(W, "W"), check_positive(radius, "radius")
     return rho_grid(H, W) * max(H, W) < r
 
 
 def _check_size(size, H: int, W: int) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise ValueError(f"size: expected an odd int B, got {size!r}")
+        raise ValueError(f"size: expected an odd int B, got {describe(size)}")
     if size % 2 == 0:
         raise ValueError(f"size: expected an odd B so that the mask is Hermitian-symmetric, got {size}")
     if not 1 <= size <= min(H, W):
@@ -94,6 +94,7 @@ def square_mask(H: int, W: int, size: int, corner: bool = False) -> np.ndarray:
     ``corner=True``: around the Nyquist corner ``(H/2, W/2)``, measured
     periodically (Yin et al.'s high-pass); needs even ``H`` and ``W``.
     """
+    H, W = check_size(H, "H"), check_size(W, "W")
     B = _check_size(size, H, W)
     ku, kv = integer_frequencies(H), integer_frequencies(W)
     if corner:
@@ -124,7 +125,7 @@ def apply_fourier_mask(x, mask) -> torch.Tensor:
         ``(..., H, W)`` tensor, ``x``'s device, float32 (float64 for float64).
     """
     t = as_real_tensor(x, "x", 2, require_float=True)
-    m = np.asarray(mask)
+    m = as_numpy(mask, "mask")
     if m.dtype == bool:
         m = m.astype(np.float64)
     if m.shape != tuple(t.shape[-2:]):
@@ -197,10 +198,10 @@ def filter_images(x, family: str, kind: str = "low", cutoff=None, clip: bool = F
     Returns:
         ``(..., H, W)`` real tensor.
     """
-    if family not in FILTER_FAMILIES:
-        raise ValueError(f"family: expected one of {FILTER_FAMILIES}, got {family!r}")
-    if kind not in ("low", "high"):
-        raise ValueError(f"kind: expected 'low' or 'high', got {kind!r}")
+    if not isinstance(family, str) or family not in FILTER_FAMILIES:
+        raise ValueError(f"family: expected one of {FILTER_FAMILIES}, got {describe(family)}")
+    if not isinstance(kind, str) or kind not in ("low", "high"):
+        raise ValueError(f"kind: expected 'low' or 'high', got {describe(kind)}")
     if cutoff is None:
         raise ValueError(f"cutoff: required (sigma, radius or odd size B for family {family!r})")
     out = _FILTERS[(family, kind)](x, cutoff)

@@ -17,7 +17,7 @@ import torch
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
-from ._grid import as_real_tensor, check_positive, check_unit_range
+from ._grid import as_real_tensor, check_positive, check_unit_range, describe
 from ._rng import resolve_indices
 from .basis import assemble_heatmap, distinct_positions, fourier_basis, perturb_with_basis
 
@@ -185,7 +185,7 @@ def paired_heatmap_difference(treated, baseline, *, confidence: float = 0.95
     except (TypeError, ValueError):
         conf = float("nan")
     if not 0.0 < conf < 1.0:
-        raise ValueError(f"confidence: expected a number in (0, 1), got {confidence!r}")
+        raise ValueError(f"confidence: expected a number in (0, 1), got {describe(confidence)}")
     d = t_maps - b_maps
     mean = d.mean(axis=0)
     sd = d.std(axis=0, ddof=1)

@@ -35,25 +35,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._grid import as_float_array, as_numpy, describe
+
 __all__ = ["fourier_coefficients_lstsq", "subgrid_dft_coefficients"]
 
 
 def _real(a, name: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().to("cpu", torch.float64).numpy()
-    arr = np.asarray(a)
-    if arr.dtype == object or np.iscomplexobj(arr) or arr.dtype == bool:
-        raise ValueError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    if getattr(a, "dtype", None) in (bool, np.bool_, torch.bool):
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
+    arr = as_float_array(a, name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: contains non-finite values")
     return arr
 
 
 def _int_freqs(ks, name: str) -> np.ndarray:
-    k = np.asarray(ks)
+    k = as_numpy(ks, name)
     if k.ndim != 1 or k.size == 0 or not np.issubdtype(k.dtype, np.integer) or k.min() < 0:
-        raise ValueError(f"{name}: expected a non-empty 1D sequence of integers >= 0, got {ks!r}")
+        raise ValueError(f"{name}: expected a non-empty 1D sequence of integers >= 0, got {describe(ks)}")
     return k.astype(np.int64)
 
 
@@ -61,7 +60,7 @@ def _n_grid(n_grid, default: int) -> int:
     if n_grid is None:
         return default
     if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2:
-        raise ValueError(f"n_grid: expected None or an int >= 2, got {n_grid!r}")
+        raise ValueError(f"n_grid: expected None or an int >= 2, got {describe(n_grid)}")
     return int(n_grid)
 
 
@@ -155,7 +154,7 @@ def subgrid_dft_coefficients(values, ks, stride: int, offset: int, n_grid=None) 
         raise ValueError(f"values: expected shape (..., M) with M >= 2, got {v.shape}")
     for name, val in (("stride", stride), ("offset", offset)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
-            raise ValueError(f"{name}: expected an int, got {val!r}")
+            raise ValueError(f"{name}: expected an int, got {describe(val)}")
     if stride < 1:
         raise ValueError(f"stride: expected an int >= 1, got {stride}")
     if not 0 <= offset < stride:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from ._grid import describe
 from .spectrum import RadialSpectrum, radial_power_spectrum
 
 __all__ = ["feature_map_spectra"]
@@ -27,7 +28,7 @@ def _resolve_layers(model: nn.Module, layers) -> dict[str, nn.Module]:
         return resolved
     if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
         raise ValueError(f"layers: expected a dict name -> module or a non-empty list of "
-                         f"submodule names, got {layers!r}")
+                         f"submodule names, got {describe(layers)}")
     resolved = {}
     for name in layers:
         try:

@@ -9,9 +9,11 @@ model's architecture need not be known.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
+from ._grid import describe
 from ._eval import (check_finite_weight, check_model, eval_mode, model_dtype_device,
                     resolve_device)
 from .spectrum import RadialSpectrum, radial_power_spectrum
@@ -30,11 +32,11 @@ def check_input_shape(input_shape) -> tuple[int, int, int]:
         shape = tuple(int(s) for s in input_shape)
         ok = len(shape) == 3 and all(s >= 1 for s in shape) and all(
             float(s) == float(t) for s, t in zip(shape, input_shape))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise ValueError(f"input_shape: expected one image's shape (C, H, W) of ints >= 1, "
-                         f"e.g. (3, 32, 32), got {input_shape!r}")
+                         f"e.g. (3, 32, 32), got {describe(input_shape)}")
     return shape
 
 
@@ -74,6 +76,11 @@ def conv_input_resolutions(model: nn.Module, input_shape, device=None) -> dict[s
 def kernel_fft_size(conv: nn.Conv2d, resolution: int) -> int:
     """FFT size of a conv kernel: its input resolution, or the kernel size
     when that is larger (a 3x3 kernel on 1x1 maps cannot be cropped)."""
+    if not isinstance(conv, nn.Conv2d):
+        raise ValueError(f"conv: expected an nn.Conv2d, got {type(conv).__name__}")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
+            or resolution < 1:
+        raise ValueError(f"resolution: expected an int >= 1, got {describe(resolution)}")
     return max(int(resolution), *conv.weight.shape[-2:])
 
 
@@ -88,7 +95,7 @@ def _select(model: nn.Module, layers) -> dict[str, nn.Conv2d]:
         names = None
     if not names or not all(isinstance(n, str) for n in names):
         raise ValueError(f"layers: expected None (every conv), a conv's name or a list of "
-                         f"names, got {layers!r}")
+                         f"names, got {describe(layers)}")
     missing = [n for n in names if n not in convs]
     if missing:
         raise ValueError(f"layers: {missing} are not nn.Conv2d layers of {type(model).__name__} "
@@ -122,6 +129,7 @@ def layer_weight_spectra(model: nn.Module, input_shape, layers=None, *, reduce="
         if name not in res:
             raise ValueError(f"layers: {name!r} does not run in a forward pass of a "
                              f"{tuple(input_shape)} image")
-        out[name] = radial_power_spectrum(check_finite_weight(conv, name), pad_to=kernel_fft_size(conv, res[name]),
+        out[name] = radial_power_spectrum(check_finite_weight(conv, name),
+                                          pad_to=kernel_fft_size(conv, res[name]),
                                           reduce=reduce, dtype=dtype)
     return out

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._grid import as_float_array, describe
 from .signal1d import dft_coefficients, relative_error, spectral_gain
 
 __all__ = [
@@ -50,10 +51,7 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 def _kernel(K, name: str = "Theta", n: int | None = None) -> np.ndarray:
-    K = np.asarray(K.detach().cpu().numpy() if isinstance(K, torch.Tensor) else K)
-    if K.dtype == object or np.iscomplexobj(K):
-        raise ValueError(f"{name}: expected a real (N, N) array, got dtype {K.dtype}")
-    K = K.astype(np.float64)
+    K = as_float_array(K, name)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 1:
         raise ValueError(f"{name}: expected a square (N, N) matrix, got shape {K.shape}")
     if n is not None and K.shape[0] != n:
@@ -69,10 +67,7 @@ def _kernel(K, name: str = "Theta", n: int | None = None) -> np.ndarray:
 
 
 def _vector(v, name: str, n: int) -> np.ndarray:
-    v = np.asarray(v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
-    if v.dtype == object or np.iscomplexobj(v):
-        raise ValueError(f"{name}: expected a real array, got dtype {v.dtype}")
-    v = v.astype(np.float64)
+    v = as_float_array(v, name)
     if v.ndim == 2 and v.shape[1] == 1:
         v = v[:, 0]
     if v.shape != (n,):
@@ -86,12 +81,12 @@ def _n_points(n_points, N: int) -> int:
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) \
             or int(n_points) != N:
         raise ValueError(f"n_points: expected N = {N}, the number of points the kernel is on "
-                         f"(the loss (1/N) sum_j averages over them), got {n_points!r}")
+                         f"(the loss (1/N) sum_j averages over them), got {describe(n_points)}")
     return int(n_points)
 
 
 def _lrs(lrs) -> np.ndarray:
-    a = np.asarray(lrs, dtype=np.float64)
+    a = as_float_array(lrs, "lrs")
     if a.ndim == 0:
         raise ValueError("lrs: expected a 1D sequence of per-step learning rates (one per "
                          "optimiser step), got a scalar; use np.full(T, eta) for a constant one")
@@ -106,7 +101,7 @@ def _steps(steps, T: int) -> np.ndarray:
         return np.arange(T + 1)
     s = np.asarray(steps)
     if s.ndim != 1 or s.size == 0 or not np.issubdtype(s.dtype, np.integer):
-        raise ValueError(f"steps: expected a non-empty 1D sequence of integers, got {steps!r}")
+        raise ValueError(f"steps: expected a non-empty 1D sequence of integers, got {describe(steps)}")
     if s.min() < 0 or s.max() > T:
         raise ValueError(f"steps: expected values in [0, T={T}] (T = len(lrs)), "
                          f"got [{s.min()}, {s.max()}]")
@@ -114,13 +109,13 @@ def _steps(steps, T: int) -> np.ndarray:
 
 
 def _l2_values(l2, allow_zero: bool) -> tuple[np.ndarray, bool]:
-    a = np.asarray(l2, dtype=np.float64)
+    a = as_float_array(l2, "l2")
     scalar = a.ndim == 0
     a = np.atleast_1d(a)
     if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0) \
             or (not allow_zero and np.any(a == 0)):
         want = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"l2: expected a finite strength {want} or a 1D sequence of them, got {l2!r}")
+        raise ValueError(f"l2: expected a finite strength {want} or a 1D sequence of them, got {describe(l2)}")
     return a, scalar
 
 
@@ -176,7 +171,7 @@ def predict_residuals(Theta, r0, lrs, n_points: int, steps=None,
     eta = _lrs(lrs)
     st = _steps(steps, eta.size)
     if mode not in ("discrete", "flow"):
-        raise ValueError(f"mode: expected 'discrete' or 'flow', got {mode!r}")
+        raise ValueError(f"mode: expected 'discrete' or 'flow', got {describe(mode)}")
     lam, V = ntk_eigh(K)
     c = 2.0 * eta / N                                           # (T,)
     if mode == "discrete":
@@ -287,7 +282,7 @@ def l2_steady_state(Theta_W, r0, l2, n_points: int, q0=None, Theta_B=None,
     r0 = _vector(r0, "r0", N)
     q0 = np.zeros(N) if q0 is None else _vector(q0, "q0", N)
     if not (isinstance(rtol, (float, int)) and 0 < rtol < 1):
-        raise ValueError(f"rtol: expected a number in (0, 1), got {rtol!r}")
+        raise ValueError(f"rtol: expected a number in (0, 1), got {describe(rtol)}")
     Q = np.zeros((N, 0))
     if Theta_B is not None:
         KB = _kernel(Theta_B, "Theta_B", N)
@@ -330,8 +325,8 @@ def residual_metrics(residuals, y, ks) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(delta, gain)``, float64 ``(..., K)`` each.
     """
-    yv = np.asarray(y, dtype=np.float64)
-    res = np.asarray(residuals, dtype=np.float64)
+    yv = as_float_array(y, "y")
+    res = as_float_array(residuals, "residuals")
     if yv.ndim != 1 or res.shape[-1:] != yv.shape:
         raise ValueError(f"residuals: expected shape (..., {yv.shape[-1] if yv.ndim else '?'}) "
                          f"matching y {yv.shape}, got {res.shape}")
@@ -360,13 +355,13 @@ def stable_gd_lr(Theta, n_points: int, safety: float = 0.9, l2: float = 0.0) -> 
     try:
         s = float(safety)
     except (TypeError, ValueError):
-        raise ValueError(f"safety: expected a number in (0, 1), got {safety!r}") from None
+        raise ValueError(f"safety: expected a number in (0, 1), got {describe(safety)}") from None
     if not 0 < s < 1:
         raise ValueError(f"safety: expected a number in (0, 1) (1 is the edge of stability, "
-                         f"where the top mode stops decaying), got {safety!r}")
+                         f"where the top mode stops decaying), got {describe(safety)}")
     lam_reg, _ = _l2_values(l2, allow_zero=True)
     if lam_reg.size != 1:
-        raise ValueError(f"l2: expected one strength, got {l2!r}")
+        raise ValueError(f"l2: expected one strength, got {describe(l2)}")
     lam_max = float(np.linalg.eigvalsh(K)[-1])
     if not lam_max > 0:
         raise ValueError(f"Theta: expected a kernel with a positive top eigenvalue, got {lam_max:.3g}")

@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._grid import CORNER, as_real_tensor, check_cutoff, check_positive, check_unit_range, rho_grid
+from ._grid import (CORNER, as_real_tensor, check_cutoff, check_positive, check_unit_range,
+                    describe, rho_grid)
 from ._rng import image_seed, per_image_draws, resolve_indices, resolve_seed
 
 __all__ = [
@@ -64,7 +65,7 @@ def frequency_bands(n_bands: int) -> list[tuple[float, float]]:
     """``n_bands`` equal-width ``[lo, hi)`` bands in c/p from DC to the corner;
     the last one ends just past 0.5 * sqrt(2) so that it holds the corner bins."""
     if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or n_bands < 1:
-        raise ValueError(f"n_bands: expected an int >= 1, got {n_bands!r}")
+        raise ValueError(f"n_bands: expected an int >= 1, got {describe(n_bands)}")
     edges = np.linspace(0.0, CORNER, n_bands + 1)
     edges[-1] = np.nextafter(CORNER, 1.0)
     return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
@@ -74,9 +75,9 @@ def _check_band(band) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
-        raise ValueError(f"band: expected (lo, hi) in c/p, got {band!r}") from None
+        raise ValueError(f"band: expected (lo, hi) in c/p, got {describe(band)}") from None
     if not (0.0 <= lo < CORNER and hi > lo):
-        raise ValueError(f"band: expected 0 <= lo < {CORNER:.4f} and hi > lo (c/p), got {band!r}")
+        raise ValueError(f"band: expected 0 <= lo < {CORNER:.4f} and hi > lo (c/p), got {describe(band)}")
     return lo, hi
 
 
@@ -159,7 +160,7 @@ def impulse_noise(x, amount: float, *, seed, indices=None) -> torch.Tensor:
     t = _images(x)
     a = check_positive(amount, "amount", allow_zero=True)
     if a > 1:
-        raise ValueError(f"amount: expected a probability in [0, 1], got {amount!r}")
+        raise ValueError(f"amount: expected a probability in [0, 1], got {describe(amount)}")
     idx = resolve_indices(indices, t.shape[0])
     u = per_image_draws(resolve_seed(seed), idx, (2,) + tuple(t.shape[1:]), "impulse",
                         "uniform").to(t.device, t.dtype)
@@ -180,6 +181,8 @@ def add_noise(x, kind: str, level: float, *, seed, indices=None, cutoff: float =
     (gaussian), eps (highpass, lowpass, band), lambda (shot), amount
     (impulse) or c (speckle); ``cutoff`` for highpass/lowpass, ``band`` for
     band. ``x``: ``(B, C, H, W)`` in [0, 1]; returns the same shape."""
+    if not isinstance(kind, str):
+        raise ValueError(f"kind: expected one of {NOISE_KINDS}, got {describe(kind)}")
     if kind == "gaussian":
         return gaussian_noise(x, level, seed=seed, indices=indices)
     if kind == "highpass":
@@ -196,4 +199,4 @@ def add_noise(x, kind: str, level: float, *, seed, indices=None, cutoff: float =
         return impulse_noise(x, level, seed=seed, indices=indices)
     if kind == "speckle":
         return speckle_noise(x, level, seed=seed, indices=indices)
-    raise ValueError(f"kind: expected one of {NOISE_KINDS}, got {kind!r}")
+    raise ValueError(f"kind: expected one of {NOISE_KINDS}, got {describe(kind)}")

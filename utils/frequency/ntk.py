@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.func import functional_call, jacrev, jvp, vmap
 
+from ._grid import as_numpy, describe
+
 __all__ = [
     "linear_weight_names",
     "empirical_ntk",
@@ -42,6 +44,8 @@ def linear_weight_names(model: torch.nn.Module) -> list[str]:
     """Names (as in ``model.named_parameters()``) of the ``weight`` of every
     ``nn.Linear``: the set experiment A's L2 penalty acts on (biases and
     normalisation parameters excluded, docs/DEFINITIONS.md 1)."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
     names = []
     for mod_name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
@@ -54,7 +58,7 @@ def _inputs(u, model: torch.nn.Module) -> torch.Tensor:
     if isinstance(u, torch.Tensor):
         t = u.detach()
     else:
-        arr = np.asarray(u)
+        arr = as_numpy(u, "u")
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"u: expected a numeric array or tensor, got {type(u).__name__}")
         t = torch.from_numpy(np.ascontiguousarray(arr))
@@ -89,7 +93,7 @@ def _state(model: torch.nn.Module, params):
         if isinstance(params, dict):
             names = list(params)
         elif isinstance(params, (str, bytes)):
-            raise ValueError(f"params: expected None, a dict or an iterable of names, got {params!r}")
+            raise ValueError(f"params: expected None, a dict or an iterable of names, got {describe(params)}")
         else:
             names = list(params)
         if not names:
@@ -158,7 +162,7 @@ def empirical_ntk(model: torch.nn.Module, u, params=None,
     """
     if isinstance(max_elements, bool) or not isinstance(max_elements, (int, np.integer)) \
             or max_elements < 1:
-        raise ValueError(f"max_elements: expected an int >= 1, got {max_elements!r}")
+        raise ValueError(f"max_elements: expected an int >= 1, got {describe(max_elements)}")
     x = _inputs(u, model)
     all_p, buffers, names = _state(model, params)
     N = x.shape[0]
@@ -256,6 +260,8 @@ def linearise(model: torch.nn.Module, u, weight_names=None,
     set). The kernel is computed once per block (weights, the rest), so this
     costs about one :func:`empirical_ntk`.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model: expected an nn.Module, got {type(model).__name__}")
     all_names = [n for n, _ in model.named_parameters()]
     w = linear_weight_names(model) if weight_names is None else list(weight_names)
     unknown = [n for n in w if n not in all_names]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
-from ._grid import CORNER, as_real_tensor, check_unit_range
+from ._grid import CORNER, as_real_tensor, check_unit_range, describe
 from ._rng import resolve_indices
 from .filters import FILTER_FAMILIES, filter_images, gaussian_f50
 from .noise import (GAUSSIAN_SIGMAS, IMPULSE_AMOUNTS, SHOT_LAMBDAS, SPECKLE_CS, add_noise,
@@ -65,9 +65,9 @@ def _levels(values, name: str) -> tuple[float, ...]:
     try:
         out = tuple(map(float, values))
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a sequence of numbers, got {values!r}") from None
+        raise ValueError(f"{name}: expected a sequence of numbers, got {describe(values)}") from None
     if not out:
-        raise ValueError(f"{name}: expected at least one level, got {values!r}")
+        raise ValueError(f"{name}: expected at least one level, got {describe(values)}")
     return out
 
 
@@ -85,7 +85,7 @@ def noise_curve(kind: str, levels, *, seed: int = 0, cutoff: float = 0.25) -> Cu
     if kind == "lowpass":
         return Curve("lowpass", f"low-pass control (rho < {cutoff:g} c/p)", _NORM_LABEL, lv, lv,
                      _noise("lowpass", lv, seed, cutoff=cutoff), lv[0] == 0)
-    raise ValueError(f"kind: expected 'gaussian', 'highpass' or 'lowpass', got {kind!r}")
+    raise ValueError(f"kind: expected 'gaussian', 'highpass' or 'lowpass', got {describe(kind)}")
 
 
 def band_curve(norm: float = 4.0, n_bands: int = 8, *, seed: int = 0) -> Curve:
@@ -106,8 +106,8 @@ _CORRUPTIONS = {"shot": (SHOT_LAMBDAS, np.inf), "impulse": (IMPULSE_AMOUNTS, 0.0
 def corruption_curve(kind: str, *, seed: int = 0) -> Curve:
     """CIFAR-10-C style ``shot``, ``impulse`` or ``speckle`` noise at its
     five 32x32 severities, with severity 0 the clean image."""
-    if kind not in _CORRUPTIONS:
-        raise ValueError(f"kind: expected one of {sorted(_CORRUPTIONS)}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in _CORRUPTIONS:
+        raise ValueError(f"kind: expected one of {sorted(_CORRUPTIONS)}, got {describe(kind)}")
     levels, clean = _CORRUPTIONS[kind]
     levels = (clean,) + tuple(map(float, levels))  # lambda = inf is no shot noise
     f = _noise(kind, levels, seed)
@@ -132,7 +132,7 @@ def filter_curves(family: str = "gaussian", params=None, P: int = 32) -> list[Cu
         xlabel = "cutoff radius r / P (cycles/pixel)"
     else:
         raise ValueError(f"family: expected 'gaussian' or 'radial' (a cutoff axis in c/p; "
-                         f"{FILTER_FAMILIES[-1]!r} has none), got {family!r}")
+                         f"{FILTER_FAMILIES[-1]!r} has none), got {describe(family)}")
     return [Curve(f"filter_{kind}", f"{kind}-pass filtered test set ({family})", xlabel, cutoffs,
                   tuple(params), lambda x, idx, j, kind=kind: filter_images(x, family, kind,
                                                                           params[j]))
@@ -203,10 +203,10 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     if curves is None:
         curves = standard_curves(max(images.shape[-2:]))
     if isinstance(curves, (Curve, str)) or not hasattr(curves, "__iter__"):
-        raise ValueError(f"curves: expected a list of Curve, got {curves!r}")
+        raise ValueError(f"curves: expected a list of Curve, got {describe(curves)}")
     curves = list(curves)
     if not curves or not all(isinstance(c, Curve) for c in curves):
-        raise ValueError(f"curves: expected a non-empty list of Curve, got {curves!r}")
+        raise ValueError(f"curves: expected a non-empty list of Curve, got {describe(curves)}")
     names = [c.name for c in curves]
     if len(set(names)) != len(names):
         raise ValueError(f"curves: expected distinct names, got {names}")

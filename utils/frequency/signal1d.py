@@ -29,6 +29,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._grid import as_float_array, as_numpy, describe
+
 __all__ = [
     "dft_coefficients",
     "relative_error",
@@ -43,10 +45,31 @@ __all__ = [
 ]
 
 
-def _as_float64_numpy(x) -> np.ndarray:
+def _as_complex(x, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except ValueError:
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "biufc":
+        raise ValueError(f"{name}: expected an array of (complex) coefficients, got {describe(x)}")
+    return arr.astype(np.complex128)
+
+
+def _as_flags(x, name: str) -> np.ndarray:
+    arr = as_numpy(x, name)
+    if arr.dtype.kind not in "biu":
+        raise ValueError(f"{name}: expected booleans (True = learned), got {describe(x)}")
+    return arr.astype(bool)
+
+
+def _broadcast(H: np.ndarray, Y: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(H.shape, Y.shape)
+    except ValueError:
+        raise ValueError(f"Y: expected a shape that broadcasts against H {H.shape} (one target "
+                         f"coefficient per frequency), got {Y.shape}") from None
 
 
 def dft_coefficients(signal, ks=None) -> np.ndarray:
@@ -61,7 +84,7 @@ def dft_coefficients(signal, ks=None) -> np.ndarray:
         complex128 array ``(..., len(ks))``: ``sum_j s_j exp(-2 pi i k j / N)``
         (unnormalised; every metric here is a ratio, so the convention cancels).
     """
-    s = _as_float64_numpy(signal)
+    s = as_float_array(signal, "signal")
     if s.ndim < 1 or s.shape[-1] < 2:
         raise ValueError(f"signal: expected shape (..., N) with N >= 2, got {s.shape}")
     if not np.all(np.isfinite(s)):
@@ -71,7 +94,7 @@ def dft_coefficients(signal, ks=None) -> np.ndarray:
         return spec
     ks = np.asarray(ks)
     if ks.ndim != 1 or not np.issubdtype(ks.dtype, np.integer):
-        raise ValueError(f"ks: expected a 1D sequence of integers, got {ks!r}")
+        raise ValueError(f"ks: expected a 1D sequence of integers, got {describe(ks)}")
     if ks.size and (ks.min() < 0 or ks.max() > s.shape[-1] // 2):
         raise ValueError(f"ks: frequencies must lie in [0, {s.shape[-1] // 2}], got {ks.tolist()}")
     return spec[..., ks]
@@ -93,18 +116,18 @@ def relative_error(H, Y) -> np.ndarray:
     Returns:
         float64 ``(..., K)``.
     """
-    H = np.asarray(H, dtype=np.complex128)
-    Y = np.asarray(Y, dtype=np.complex128)
+    H, Y = _as_complex(H, "H"), _as_complex(Y, "Y")
     _check_target(Y)
+    _broadcast(H, Y)
     return np.abs(H - Y) / np.abs(Y)
 
 
 def spectral_gain(H, Y) -> np.ndarray:
     """Gain ``g_k = Re(H_k / Y_k)`` (1 = learned at full amplitude), shape as
     :func:`relative_error`."""
-    H = np.asarray(H, dtype=np.complex128)
-    Y = np.asarray(Y, dtype=np.complex128)
+    H, Y = _as_complex(H, "H"), _as_complex(Y, "Y")
     _check_target(Y)
+    _broadcast(H, Y)
     return np.real(H / Y)
 
 
@@ -161,8 +184,8 @@ def learning_states(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
     Returns:
         :class:`LearningStates`, each field shaped ``delta.shape[:-1]``.
     """
-    d = _as_float64_numpy(delta)
-    st = np.asarray(steps, dtype=np.float64)
+    d = as_float_array(delta, "delta")
+    st = as_float_array(steps, "steps")
     if st.ndim != 1 or d.shape[-1:] != st.shape:
         raise ValueError(f"steps: expected shape ({d.shape[-1] if d.ndim else '?'},) "
                          f"matching delta's last axis, got {st.shape} for delta {d.shape}")
@@ -235,8 +258,8 @@ def _rank(a: np.ndarray) -> np.ndarray:
 def spearman(a, b) -> float:
     """Spearman rank correlation of two 1D samples (average ranks for ties);
     NaN when either sample is constant."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
+    a = as_float_array(a, "a").ravel()
+    b = as_float_array(b, "b").ravel()
     if a.size != b.size or a.size < 2:
         raise ValueError(f"a, b: expected equal sizes >= 2, got {a.size} and {b.size}")
     ra, rb = _rank(a), _rank(b)
@@ -263,9 +286,9 @@ def spectral_bias_order(ks, t, learned, horizon: float, min_learned: int = 3) ->
             with fewer than ``min_learned`` (default 3) of them the value is
             withheld as NaN (see :func:`learned_points` for the count).
     """
-    ks = np.asarray(ks, dtype=np.float64)
-    t = np.atleast_2d(np.asarray(t, dtype=np.float64))
-    learned = np.atleast_2d(np.asarray(learned, dtype=bool))
+    ks = as_float_array(ks, "ks")
+    t = np.atleast_2d(as_float_array(t, "t"))
+    learned = np.atleast_2d(_as_flags(learned, "learned"))
     if t.shape != learned.shape or t.shape[-1] != ks.size:
         raise ValueError(f"t, learned: expected shape (S, {ks.size}), got {t.shape}, {learned.shape}")
     if learned_points(learned) < min_learned:
@@ -278,4 +301,4 @@ def spectral_bias_order(ks, t, learned, horizon: float, min_learned: int = 3) ->
 def learned_points(learned) -> int:
     """Number of learned (seed, k) points: the ``n`` shown beside
     :func:`spectral_bias_order`."""
-    return int(np.count_nonzero(np.asarray(learned, dtype=bool)))
+    return int(np.count_nonzero(_as_flags(learned, "learned")))

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._grid import (as_real_tensor, check_cutoff, check_size, high_mask, resolve_pad, rho_grid,
-                    ring_index, ring_sum)
+from ._grid import (as_real_tensor, check_cutoff, check_size, describe, high_mask, resolve_pad,
+                    rho_grid, ring_index, ring_sum)
 
 __all__ = [
     "RadialSpectrum",
@@ -96,7 +96,7 @@ class RadialSpectrum:
 def _check_reduce(reduce) -> None:
     if reduce not in _REDUCTIONS:
         raise ValueError(f"reduce: expected None (keep leading dims) or 'mean' "
-                         f"(average power over them), got {reduce!r}")
+                         f"(average power over them), got {describe(reduce)}")
 
 
 def power_spectrum_2d(x, pad_to=None, dtype=None) -> torch.Tensor:

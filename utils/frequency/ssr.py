@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ._grid import as_real_tensor, check_cutoff, high_mask, resolve_pad
+from ._grid import as_float_array, as_real_tensor, check_cutoff, describe, high_mask, resolve_pad
 
 __all__ = ["SSRResult", "spectral_suppression_ratio", "compute_ssr", "COMPARISONS"]
 
@@ -109,7 +109,7 @@ def spectral_suppression_ratio(before, after, cutoff: float = 0.25, pad_to=None,
         power or the norm of ``before`` is zero.
     """
     if comparison not in COMPARISONS:
-        raise ValueError(f"comparison: expected one of {COMPARISONS}, got {comparison!r}")
+        raise ValueError(f"comparison: expected one of {COMPARISONS}, got {describe(comparison)}")
     c = check_cutoff(cutoff)
     b = as_real_tensor(before, "before", 2, torch.float64)
     a = as_real_tensor(after, "after", 2, torch.float64)
@@ -143,9 +143,7 @@ def spectral_suppression_ratio(before, after, cutoff: float = 0.25, pad_to=None,
 
 
 def _as_profile(s, name: str) -> np.ndarray:
-    if isinstance(s, torch.Tensor):
-        s = s.detach().cpu().double().numpy()
-    s = np.asarray(s, dtype=np.float64)
+    s = as_float_array(s, name)
     if s.ndim != 1 or s.size < 2:
         raise ValueError(f"{name}: expected a 1D radial spectrum with >= 2 rings, got shape {s.shape}")
     if not np.all(np.isfinite(s)):
@@ -194,21 +192,21 @@ def compute_ssr(spectrum_before, spectrum_after, high_freq_threshold: float = 0.
     try:
         t = float(high_freq_threshold)
     except (TypeError, ValueError):
-        raise ValueError(f"high_freq_threshold: expected a number, got {high_freq_threshold!r}") from None
+        raise ValueError(f"high_freq_threshold: expected a number, got {describe(high_freq_threshold)}") from None
     if not 0.0 < t <= 1.0:
         raise ValueError(f"high_freq_threshold: expected a fraction of the highest frequency in "
-                         f"(0, 1], got {high_freq_threshold!r}")
+                         f"(0, 1], got {describe(high_freq_threshold)}")
     if frequencies is None:
         f = np.arange(sb.size, dtype=np.float64)
     else:
-        f = np.asarray(frequencies, dtype=np.float64)
+        f = as_float_array(frequencies, "frequencies")
         if f.shape != sb.shape or not np.all(np.isfinite(f)) or np.any(np.diff(f) <= 0):
-            raise ValueError(f"frequencies: expected {sb.shape} increasing finite values, got {f!r}")
+            raise ValueError(f"frequencies: expected {sb.shape} increasing finite values, got {describe(f)}")
     w = np.ones_like(sb)
     if counts is not None:
-        w = np.asarray(counts, dtype=np.float64)
+        w = as_float_array(counts, "counts")
         if w.shape != sb.shape or np.any(w <= 0):
-            raise ValueError(f"counts: expected {sb.shape} positive bin counts, got {w!r}")
+            raise ValueError(f"counts: expected {sb.shape} positive bin counts, got {describe(w)}")
     # A relative tolerance so that t = 1 keeps the top ring despite rounding.
     high = f >= t * f[-1] * (1 - 1e-12)
     eb = float(np.sum(w[high] * sb[high]))

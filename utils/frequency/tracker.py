@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ._eval import check_finite_weight
-from ._grid import check_cutoff, high_mask, ring_sum
+from ._grid import check_cutoff, describe, high_mask, ring_sum
 from .layers import _select, check_input_shape, conv_input_resolutions, kernel_fft_size
 from .spectrum import power_spectrum_2d, ring_counts, ring_frequencies
 from .ssr import SSRResult, spectral_suppression_ratio
@@ -66,7 +66,7 @@ class SpectrumTracker:
         """Record every tracked layer now; returns ``{name: HFF}``. ``step``:
         an int, larger than the previous snapshot's."""
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"step: expected an int >= 0, got {step!r}")
+            raise ValueError(f"step: expected an int >= 0, got {describe(step)}")
         if self.steps and step <= self.steps[-1]:
             raise ValueError(f"step: expected more than the last snapshot's {self.steps[-1]}, "
                              f"got {step}")
