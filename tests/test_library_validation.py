@@ -107,6 +107,12 @@ def test_conv_layers_with_non_finite_weights_are_refused():
     tracker = fq.SpectrumTracker(model, None, input_shape=(3, 8, 8))
     _fails("'2'", tracker.snapshot, 0)
     with torch.no_grad():
+        model[2].weight[1, 0, 0, 0] = 0.0
+    tracker.snapshot(0)  # the refused snapshot left nothing half-recorded
+    assert tracker.steps == [0] and all(len(e) == 1 for e in tracker.energy().values())
+    with torch.no_grad():
+        model[2].weight[1, 0, 0, 0] = float("inf")
+    with torch.no_grad():
         model[0].bias[0] = float("nan")  # NaN feature maps
     _fails("model", fq.feature_map_spectra, model.eval(), torch.rand(1, 3, 8, 8), ["0"])
 

@@ -71,9 +71,11 @@ class SpectrumTracker:
             raise ValueError(f"step: expected more than the last snapshot's {self.steps[-1]}, "
                              f"got {step}")
         out = {}
+        # every layer checked before any is recorded: a refused snapshot
+        # leaves the record as it was
+        weights = {name: check_finite_weight(conv, name) for name, conv in self.layers.items()}
         with torch.no_grad():
-            for name, conv in self.layers.items():
-                w = check_finite_weight(conv, name)
+            for name, w in weights.items():
                 w = w.to("cpu", torch.float64 if w.dtype == torch.float64 else torch.float32,
                          copy=True)
                 energy, hff = self._measure(w, self.P[name])
