@@ -101,3 +101,16 @@ def test_check_data_refuses_other_bytes_or_id_in_one_line(small):
         check_data(small, "synthetic-v1", data_digest(small))
     with pytest.raises(TypeError, match="data"):
         data_digest(small.train_x)
+
+
+@pytest.mark.slow
+def test_a_b_job_refuses_data_of_another_digest(small, tmp_path):
+    from experiments import exp_b_spectrum_evolution as exp_b
+    cfg = exp_b.Config().quick()
+    arm = exp_b.build_arms(cfg)[0]
+    with pytest.raises(DataMismatch, match="synthetic-v2") as err:
+        exp_b.run_job(cfg, arm, 0, str(tmp_path), False, "synthetic-v2", "0" * 64, small)
+    assert data_digest(small)[:16] in str(err.value) and "0" * 16 in str(err.value)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+    meta = exp_b.checkpoint_meta(cfg, small, arm, 0)
+    assert meta["data_sha256"] == data_digest(small)  # what resume and experiment C check
