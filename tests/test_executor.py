@@ -53,6 +53,7 @@ def sequential():
 
 
 @pytest.mark.parametrize("batched", [None, False])
+@pytest.mark.slow
 def test_local_pool_equals_sequential(sequential, batched):
     arms = exp_a.build_arms(CFG)
     pooled = exp_a._run_jobs(dataclasses.replace(CFG, batched=batched), arms,
@@ -76,6 +77,7 @@ def _sweep_through(out: Path, *flags) -> dict:
     return _arrays(next(out.glob("*/exp_a_arrays.npz")))
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     """A real sweep through submitit's local executor (the SLURM code path,
     jobs as local subprocesses) gives the sequential run's bits."""
@@ -86,6 +88,7 @@ def test_submitit_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     assert list(tmp_path.glob("*/slurm/*/*.out")), "submitit kept no job logs"
 
 
+@pytest.mark.slow
 def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     """The same sweep as Ray tasks on a fresh local instance (2 CPUs)."""
     pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
@@ -94,6 +97,7 @@ def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     assert all(_equal(got[k], sweep_sequential[k]) for k in got)
 
 
+@pytest.mark.slow
 def test_order_does_not_matter(sequential):
     """One-job jobs run in reverse order, in this process: the same bits per job."""
     arms = exp_a.build_arms(CFG)
@@ -131,6 +135,7 @@ def _fail(x):
     raise FloatingPointError(f"job {x} diverged")
 
 
+@pytest.mark.slow
 def test_a_failing_job_raises_its_own_error_from_a_pool():
     jobs = [Job("ok", _count_calls, (os.devnull, 1)), Job("bad", _fail, (7,))]
     with pytest.raises(FloatingPointError, match="job 7 diverged"):
@@ -262,6 +267,7 @@ def test_bad_launch_flags(flags, message, tmp_path, capsys):
     assert not list(tmp_path.iterdir())  # no folder for bad input
 
 
+@pytest.mark.slow
 def test_missing_backend_package_is_one_line(tmp_path):
     """As on a base install without the extra (the package hidden)."""
     script = ("import sys; sys.modules['submitit'] = None; import main; "
@@ -283,6 +289,7 @@ def test_slurm_without_slurm_is_refused_not_run_here(tmp_path, capsys, monkeypat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ray_job_larger_than_the_cluster_is_refused(tmp_path, capsys):
     pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
     code = main.main(["--experiment", "a", "--quick", "--launcher", "ray", "--ray-num-cpus", "1",
@@ -300,6 +307,7 @@ def test_resume_accepts_job_flags_but_not_threads(tmp_path, capsys):
     assert code == 2 and "--threads" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_config_rerun_keeps_the_thread_count_and_the_bits(tmp_path):
     """--config RUN_DIR/config.json reruns with the folder's --threads (the
     bits depend on it), on any number of workers."""
@@ -317,6 +325,7 @@ def test_config_rerun_keeps_the_thread_count_and_the_bits(tmp_path):
     assert all(_equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_run_experiment_takes_job_settings(tmp_path):
     run = main.run_experiment("a", {"steps": 60, "seeds": (0,), "arms": ("baseline",)},
                               out=tmp_path, quick=True, log_to_stdout=False,
