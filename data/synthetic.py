@@ -56,9 +56,15 @@ reached only 54% after one epoch and 78% after two.
 Classes are balanced and shuffled. Train, test and conflict come from three
 independent torch generators derived from ``seed`` with numpy's
 SeedSequence (never the global RNG): the same seed gives the same bytes.
+Generation runs on one CPU thread (:func:`one_thread`), whatever the
+caller's thread count, because float32 kernels split across threads round
+differently (at 2 threads 111 of 61M bytes of the default set differed): the
+bytes are a function of the seed and the sizes alone, on one machine, in any
+process (docs/DEFINITIONS.md, Reproducibility).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -93,6 +99,18 @@ _BLUE_YELLOW = torch.tensor([1.0, 1.0, -2.0]) / math.sqrt(6.0)
 _STREAMS = {"train": 0, "test": 1, "conflict": 2}
 # Images generated per step: bounds the float temporaries to about 50 MB.
 _CHUNK = 2048
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the body on one torch CPU thread (BLAS, FFT and elementwise
+    kernels included), restoring the caller's thread count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cue_bands() -> dict[str, tuple[float, float]]:
@@ -187,16 +205,17 @@ def load_synthetic(seed: int = 0, n_train: int | None = None,
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name}: expected a positive int or None, got {n!r}")
-    splits = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        gen = stream_generator(seed, split)
-        y = balanced_labels(n, gen)
-        splits[split] = (render(y, y, gen), y)
-    gen = stream_generator(seed, "conflict")
-    y_low = balanced_labels(n_test, gen)
-    y_high = (y_low + torch.randint(1, NUM_CLASSES, (n_test,), generator=gen)) % NUM_CLASSES
-    conflict_x = render(y_low, y_high, gen)
-    return make_image_data(
-        *splits["train"], *splits["test"], classes=CLASSES, dataset_id=DATASET_ID,
-        source=f"generated (seed={seed}, {DATASET_ID}, data/synthetic.py)",
-        extra={"conflict_x": conflict_x, "conflict_y_low": y_low, "conflict_y_high": y_high})
+    with one_thread():
+        splits = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            gen = stream_generator(seed, split)
+            y = balanced_labels(n, gen)
+            splits[split] = (render(y, y, gen), y)
+        gen = stream_generator(seed, "conflict")
+        y_low = balanced_labels(n_test, gen)
+        y_high = (y_low + torch.randint(1, NUM_CLASSES, (n_test,), generator=gen)) % NUM_CLASSES
+        conflict_x = render(y_low, y_high, gen)
+        return make_image_data(
+            *splits["train"], *splits["test"], classes=CLASSES, dataset_id=DATASET_ID,
+            source=f"generated (seed={seed}, {DATASET_ID}, data/synthetic.py)",
+            extra={"conflict_x": conflict_x, "conflict_y_low": y_low, "conflict_y_high": y_high})

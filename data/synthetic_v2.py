@@ -51,7 +51,8 @@ label 72.05% of the time from either cue alone: the task is hard by
 construction, not because a cue is unreadable.
 Train, test and conflict come from three independent generators derived from
 ``seed`` and the version with numpy's SeedSequence (never the global RNG):
-the same seed gives the same bytes, and v2 shares no random stream with v1.
+the same seed gives the same bytes (generated on one CPU thread, as v1, so
+whatever the caller's thread count), and v2 shares no random stream with v1.
 """
 from __future__ import annotations
 
@@ -195,18 +196,19 @@ def load_synthetic_v2(seed: int = 0, n_train: int | None = None,
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name}: expected a positive int or None, got {n!r}")
-    splits, extra = {}, {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        gen = stream_generator(seed, split)
-        y = v1.balanced_labels(n, gen)
-        y_low, y_high = cue_classes(y, gen), cue_classes(y, gen)
-        splits[split] = (render(y_low, y_high, gen), y)
-        extra[f"{split}_y_low"], extra[f"{split}_y_high"] = y_low, y_high
-    gen = stream_generator(seed, "conflict")
-    y_low = v1.balanced_labels(n_test, gen)
-    y_high = (y_low + torch.randint(1, NUM_CLASSES, (n_test,), generator=gen)) % NUM_CLASSES
-    extra.update(conflict_x=render(y_low, y_high, gen), conflict_y_low=y_low,
-                 conflict_y_high=y_high)
-    return make_image_data(
-        *splits["train"], *splits["test"], classes=CLASSES, dataset_id=DATASET_ID,
-        source=f"generated (seed={seed}, {DATASET_ID}, data/synthetic_v2.py)", extra=extra)
+    with v1.one_thread():  # bytes independent of the caller's thread count (see v1)
+        splits, extra = {}, {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            gen = stream_generator(seed, split)
+            y = v1.balanced_labels(n, gen)
+            y_low, y_high = cue_classes(y, gen), cue_classes(y, gen)
+            splits[split] = (render(y_low, y_high, gen), y)
+            extra[f"{split}_y_low"], extra[f"{split}_y_high"] = y_low, y_high
+        gen = stream_generator(seed, "conflict")
+        y_low = v1.balanced_labels(n_test, gen)
+        y_high = (y_low + torch.randint(1, NUM_CLASSES, (n_test,), generator=gen)) % NUM_CLASSES
+        extra.update(conflict_x=render(y_low, y_high, gen), conflict_y_low=y_low,
+                     conflict_y_high=y_high)
+        return make_image_data(
+            *splits["train"], *splits["test"], classes=CLASSES, dataset_id=DATASET_ID,
+            source=f"generated (seed={seed}, {DATASET_ID}, data/synthetic_v2.py)", extra=extra)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data.digest import check_data, data_digest
 from data.images import ImageData, load_image_data
 from experiments import dose
 from models import build_model
@@ -234,7 +235,7 @@ def initial_state(cfg: Config, data: ImageData, seed: int) -> dict:
 def checkpoint_meta(cfg: Config, data: ImageData, arm: Regimen, seed: int) -> dict:
     """What a checkpoint must match to be resumed or evaluated (experiment C)."""
     return {"model": cfg.model, "model_kwargs": model_kwargs(cfg), "dataset_id": data.dataset_id,
-            "num_classes": data.num_classes, "in_channels": data.image_shape[0],
+            "data_sha256": data_digest(data), "num_classes": data.num_classes, "in_channels": data.image_shape[0],
             "mean": list(data.mean), "std": list(data.std), "arm": arm.name, "seed": seed,
             "dropout": arm.dropout, "dropout_at": arm.dropout_at, "l2": arm.l2,
             "l2_mode": arm.l2_mode, "regimen": arm.knobs(), "epochs": cfg.epochs}
@@ -297,8 +298,8 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     start = 0
     if resume and ckpt_path.is_file():
         saved = ckpt.load_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
-                                     expect={k: meta[k] for k in ("model", "dataset_id", "arm",
-                                                                  "seed", "epochs")})
+                                     expect={k: meta[k] for k in ("model", "dataset_id", "data_sha256",
+                                                                  "arm", "seed", "epochs")})
         start = int(saved["epoch"])
         history = load_history(hist_path)[: start + 1]
     if not history:
@@ -341,19 +342,17 @@ def _data_key(cfg: Config) -> str:
 
 
 def run_job(cfg: Config, arm: Regimen, seed: int, run_dir: str, resume: bool, dataset_id: str,
-            data: ImageData | None = None) -> dict:
+            digest: str, data: ImageData | None = None) -> dict:
     """One (arm, seed) as a job (utils.executor): loads the run's data in
-    this process (once), trains, returns the history. ``dataset_id``: what
-    the run resolved; a worker that finds other data (``auto`` on another
-    machine) stops rather than train on it."""
+    this process (once), trains, returns the history. ``dataset_id`` and
+    ``digest`` (data.digest): what the run resolved; a worker that finds other
+    data (``auto`` on another machine, other bytes) stops rather than train on it."""
     if data is None:
         key = _data_key(cfg)
         if key not in _DATA:
             _DATA[key] = load_data(cfg)
         data = _DATA[key]
-    if data.dataset_id != dataset_id:
-        raise ValueError(f"this worker loaded dataset {data.dataset_id!r}, the run uses "
-                         f"{dataset_id!r} (give --dataset and --data-root explicitly)")
+    check_data(data, dataset_id, digest)
     device = torch.device(cfg.device)
     tensors = (data.train_x.to(device), data.train_y.to(device), data.test_x, data.test_y)
     metrics = runs.JsonlLogger(Path(run_dir) / "metrics.jsonl")
@@ -422,7 +421,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     _DATA[_data_key(cfg)] = data
     ship = data if cfg.dataset == "provided" else None  # workers cannot load the user's images
     jobs = [Job(f"{arm.name}_seed{seed}", run_job,
-                (cfg, arm, seed, str(run_dir), resume, data.dataset_id, ship))
+                (cfg, arm, seed, str(run_dir), resume, data.dataset_id, data_digest(data), ship))
             for seed in cfg.seeds for arm in arms]
     t_jobs = time.perf_counter()
     done = run_jobs(jobs, launch, device=cfg.device, label="[exp B]", log=log,
@@ -435,6 +434,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
         train_seconds += done[job.name]["seconds"]
         images += done[job.name]["images"]
     summary = analysis.analyse_and_save(cfg, data, arms, results, run_dir)
+    summary["data_sha256"] = data_digest(data)
     summary["regimens"] = {a.name: a.knobs() for a in arms}
     summary["kept_epochs"] = sorted(cfg.keep_epochs)
     # training: the jobs' own seconds, summed; jobs: the wall time they took

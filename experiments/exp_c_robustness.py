@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data.digest import data_digest
 from data.images import ImageData, stratified_subset
 from experiments import dose
 from experiments import exp_b_spectrum_evolution as exp_b
@@ -367,7 +368,8 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
     settings = training.device_settings(device)
     ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=settings["amp_dtype"],
               channels_last=settings["channels_last"])
-    expect = {"model": b_cfg.model, "dataset_id": data.dataset_id, "arm": arm, "seed": seed}
+    expect = {"model": b_cfg.model, "dataset_id": data.dataset_id,
+              "data_sha256": data_digest(data), "arm": arm, "seed": seed}
     model = load_model(checkpoint_path(b_dir, entry, cfg.epoch), expect, device,
                        settings["channels_last"])
     out: dict = {}
@@ -427,11 +429,12 @@ JOB_FIELDS = ("epoch", "n_eval", "heatmap_n", "noise_seed", "gaussian_sigmas", "
               "filter_sigmas", "filter_radii", "heatmap_v", "device", "eval_batch_size")
 
 
-def job_key(cfg: Config, path: Path, arm: str, seed: int, dataset_id: str) -> dict:
+def job_key(cfg: Config, path: Path, arm: str, seed: int, data: ImageData) -> dict:
     import hashlib
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return {"config": {f: getattr(cfg, f) for f in JOB_FIELDS}, "arm": arm, "seed": seed,
-            "checkpoint_sha256": digest, "dataset_id": dataset_id}
+            "checkpoint_sha256": digest, "dataset_id": data.dataset_id,
+            "data_sha256": data_digest(data)}
 
 
 def _headline(job, r: dict) -> str:
@@ -482,7 +485,7 @@ def run(cfg: Config, run_dir: Path, log=print, data: ImageData | None = None,
     ship = given if b_cfg.dataset == "provided" else None  # workers cannot load the user's images
     jobs = {(a, s): Job(f"{arms[a]}_seed{seeds[s]}", evaluate_model,
                         (cfg, str(b_dir), arms[a], seeds[s], ship),
-                        job_key(cfg, paths[a, s], arms[a], seeds[s], data.dataset_id))
+                        job_key(cfg, paths[a, s], arms[a], seeds[s], data))
             for a, s in grid}
     done = run_jobs(list(jobs.values()), launch, device=cfg.device,
                     store=JobStore(run_dir / "jobs"), label="[exp C]", log=log,

@@ -32,3 +32,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+
+@pytest.fixture(scope="session")
+def quick_all(tmp_path_factory) -> Path:
+    """One quick run of every experiment, shared by the whole session:
+    ``main.py`` + :data:`tests.fixtures.runs.QUICK_ALL` in a subprocess with
+    OMP_NUM_THREADS=1 (A, B with four arms x two seeds, C on B's models).
+    Read-only: a test that changes a run folder copies it first."""
+    from tests.fixtures.runs import QUICK_ALL, run_main
+
+    out = tmp_path_factory.mktemp("quick_all")
+    done = run_main(out, *QUICK_ALL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return next(out.glob("*_all_quick"))

@@ -5,10 +5,8 @@ resumes to the identical result; bad launch flags are one line."""
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 
 import main
 from experiments import exp_a_synthetic as exp_a
+from tests.fixtures.runs import QUICK_ALL, run_main
 from utils.executor import Job, Launch, local_workers, run_jobs
 from utils.jobs import JobStore
 
@@ -54,6 +53,7 @@ def sequential():
 
 
 @pytest.mark.parametrize("batched", [None, False])
+@pytest.mark.slow
 def test_local_pool_equals_sequential(sequential, batched):
     arms = exp_a.build_arms(CFG)
     pooled = exp_a._run_jobs(dataclasses.replace(CFG, batched=batched), arms,
@@ -77,6 +77,7 @@ def _sweep_through(out: Path, *flags) -> dict:
     return _arrays(next(out.glob("*/exp_a_arrays.npz")))
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     """A real sweep through submitit's local executor (the SLURM code path,
     jobs as local subprocesses) gives the sequential run's bits."""
@@ -87,6 +88,7 @@ def test_submitit_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     assert list(tmp_path.glob("*/slurm/*/*.out")), "submitit kept no job logs"
 
 
+@pytest.mark.slow
 def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     """The same sweep as Ray tasks on a fresh local instance (2 CPUs)."""
     pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
@@ -95,6 +97,7 @@ def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
     assert all(_equal(got[k], sweep_sequential[k]) for k in got)
 
 
+@pytest.mark.slow
 def test_order_does_not_matter(sequential):
     """One-job jobs run in reverse order, in this process: the same bits per job."""
     arms = exp_a.build_arms(CFG)
@@ -132,6 +135,7 @@ def _fail(x):
     raise FloatingPointError(f"job {x} diverged")
 
 
+@pytest.mark.slow
 def test_a_failing_job_raises_its_own_error_from_a_pool():
     jobs = [Job("ok", _count_calls, (os.devnull, 1)), Job("bad", _fail, (7,))]
     with pytest.raises(FloatingPointError, match="job 7 diverged"):
@@ -168,21 +172,25 @@ def test_local_workers_policy():
 SCIENCE = {"exp_a": "exp_a_arrays.npz", "exp_b": "exp_b_arrays.npz", "exp_c": "exp_c_arrays.npz"}
 
 
-def _all_quick(out: Path, *flags) -> Path:
-    code = main.main(["--experiment", "all", "--quick", "--out", str(out), "--set", "a.steps=150",
-                      "--set", "b.epochs=1", *flags])
-    assert code == 0
-    return next(p for p in out.iterdir() if p.name.endswith("_all_quick"))
+def _flags(**launch) -> list[str]:
+    """The shared quick run's flags (tests/fixtures/runs.py) with other launch flags."""
+    flags = list(QUICK_ALL)
+    for flag, value in launch.items():
+        i = flags.index(f"--{flag}")
+        flags[i + 1] = str(value)
+    return flags
 
 
 @pytest.mark.slow
-def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
-    one = _all_quick(tmp_path / "one", "--workers", "1")
-    two = _all_quick(tmp_path / "two", "--workers", "2")
-    out = capsys.readouterr().out
-    assert "[exp B] [4/8]" in out and "[exp C] [8/8]" in out  # a line per job
+def test_every_experiment_is_bitwise_the_same_through_a_pool(quick_all, tmp_path):
+    """The shared quick run (one process) and the same flags through a pool
+    of two workers: the same bits in A, B and C."""
+    done = run_main(tmp_path, *_flags(workers=2))
+    assert done.returncode == 0, done.stderr[-2000:]
+    two = next(tmp_path.glob("*_all_quick"))
+    assert "[exp B] [8/8]" in done.stdout and "[exp C] [8/8]" in done.stdout  # a line per job
     for part, name in SCIENCE.items():
-        a, b = _arrays(one / part / name), _arrays(two / part / name)
+        a, b = _arrays(quick_all / part / name), _arrays(two / part / name)
         assert sorted(a) == sorted(b), part
         for k in a:
             assert _equal(a[k], b[k]), f"{part}/{name}: {k}"
@@ -191,37 +199,51 @@ def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_result(tmp_path):
-    """A local-pool run of A killed after some jobs finished: --resume keeps
-    them (not trained again) and ends with the uninterrupted run's bits."""
-    # one job at a time (batched=false): jobs finish one by one, so the kill
-    # lands between them (batched groups end together; test_faults kills those)
-    flags = ["--experiment", "a", "--quick", "--workers", "2", "--epochs", "3000",
-             "--set", "n_checkpoints=20", "--set", "batched=false"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "main.py", *flags, "--out", str(tmp_path / "k")],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    jobs_dir = None
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        found = list((tmp_path / "k").glob("*/jobs/*.npz"))
-        if found:
-            jobs_dir = found[0].parent
+def test_one_arm_of_b_alone_equals_the_same_arm_among_four(quick_all, tmp_path):
+    """A job depends on its own arm and seed only: B with the l2 arm alone
+    (one seed) gives the bits of that arm and seed inside the four-arm run."""
+    done = run_main(tmp_path, "--experiment", "b", "--quick", "--workers", "1",
+                    "--progress", "off", "--arm", "l2", "--seeds", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    one = _arrays(next(tmp_path.glob("*_b_quick")) / SCIENCE["exp_b"])
+    four = _arrays(quick_all / "exp_b" / SCIENCE["exp_b"])
+    assert one["arms"].tolist() == ["l2"] and len(four["arms"]) == 4
+    a, s = four["arms"].tolist().index("l2"), four["seeds"].tolist().index(0)
+    # every per-(arm, seed) array but the comparison with a baseline the lone arm lacks
+    compared = [k for k in one if not k.startswith("ssr_base")
+                and one[k].ndim >= 2 and one[k].shape[:2] == (1, 1)
+                and four[k].shape[:2] == (4, len(four["seeds"]))]
+    assert {"conv1", "test_acc", "train_loss"} <= set(compared)
+    for k in compared:
+        assert _equal(one[k][0, 0], four[k][a, s]), k
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(quick_all, tmp_path):
+    """C on the shared run's B models, killed (the write-count fault hook) in
+    the middle of a write after some of its jobs were stored: --resume through
+    a pool of two keeps them (not evaluated again) and ends with the bits of
+    the uninterrupted C inside the shared run."""
+    flags = ["--experiment", "c", "--quick", "--workers", "1", "--progress", "off",
+             "--from-run", quick_all / "exp_b"]
+    for n in (8, 12, 16):  # C's first writes: config, env, ..., then one per stored job
+        out = tmp_path / f"kill{n}"
+        killed = run_main(out, *flags, env={"FREQREG_FAULT_AFTER_WRITES": str(n)})
+        assert killed.returncode == 137, killed.stderr[-2000:]
+        run_dir = next(out.glob("*_c_quick"))
+        kept = {p.name: p.stat().st_mtime_ns for p in (run_dir / "jobs").glob("*.npz")}
+        if 1 <= len(kept) < 8:
             break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    kept = {p.name: p.stat().st_mtime_ns for p in jobs_dir.glob("*.npz")}
-    assert 1 <= len(kept) < 6
-    run_dir = jobs_dir.parent
-    assert main.main(["--resume", str(run_dir), "--workers", "2"]) == 0
-    for name, mtime in kept.items():  # finished jobs were loaded, not trained again
-        assert (jobs_dir / name).stat().st_mtime_ns == mtime
-    assert main.main([*flags, "--out", str(tmp_path / "ref")]) == 0
-    ref = next(p.parent for p in (tmp_path / "ref").glob("*/config.json"))
-    a, b = _arrays(run_dir / "exp_a_arrays.npz"), _arrays(ref / "exp_a_arrays.npz")
+    assert 1 <= len(kept) < 8, f"no kill between C's jobs: {sorted(kept)}"
+    resumed = subprocess.run([sys.executable, "main.py", "--resume", str(run_dir),
+                              "--workers", "2"], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.count("kept from the interrupted run") == len(kept)
+    for name, mtime in kept.items():  # finished jobs were loaded, not evaluated again
+        assert (run_dir / "jobs" / name).stat().st_mtime_ns == mtime
+    a, b = _arrays(run_dir / SCIENCE["exp_c"]), _arrays(quick_all / "exp_c" / SCIENCE["exp_c"])
+    assert sorted(a) == sorted(b)
     for k in a:
         assert _equal(a[k], b[k]), k
 
@@ -245,6 +267,7 @@ def test_bad_launch_flags(flags, message, tmp_path, capsys):
     assert not list(tmp_path.iterdir())  # no folder for bad input
 
 
+@pytest.mark.slow
 def test_missing_backend_package_is_one_line(tmp_path):
     """As on a base install without the extra (the package hidden)."""
     script = ("import sys; sys.modules['submitit'] = None; import main; "
@@ -266,6 +289,7 @@ def test_slurm_without_slurm_is_refused_not_run_here(tmp_path, capsys, monkeypat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ray_job_larger_than_the_cluster_is_refused(tmp_path, capsys):
     pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
     code = main.main(["--experiment", "a", "--quick", "--launcher", "ray", "--ray-num-cpus", "1",
@@ -283,6 +307,7 @@ def test_resume_accepts_job_flags_but_not_threads(tmp_path, capsys):
     assert code == 2 and "--threads" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_config_rerun_keeps_the_thread_count_and_the_bits(tmp_path):
     """--config RUN_DIR/config.json reruns with the folder's --threads (the
     bits depend on it), on any number of workers."""
@@ -300,6 +325,7 @@ def test_config_rerun_keeps_the_thread_count_and_the_bits(tmp_path):
     assert all(_equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_run_experiment_takes_job_settings(tmp_path):
     run = main.run_experiment("a", {"steps": 60, "seeds": (0,), "arms": ("baseline",)},
                               out=tmp_path, quick=True, log_to_stdout=False,

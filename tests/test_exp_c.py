@@ -24,13 +24,9 @@ TINY = dataclasses.replace(exp_c.Config().quick(), n_eval=48, heatmap_n=3)
 
 
 @pytest.fixture(scope="module")
-def b_run(tmp_path_factory):
-    """A quick B run with two arms, two seeds and one epoch (4 small models)."""
-    tmp = tmp_path_factory.mktemp("b")
-    code = main.main(["--experiment", "b", "--quick", "--set", "arms=baseline,l2",
-                      "--set", "epochs=1", "--out", str(tmp)])
-    assert code == 0
-    return next(p for p in tmp.iterdir() if p.name.endswith("_b_quick"))
+def b_run(quick_all):
+    """The shared quick run's B (four arms, two seeds: 8 small models); read-only."""
+    return quick_all / "exp_b"
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +55,14 @@ def test_quick_run_writes_summary_arrays_and_figures(c_run, b_run):
             "exp_c_cue_conflict.png"} <= names  # synthetic B run: cue conflict too
     for table in on_disk["tables"]:
         assert all(len(r) == len(table["columns"]) for r in table["rows"]), table["title"]
-    assert len(on_disk["models"]) == 4
+    b = json.loads((b_run / "summary.json").read_text())
+    n_arms, n_seeds = len(b["arms"]), len(b["seeds"])
+    assert len(on_disk["models"]) == n_arms * n_seeds
     z = np.load(run_dir / analysis.ARRAYS)
     for key in z.files:
         if key.startswith(("acc_", "clean_acc", "cue_")) or key == "heatmap":
             assert np.all((z[key] >= 0) & (z[key] <= 1)), key
-    assert z["heatmap"].shape == (2, 2, 32, 32)
+    assert z["heatmap"].shape == (n_arms, n_seeds, 32, 32)
     # the heat map is mirror-symmetric: (u, v) and (-u, -v) hold the same basis
     h = z["heatmap"][..., 1:, 1:]
     assert np.array_equal(h, h[..., ::-1, ::-1])

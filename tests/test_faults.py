@@ -15,6 +15,7 @@ import pytest
 
 import main
 from experiments import exp_a_synthetic as exp_a
+from tests.fixtures.runs import QUICK_ALL, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,13 +84,6 @@ def test_enormous_l2_stops_on_the_objective(capsys, tmp_path):
 
 # --------------------------------------------------------------------------- resume
 
-def _quick_all(out: Path, env=None):
-    cmd = [sys.executable, str(ROOT / "main.py"), "--experiment", "all", "--quick", "--seeds", "1",
-           "--workers", "1", "--set", "b.epochs=2", "--out", str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=900)
-
-
 def _arrays(run_dir: Path) -> dict:
     out = {}
     for name in ("exp_a/exp_a_arrays.npz", "exp_b/exp_b_arrays.npz", "exp_c/exp_c_arrays.npz"):
@@ -100,28 +94,30 @@ def _arrays(run_dir: Path) -> dict:
     return out
 
 
+def _resume(run_dir: Path, *flags) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir),
+                           *flags], capture_output=True, text=True, cwd=ROOT, timeout=1200,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 @pytest.mark.slow
-def test_killed_during_writes_then_resumed_equals_uninterrupted(tmp_path):
+def test_killed_during_writes_then_resumed_equals_uninterrupted(quick_all, tmp_path):
     """Fault injection: the process dies in the middle of its N-th atomic write
     (temporary written, target not yet replaced), at several N over A, B and C;
-    --resume then gives arrays bitwise equal to an uninterrupted run and leaves
-    no temporary file behind."""
-    ref = _quick_all(tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr
-    ref_dir = next((tmp_path / "ref").glob("*_all_quick"))
-    want = _arrays(ref_dir)
+    --resume then gives arrays bitwise equal to the uninterrupted shared quick
+    run and leaves no temporary file behind."""
+    want = _arrays(quick_all)
+    b_cfg = json.loads((quick_all / "config.json").read_text())["experiments"]["b"]
+    b_epochs = len(b_cfg["arms"]) * len(b_cfg["seeds"]) * b_cfg["epochs"]
     rng = np.random.default_rng(0)
-    for n in sorted(set(rng.integers(3, 40, size=3).tolist())) + [2]:
+    for n in sorted(set(rng.integers(3, 40, size=2).tolist())) + [2]:
         out = tmp_path / f"kill{n}"
-        killed = _quick_all(out, {"FREQREG_FAULT_AFTER_WRITES": str(n)})
+        killed = run_main(out, *QUICK_ALL, env={"FREQREG_FAULT_AFTER_WRITES": str(n)})
         assert killed.returncode == 137, (n, killed.stderr[-500:])
         run_dir = next(out.glob("*_all_quick"))
         assert list(run_dir.rglob("*.tmp-*")), "the fault left no temporary file to clean"
         # the last resume through the local pool, the others in one process (quicker)
-        pool = [] if n == 2 else ["--workers", "1"]
-        resumed = subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir),
-                                  *pool], capture_output=True, text=True, cwd=ROOT, timeout=900,
-                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
+        resumed = _resume(run_dir, *([] if n == 2 else ["--workers", "1"]))
         assert resumed.returncode == 0, (n, resumed.stderr[-800:])
         assert not list(run_dir.rglob("*.tmp-*"))
         got = _arrays(run_dir)
@@ -133,13 +129,12 @@ def test_killed_during_writes_then_resumed_equals_uninterrupted(tmp_path):
         # every epoch of every B job logged exactly once
         lines = [json.loads(x) for x in (run_dir / "exp_b" / "metrics.jsonl").read_text().splitlines()]
         epochs = [(r["arm"], r["seed"], r["epoch"]) for r in lines if r["kind"] == "epoch"]
-        assert len(epochs) == len(set(epochs)) == 4 * 1 * 2
+        assert len(epochs) == len(set(epochs)) == b_epochs
     # killed in its very first write (config.json): nothing to continue, said in one line
-    killed = _quick_all(tmp_path / "kill1", {"FREQREG_FAULT_AFTER_WRITES": "1"})
+    killed = run_main(tmp_path / "kill1", *QUICK_ALL, env={"FREQREG_FAULT_AFTER_WRITES": "1"})
     assert killed.returncode == 137
     run_dir = next((tmp_path / "kill1").glob("*_all_quick"))
-    resumed = subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir)],
-                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+    resumed = _resume(run_dir)
     assert resumed.returncode == 2 and "--resume" in _one_line(resumed.stderr)
 
 
@@ -159,12 +154,9 @@ def test_resume_of_a_folder_that_is_not_a_run(capsys, tmp_path):
 
 # --------------------------------------------------------------------------- files read late
 
-@pytest.fixture(scope="module")
-def quick_b_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bq")
-    assert main.main(["--experiment", "b", "--quick", "--seeds", "1", "--set", "epochs=1",
-                      "--out", str(out)]) == 0
-    return next(out.glob("*_b_quick"))
+@pytest.fixture
+def quick_b_run(quick_all):
+    return quick_all / "exp_b"  # read-only: the tests below copy it to break it
 
 
 def test_c_checks_b_inputs_before_any_folder(capsys, tmp_path, quick_b_run):

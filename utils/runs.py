@@ -5,7 +5,8 @@ A run folder is self-describing::
 
     results/<stamp>_<name>/
         config.json     resolved config (written by main before work starts)
-        env.json        versions, device, git sha + dirty flag, seeds
+        env.json        versions, device, CPU model + ISA flags + BLAS build +
+                        threads, git sha + dirty flag, seeds
         metrics.jsonl   one JSON object per line, appended as the run goes
         summary.json    the run's result (atomic)
         *.npz           arrays (atomic)
@@ -26,6 +27,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -239,6 +241,62 @@ def git_state(repo: Path = REPO_ROOT) -> dict:
     return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}
 
 
+# CPU features that change float32 bits (which kernels BLAS, oneDNN and ATen
+# pick), as /proc/cpuinfo spells them.
+ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+             "amx_bf16", "amx_int8")
+_BUILD_LINES = ("Math Kernel Library", "MKL-DNN", "OpenBLAS", "OpenMP")
+
+
+def _cpuinfo(path: str = "/proc/cpuinfo") -> tuple[str | None, list[str] | None]:
+    """The first processor's model name and flags (None where unreadable)."""
+    model = flags = None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model is None:
+                    model = value.strip()
+                elif key in ("flags", "Features") and flags is None:
+                    flags = value.split()
+                if model is not None and flags is not None:
+                    break
+    except OSError:
+        pass
+    return model, flags
+
+
+def cpu_record(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """What decides float32 bits on a CPU, compactly: the CPU model, the ISA
+    flags of :data:`ISA_FLAGS` it has (None where unknown: no /proc/cpuinfo),
+    the kernel level ATen dispatches to, torch's BLAS/oneDNN/OpenMP build,
+    the torch thread count and ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``."""
+    import torch
+
+    model, flags = _cpuinfo(cpuinfo)
+    config = torch.__config__.show()
+    build = [line.strip(" -") for line in config.splitlines()
+             if any(k in line for k in _BUILD_LINES)]
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        capability = None
+    return {
+        "cpu_model": model or platform.processor() or platform.machine() or None,
+        "isa_flags": None if flags is None else [f for f in ISA_FLAGS if f in flags],
+        "cpu_capability": capability,
+        "blas": blas.group(1) if blas else None,
+        "mkl": torch.backends.mkl.is_available(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "torch_build": build,
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "mkl_num_threads": os.environ.get("MKL_NUM_THREADS"),
+    }
+
+
 def env_record(device: str, seeds: Iterable[int]) -> dict:
     """Versions, device and seeds; STYLE.md rule 11: record versions, never assert them."""
     import torch
@@ -253,7 +311,7 @@ def env_record(device: str, seeds: Iterable[int]) -> dict:
         "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda")
                         else platform.processor() or platform.machine()),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        **cpu_record(),
         "platform": platform.platform(),
         "argv": sys.argv,
         "seeds": list(seeds),
