@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import main
-from experiments import exp_a_synthetic as exp_a
+from experiments import exp_a_analysis as analysis
+from experiments import exp_a_core as exp_a
 
 
 def _quick_run(tmp_path, capsys, *extra):
@@ -101,7 +102,7 @@ def test_figures_rebuild_from_the_run_folder_alone(quick):
     run_dir, _ = quick
     gif = run_dir / "figures" / "exp_a_fitting.gif"
     gif.unlink()
-    paths = exp_a.render_figures(run_dir)
+    paths = analysis.render_figures(run_dir)
     assert gif.is_file() and all(p.is_file() for p in paths)
 
 
@@ -226,7 +227,7 @@ def test_summarise_reports_three_states_and_warns_for_each():
                             cfg.window_fraction)
     m = {"delta": delta, "gain": gain, "t": ls.t, "learned": ls.state == fq.LearningState.LEARNED,
          "state": ls.state, "below_since": ls.below_since}
-    per_arm, rows, warnings = exp_a.summarise(cfg, arms, m)
+    per_arm, rows, warnings = analysis.summarise(cfg, arms, m)
     (row,) = rows
     assert row["t_per_seed"] == f"{steps[C // 2]} {steps[-2]}? -"
     assert row["states"] == "1 learned, 1 unconfirmed, 1 not learned"
