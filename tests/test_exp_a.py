@@ -2,6 +2,10 @@
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -11,6 +15,8 @@ from hypothesis import given, settings, strategies as st
 import main
 from experiments import exp_a_analysis as analysis
 from experiments import exp_a_core as exp_a
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _quick_run(tmp_path, capsys, *extra):
@@ -255,3 +261,107 @@ def test_short_run_warning_leaves_room_for_the_last_window():
     assert exp_a.short_run_warning(quarter) is None
     # The default run itself leaves the margin.
     assert exp_a.short_run_warning(cfg) is None
+
+
+# --------------------------------------------------------------------------- the trainer
+
+def _few_steps(**kw):
+    return dataclasses.replace(exp_a.Config().quick(), steps=20, warmup_steps=5, n_checkpoints=8,
+                               seeds=(0, 1), **kw)
+
+
+@pytest.mark.parametrize("mode", [{}, {"l2_mode": "decoupled", "train_points": "even",
+                                       "noise_freqs": (7,)}])
+def test_stacked_jobs_agree_with_single_jobs(one_thread, mode):
+    """J jobs as one stack against the same J jobs alone (J = 1, same code,
+    same masks: each job draws them from its own generator).
+
+    Tolerance: the stack's batched products sum in another order than the
+    single job's, a relative difference of a few float32 ulps per product;
+    over ``steps`` updates that grows at most about linearly while the
+    trajectories stay close (20 steps; after hundreds of Adam steps the
+    difference is chaotic and reaches 0.1). Bound: 4 ulps (eps = 2^-23) per
+    step, relative to the output's scale. A job trained with another job's
+    masks misses it by orders of magnitude (the control below)."""
+    cfg = _few_steps(**mode)
+    arms = exp_a.build_arms(cfg)
+    jobs = [(a, s) for s in cfg.seeds for a in arms]
+    stacked = exp_a.train_jobs(cfg, jobs)
+    tol = 4 * cfg.steps * np.finfo(np.float32).eps
+    for (arm, seed), got in zip(jobs, stacked):
+        alone = exp_a.train_job(cfg, arm, seed)
+        scale = max(1.0, float(np.abs(alone["preds"]).max()))
+        np.testing.assert_allclose(got["preds"], alone["preds"], rtol=0, atol=tol * scale)
+        np.testing.assert_allclose(got["loss"], alone["loss"], rtol=tol, atol=0)
+    # control: the dropout arm of seed 0 with seed 1's mask stream
+    d = next(j for j, (a, s) in enumerate(jobs) if a.dropout > 0 and s == 0)
+    other = dataclasses.replace(cfg, seeds=(0,))
+    mp = pytest.MonkeyPatch()
+    mp.setattr(exp_a, "MASK_SEED", exp_a.MASK_SEED + 1)
+    try:
+        moved = exp_a.train_job(other, jobs[d][0], 0)
+    finally:
+        mp.undo()
+    assert np.abs(moved["preds"] - stacked[d]["preds"]).max() > 100 * tol
+
+
+def test_a_job_does_not_depend_on_its_stack_mates_masks(one_thread):
+    # the dropout job's numbers in a stack with or without other dropout jobs
+    cfg = _few_steps()
+    arms = {a.name: a for a in exp_a.build_arms(cfg)}
+    with_other = exp_a.train_jobs(cfg, [(arms["dropout"], 1), (arms["dropout"], 0)])[1]
+    alone = exp_a.train_jobs(cfg, [(arms["dropout"], 0)])[0]
+    tol = 4 * cfg.steps * np.finfo(np.float32).eps
+    np.testing.assert_allclose(with_other["preds"], alone["preds"], rtol=0, atol=tol)
+
+
+def test_stacks_depend_on_the_config_only():
+    cfg = exp_a.Config()
+    arms = exp_a.build_arms(cfg)
+    assert exp_a.stacks(cfg, arms) == [[(a, s) for a in range(3)] for s in range(3)]
+    two = dataclasses.replace(cfg, stack=2)
+    assert [len(g) for g in exp_a.stacks(two, arms)] == [2, 2, 2, 2, 1]
+    keys = [exp_a.stack_key(cfg, arms, g) for g in exp_a.stacks(cfg, arms)]
+    assert [j["seed"] for j in keys[1]["jobs"]] == [1, 1, 1]
+    assert "batched" not in json.dumps(keys)
+
+
+def _main_a(out, *extra, env=None):
+    argv = [sys.executable, str(ROOT / "main.py"), "--experiment", "a", "--quick", "--epochs", "30",
+            "--set", "n_checkpoints=10", "--set", "stack=1", "--set", "gif_frames=4",
+            "--progress", "off", "--threads", "1", "--out", str(out), *extra]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def _a_arrays(run_dir):
+    with np.load(run_dir / "exp_a_arrays.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.slow
+def test_run_resume_after_a_kill_and_pool_are_bitwise_equal(tmp_path):
+    """One machine, one thread count: an uninterrupted run in one process,
+    the same run killed in the middle of a write (the write-count fault hook
+    of utils.runs) and resumed, and the same jobs through a pool of two
+    processes give the same bits."""
+    ref = _main_a(tmp_path / "ref", "--workers", "1")
+    assert ref.returncode == 0, ref.stderr[-800:]
+    want = _a_arrays(next((tmp_path / "ref").glob("*")))
+    killed = _main_a(tmp_path / "kill", "--workers", "1", env={"FREQREG_FAULT_AFTER_WRITES": "5"})
+    assert killed.returncode == 137, killed.stderr[-800:]
+    run_dir = next((tmp_path / "kill").glob("*"))
+    kept = list((run_dir / "jobs").glob("*.npz"))
+    assert 0 < len(kept) < 6, kept            # the kill landed between the stacks
+    resumed = subprocess.run([sys.executable, "main.py", "--resume", str(run_dir), "--workers", "1"],
+                             capture_output=True, text=True, timeout=600, cwd=ROOT,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr[-800:]
+    assert "kept from the interrupted run" in resumed.stdout + resumed.stderr
+    pooled = _main_a(tmp_path / "pool", "--workers", "2")
+    assert pooled.returncode == 0, pooled.stderr[-800:]
+    for got in (_a_arrays(run_dir), _a_arrays(next((tmp_path / "pool").glob("*")))):
+        assert sorted(got) == sorted(want)
+        for k in want:
+            if want[k].dtype.kind in "fiub":
+                assert np.array_equal(got[k], want[k], equal_nan=True), k
