@@ -78,12 +78,12 @@ class Config:
     gif_frame_ms: int = 100
     # --- execution
     device: str = "cpu"
-    stack: int = 0                        # jobs per stacked model: 0 = the arms of one seed (the
-                                          # default); n = consecutive jobs of the seed-major list.
-                                          # A job's bits depend on its stack (batched matrix
-                                          # products), so this is part of its key, never a worker
-                                          # count; measured ~no per-job speed-up beyond J = 1 on
-                                          # the 2-core CPU (benchmarks/bench_exp_a.py)
+    stack: int = 1                        # jobs per stacked model (train_jobs): n consecutive jobs
+                                          # of the seed-major list; 0 = the arms of one seed. A
+                                          # job's bits depend on its stack (batched products), so
+                                          # it is part of its key, never a worker count. 1: one job
+                                          # per model, measured fastest per job on the 2-core CPU
+                                          # (benchmarks/bench_exp_a.py) and balanced over workers
     # --- modes (experiments/exp_a_modes.py; docs/theory.md section 8); the defaults are
     # today's experiment A, bit for bit
     optimizer: str = "adam"               # "adam" (the lr above, Adam/AdamW) | "gd": full-batch
@@ -516,8 +516,8 @@ def job_name(arm: Regimen, seed: int) -> str:
 
 
 def stacks(cfg: Config, arms: Sequence[Regimen]) -> list[list[tuple[int, int]]]:
-    """The run's jobs ``(arm index, seed index)`` in stacks: seed-major, each
-    seed's arms together (``stack = 0``) or ``stack`` consecutive jobs. The
+    """The run's jobs ``(arm index, seed index)`` in stacks: seed-major, ``stack``
+    consecutive jobs (``stack = 0``: each seed's arms together). The
     partition depends on the config alone, never on workers or on what an
     interrupted run left, so a job's bits are the same run, resume and pool."""
     grid = [(a, s) for s in range(len(cfg.seeds)) for a in range(len(arms))]

@@ -46,19 +46,19 @@ def _same(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def sequential():
-    """Both of A's paths, one after another in this process: the batched
-    default (None) and one job at a time (False)."""
+    """A's jobs one after another in this process: stacked per seed (the
+    default, stack=0) and one job per stack (stack=1)."""
     arms = exp_a.build_arms(CFG)
-    return {b: exp_a._run_jobs(dataclasses.replace(CFG, batched=b), arms, log=lambda s: None,
-                               launch=Launch(workers=1)) for b in (None, False)}
+    return {b: exp_a._run_jobs(dataclasses.replace(CFG, stack=b), arms, log=lambda s: None,
+                               launch=Launch(workers=1)) for b in (0, 1)}
 
 
-@pytest.mark.parametrize("batched", [None, False])
-def test_local_pool_equals_sequential(sequential, batched):
+@pytest.mark.parametrize("stack", [0, 1])
+def test_local_pool_equals_sequential(sequential, stack):
     arms = exp_a.build_arms(CFG)
-    pooled = exp_a._run_jobs(dataclasses.replace(CFG, batched=batched), arms,
+    pooled = exp_a._run_jobs(dataclasses.replace(CFG, stack=stack), arms,
                              log=lambda s: None, launch=Launch(workers=2))
-    _same(sequential[batched], pooled)
+    _same(sequential[stack], pooled)
 
 
 SWEEP = ["--experiment", "a", "--quick", "--epochs", "150", "--set", "n_checkpoints=20",
@@ -102,7 +102,7 @@ def test_order_does_not_matter(sequential):
     jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
                 (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
     done = run_jobs(jobs, Launch(workers=1), log=lambda s: None)
-    _same(sequential[False], {g: done[j.name] for g, j in zip(grid, jobs)})
+    _same(sequential[1], {g: done[j.name] for g, j in zip(grid, jobs)})
 
 
 def _count_calls(marker: str, value: int) -> dict:
@@ -145,12 +145,12 @@ def test_duplicate_names_are_refused():
 
 
 def test_progress_lines_name_each_job_and_its_headline(capsys):
-    cfg = dataclasses.replace(CFG, arms=("baseline",), batched=False)
+    cfg = dataclasses.replace(CFG, arms=("baseline",))
     lines = []
     exp_a._run_jobs(cfg, exp_a.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
     assert len(lines) == 2
-    assert "[1/2] baseline_seed0: train MSE" in lines[0] and "eta" in lines[0]
-    assert "[2/2] baseline_seed1: train MSE" in lines[1] and "eta" not in lines[1]
+    assert "[1/2] stack0_seed0: 1 job(s), train MSE" in lines[0] and "eta" in lines[0]
+    assert "[2/2] stack1_seed1: 1 job(s), train MSE" in lines[1] and "eta" not in lines[1]
 
 
 def test_local_workers_policy():
@@ -194,10 +194,10 @@ def test_every_experiment_is_bitwise_the_same_through_a_pool(tmp_path, capsys):
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """A local-pool run of A killed after some jobs finished: --resume keeps
     them (not trained again) and ends with the uninterrupted run's bits."""
-    # one job at a time (batched=false): jobs finish one by one, so the kill
-    # lands between them (batched groups end together; test_faults kills those)
+    # one job per stack (stack=1): jobs finish one by one, so the kill
+    # lands between them
     flags = ["--experiment", "a", "--quick", "--workers", "2", "--epochs", "3000",
-             "--set", "n_checkpoints=20", "--set", "batched=false"]
+             "--set", "n_checkpoints=20", "--set", "stack=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "main.py", *flags, "--out", str(tmp_path / "k")],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
