@@ -30,7 +30,6 @@ import torch
 
 from experiments import exp_a_modes as modes
 from experiments import exp_a_core as exp_a
-from models.mlp import MLP
 from utils import frequency as fq
 from utils import runs
 from utils.optim import lr_multiplier
