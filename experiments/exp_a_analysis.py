@@ -21,6 +21,7 @@ from experiments import exp_a_modes as modes
 from experiments.exp_a_core import Config
 from utils import frequency as fq
 from utils import runs, stats
+from utils import verdicts as vd
 from utils.regimen import Regimen
 from utils.visualization import exp_a as viz
 
@@ -135,6 +136,12 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                 both = lr_ & lb
                 entry["delay_vs_baseline"] = [float(x) if ok else None
                                               for x, ok in zip(t - tb, both)]
+                # censoring-aware: a censored time bounds the delay (docs/DEFINITIONS.md 1)
+                dlo, dhi = delay_bounds(cfg, m, a, base, j)
+                mlo, mhi = core.median_bounds(dlo, dhi)
+                entry["delay_median_vs_baseline"] = {"lo": _finite_or_none(mlo),
+                                                     "hi": _finite_or_none(mhi),
+                                                     "text": core.median_text(mlo, mhi)}
                 gb = m["gain"][base, :, -1, j]
                 entry["final_gain_ratio_vs_baseline"] = stats.summarize(m["gain"][a, :, -1, j] / gb)
             arm_sum["frequencies"][str(k)] = entry
@@ -286,4 +293,107 @@ def tables_from_run(cfg, run_dir) -> list[dict]:
         out.append(exp_a_noise.table(cfg, arms, m, nz, predicted))
     if cfg.train_points != "all":
         out.append(exp_a_heldout.table(cfg, arms, dict(np.load(run_dir / exp_a_heldout.FILE))))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Verdicts: A's evidence on the claims (docs/DEFINITIONS.md section 1)
+# --------------------------------------------------------------------------
+
+# Per claim the sign of the effect that supports it, per statistic: a
+# low-pass shrinks the final gain (g_arm - g_base < 0) and delays learning
+# (t_arm - t_base > 0); "introduces high-frequency content" the opposite.
+A_DIRECTIONS = {"l2_lowpass": {"gain": -1, "delay": +1},
+                "dropout_highfreq": {"gain": +1, "delay": -1}}
+A_FIGURES = {"gain": "figures/exp_a_gain_curves.png", "delay": "figures/exp_a_frequency_curves.png"}
+SIGN_TEST = "exact sign test, two-sided, on seeds whose ordering is known (censoring-aware)"
+
+
+def delay_bounds(cfg: Config, m: dict, a: int, base: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-seed bounds of arm ``a``'s delay of t_k (frequency index ``j``)
+    against the baseline of the same seed (:func:`core.paired_delay_bounds`)."""
+    def bounds(i):
+        return core.time_bounds(m["t"][i, :, j], m["state"][i, :, j], m["below_since"][i, :, j],
+                                cfg.steps)
+    return core.paired_delay_bounds(bounds(a), bounds(base))
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list[dict]:
+    """Findings on ``l2_lowpass`` and ``dropout_highfreq`` from experiment A,
+    in :func:`utils.verdicts.finding`'s record format, experiment ``"A"``.
+
+    Per arm that tests a claim (:func:`utils.verdicts.b_claim_arms`: L2 alone
+    or dropout alone primary, both together extra evidence) and per target
+    frequency, two paired statistics against the baseline of the same seed:
+    the final gain difference ``g_arm - g_base`` (paired t-test) and the
+    delay of t_k (censoring-aware: a censored time is a bound, the median is
+    reported as its bounds, ``>= N`` when censored seeds decide it; exact
+    sign test on the seeds whose ordering is known). Holm over every tested
+    row of the claim. Fewer than ``MIN_SEEDS`` usable seeds: inconclusive."""
+    base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
+    if base is None:
+        return []
+    index = {a.name: i for i, a in enumerate(arms)}
+    dataset = (f"synthetic 1D target sin(kx), k = {', '.join(map(str, cfg.freqs))}, "
+               f"N = {cfg.n_points}")
+    out = []
+    for claim, members in vd.b_claim_arms(per_arm).items():
+        rows = []
+        for name, role in members:
+            a = index[name]
+            for j, k in enumerate(cfg.freqs):
+                diff = m["gain"][a, :, -1, j] - m["gain"][base, :, -1, j]
+                s = stats.paired_summary(diff)
+                rows.append(dict(kind="gain", arm=name, role=role, k=k, n=s["n"], p=s["p"],
+                                 sign=s["mean"], estimate=s["mean"], lo=s["lo"], hi=s["hi"],
+                                 values=[_finite_or_none(v) for v in diff],
+                                 statistic=f"final gain g_{k} minus the baseline's (same seed)",
+                                 method_test=stats.PAIRED_TEST, shown=None))
+                lo, hi = delay_bounds(cfg, m, a, base, j)
+                pos, neg, p = core.sign_test_censored(lo, hi)
+                mlo, mhi = core.median_bounds(lo, hi)
+                est = mlo if np.isfinite(mlo) else mhi
+                rows.append(dict(kind="delay", arm=name, role=role, k=k, n=pos + neg,
+                                 p=p if pos + neg else float("nan"), sign=pos - neg,
+                                 estimate=est, lo=mlo, hi=mhi,
+                                 values=[_finite_or_none(x) if x == y else None
+                                         for x, y in zip(lo, hi)],
+                                 statistic=f"delay of t_{k} vs the baseline (steps, median over "
+                                           "seeds, censoring-aware)",
+                                 method_test=SIGN_TEST, shown=core.median_text(mlo, mhi),
+                                 per_seed=" ".join(core.median_text(x, y) for x, y in zip(lo, hi))))
+        tested = [i for i, r in enumerate(rows) if r["n"] >= vd.MIN_SEEDS and np.isfinite(r["p"])]
+        adj = np.full(len(rows), np.nan)
+        if tested:
+            adj[tested] = stats.holm([rows[i]["p"] for i in tested])
+        family = (f"experiment A, {claim}: arms {', '.join(n for n, _ in members)} x k = "
+                  f"{', '.join(map(str, cfg.freqs))} x (final gain, delay of t_k)")
+        method = f"Holm over {len(tested)} tests; per test its own (see statistic)"
+        c = vd.CLAIMS[claim]
+        for i, r in enumerate(rows):
+            p_adj = _finite_or_none(adj[i])
+            direction = A_DIRECTIONS[claim][r["kind"]]
+            v = ("inconclusive" if p_adj is None else
+                 vd.verdict(float(r["sign"]), p_adj, r["n"], direction))
+            est = r["shown"] if r["shown"] is not None else vd._fmt(r["estimate"])
+            extra = f"; per seed {r['per_seed']}" if r["kind"] == "delay" else ""
+            why = ("" if p_adj is not None else
+                   f"; not tested ({r['n']} usable seeds, at least {vd.MIN_SEEDS} needed)")
+            text = (f"{r['arm']}: {v} -- {c.text} (experiment A, k = {r['k']}): {r['statistic']} "
+                    f"{est}{extra}, n = {r['n']}"
+                    + (f", Holm-adjusted p = {p_adj:.3g} ({r['method_test']})" if p_adj is not None
+                       else why) + ".")
+            out.append({"claim": claim, "claim_text": c.text, "arm": r["arm"],
+                        "arm_label": per_arm[r["arm"]]["label"], "verdict": v,
+                        "statistic": r["statistic"],
+                        "estimate": _finite_or_none(r["estimate"]),
+                        "lo": _finite_or_none(r["lo"]), "hi": _finite_or_none(r["hi"]),
+                        "n": int(r["n"]), "values": r["values"], "p_adjusted": p_adj,
+                        "family": family, "method": f"{method}; {r['method_test']}",
+                        "experiment": "A", "dataset_id": dataset, "figure": A_FIGURES[r["kind"]],
+                        "role": r["role"], "text": text})
     return out

@@ -234,6 +234,72 @@ def median_censored(t: np.ndarray, learned: np.ndarray) -> float:
     return float(med) if np.isfinite(med) else float("nan")
 
 
+
+def time_bounds(t: np.ndarray, state: np.ndarray, below_since: np.ndarray,
+                steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` bounds of each learning time t_k: equal for a
+    learned seed; a censored one lies above its bound (``below_since`` for an
+    unconfirmed crossing, else ``steps``: not learned by T), upper ``inf``."""
+    from utils import frequency as fq
+
+    learned = state == fq.LearningState.LEARNED
+    lower = np.where(learned, t, np.where(state == fq.LearningState.UNCONFIRMED,
+                                          np.where(np.isfinite(below_since), below_since, steps),
+                                          steps)).astype(np.float64)
+    return lower, np.where(learned, t, np.inf).astype(np.float64)
+
+
+def paired_delay_bounds(arm: tuple[np.ndarray, np.ndarray],
+                        base: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the per-seed delay ``t_arm - t_base`` from each time's
+    :func:`time_bounds`: ``[lo_arm - hi_base, hi_arm - lo_base]`` (a censored
+    arm time makes a lower bound, a censored baseline time an upper one, both
+    censored: unbounded either way)."""
+    with np.errstate(invalid="ignore"):
+        lo = arm[0] - base[1]
+        hi = arm[1] - base[0]
+    return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
+
+
+def median_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[float, float]:
+    """Bounds of the median of values known only within ``[lower, upper]``
+    (per seed): the median is monotone in every value, so it lies between the
+    median of the lower and of the upper bounds. Equal bounds: exact."""
+    return float(np.median(lower)), float(np.median(upper))
+
+
+def median_text(lo: float, hi: float, fmt: str = "+.0f") -> str:
+    """``"+123"`` (exact), ``">= +5802"`` / ``"<= -40"`` (one-sided, censored
+    seeds decide the median) or ``"undetermined"``."""
+    if lo == hi and np.isfinite(lo):
+        return format(lo, fmt)
+    if np.isfinite(lo) and not np.isfinite(hi):
+        return ">= " + format(lo, fmt)
+    if np.isfinite(hi) and not np.isfinite(lo):
+        return "<= " + format(hi, fmt)
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"in [{lo:{fmt}}, {hi:{fmt}}]"
+    return "undetermined"
+
+
+def sign_test_censored(lower: np.ndarray, upper: np.ndarray) -> tuple[int, int, float]:
+    """Paired sign test of per-seed differences known within ``[lower,
+    upper]``: a seed counts where its sign is known (``lower > 0`` positive,
+    ``upper < 0`` negative; exact zeros and unknown orderings drop out, as
+    ties). Returns ``(n positive, n negative, two-sided exact binomial p)``;
+    p = 1 without any known sign."""
+    from math import comb
+
+    pos = int(np.sum(lower > 0))
+    neg = int(np.sum(upper < 0))
+    n = pos + neg
+    if n == 0:
+        return 0, 0, 1.0
+    k = min(pos, neg)
+    p = 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n
+    return pos, neg, float(min(1.0, p))
+
+
 @contextlib.contextmanager
 def flush_subnormals():
     """Flush float32 subnormals to zero (the CPU's FTZ/DAZ state) inside the
@@ -318,7 +384,9 @@ class StackedOptimizer:
         self.lr0 = lr0
         self.decay = {n: d for n, d in decay.items() if bool((d > 0).any())}
         if kind == "adam":
-            self.adam = torch.optim.Adam(list(params.values()), lr=float(lr0[0]))
+            # fused: one kernel per tensor (the same update, fewer passes over memory)
+            self.adam = torch.optim.Adam(list(params.values()), lr=float(lr0[0]),
+                                         fused=lr0.device.type == "cpu" or None)
 
     def _per_job(self, v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return v.view(-1, *([1] * (like.dim() - 1)))
@@ -344,6 +412,20 @@ class StackedOptimizer:
     def zero_grad(self) -> None:
         for p in self.params.values():
             p.grad = None
+
+
+MASK_BITS = 15
+
+
+def mask_threshold(p: float, name: str = "") -> int:
+    """A unit is dropped where its 15 random bits, as an integer, are below
+    ``round(p * 2^15)``: the realised rate is that over ``2^15`` (0.1000061
+    for 0.1). ValueError for a rate that rounds to no dropout."""
+    t = round(p * 2 ** MASK_BITS)
+    if p > 0 and t < 1:
+        raise ValueError(f"dropout: {p} rounds to no dropout at {MASK_BITS} random bits per "
+                         f"unit ({name}); expected 0 or at least 2^-{MASK_BITS + 1}")
+    return t
 
 
 def _job_regimen_parts(arm: Regimen, model: MLP) -> tuple[list[str], dict[str, float]]:
@@ -372,8 +454,9 @@ def train_jobs(cfg: Config, jobs: Sequence[tuple[Regimen, int]],
     (penalty through ``arm.penalty`` on its own weights, decoupled decay and
     the L2 set through ``arm.param_groups`` / ``arm.penalised``), optimiser
     state and (GD) step size, and dropout masks, drawn from its own
-    ``torch.Generator`` seeded ``MASK_SEED + seed``: a job's masks do not
-    depend on the other jobs of the stack. The loss is the sum of the jobs'
+    ``torch.Generator`` seeded ``MASK_SEED + seed`` (15 random bits per unit,
+    :func:`mask_threshold`): a job's masks do not depend on the other jobs of
+    the stack, and arms of one seed with equal rates share them. The loss is the sum of the jobs'
     losses, so autograd's gradient for a job is that of its own loss.
 
     ``progress(step, steps)`` is called every ``progress_every`` steps.
@@ -421,17 +504,21 @@ def _train_jobs(cfg: Config, jobs, progress, progress_every) -> list[dict]:
     gens = {j: torch.Generator(device=device).manual_seed(MASK_SEED + seeds[j]) for j in drop}
     n_train = u_train.shape[0]
     if drop:
+        thresholds = {j: mask_threshold(arms[j].dropout, arms[j].name) for j in drop}
         mask_buf = torch.ones(cfg.depth, J, n_train, cfg.width, device=device)
-        rand = torch.empty(cfg.depth, n_train, cfg.width, device=device)
+        size = cfg.depth * n_train * cfg.width
+        words = torch.empty((size + 1) // 2, dtype=torch.int32, device=device)
 
     def masks() -> list[torch.Tensor] | None:
         if not drop:
             return None
         for j in drop:
-            p = arms[j].dropout
-            torch.rand(rand.shape, generator=gens[j], device=device, out=rand)
+            # 31 random bits per int32 word: two 15-bit draws per word (the
+            # low half's bit 15 dropped), one word per two units
+            bits = words.random_(generator=gens[j]).view(torch.int16)[:size]
+            keep = torch.bitwise_and(bits, 0x7FFF).view(cfg.depth, n_train, cfg.width)
             # nn.Dropout: kept units scaled by 1 / (1 - p)
-            torch.mul(rand >= p, 1.0 / (1.0 - p), out=mask_buf[:, j])
+            torch.mul(keep >= thresholds[j], 1.0 / (1.0 - arms[j].dropout), out=mask_buf[:, j])
         return list(mask_buf.unbind(0))
 
     ckpts = run_checkpoints(cfg)

@@ -113,6 +113,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
     tidy.write_tidy_csv(run_dir / "exp_a_tidy.csv", tidy.tidy_rows_a(run_dir / "exp_a_arrays.npz"))
     per_arm, rows, warnings = analysis.summarise(cfg, arms, m)
+    findings = analysis.findings_a(cfg, arms, m, per_arm)
     analysis.write_table(run_dir / "learning_times.csv", rows)
     dose.save_axis(run_dir, core.dose_axis(cfg, arms), [a.name for a in arms])
 
@@ -127,6 +128,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
         "steps": cfg.steps, "eps": cfg.eps, "seeds": list(cfg.seeds),
         "arms": per_arm,
         "takeaway": verdicts.takeaway_a(per_arm, cfg.freqs, cfg.steps),
+        "findings": findings,
         "table": rows,
         # What the HTML report shows: figures with what to look for, and tables.
         "figures": [{"file": f"figures/{name}", "caption": caption}
@@ -144,6 +146,8 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
         "warnings": ([short] if short else []) + warnings,
         "wall_seconds": {"training": train_seconds, "total": time.perf_counter() - t_start},
     }
+    if findings:
+        summary["tables"].append(verdicts.findings_table(findings, "A"))
     dose_table = dose.a_table(run_dir, {"t_learn": m["t"], "learned": m["learned"],
                                         "gain": m["gain"], "freqs": np.asarray(cfg.freqs)})
     if dose_table:

@@ -10,11 +10,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings, strategies as st
 
 import main
 from experiments import exp_a_analysis as analysis
 from experiments import exp_a_core as exp_a
+from utils.regimen import Regimen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -366,3 +368,39 @@ def test_run_resume_after_a_kill_and_pool_are_bitwise_equal(tmp_path):
         for k in want:
             if want[k].dtype.kind in "fiub":
                 assert np.array_equal(got[k], want[k], equal_nan=True), k
+
+
+def test_dropout_masks_drop_at_the_rate_and_refuse_a_rate_that_rounds_to_none(one_thread):
+    # the realised rate of a long run of masks against round(p 2^15) / 2^15,
+    # within 5 binomial standard deviations
+    cfg = dataclasses.replace(_few_steps(), steps=1, seeds=(0,), width=256, depth=2, n_points=1024)
+    arm = Regimen(name="d", dropout=0.3, dropout_at="hidden")
+    seen = []
+
+    class Spy(exp_a.StackedMLP):
+        def forward(self, u, masks=None):
+            if masks is not None:
+                seen.extend(m.clone() for m in masks)
+            return super().forward(u, masks)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(exp_a, "StackedMLP", Spy)
+    try:
+        exp_a.train_job(cfg, arm, 0)
+    finally:
+        mp.undo()
+    m = torch.cat([x.flatten() for x in seen])
+    rate = exp_a.mask_threshold(0.3) / 2 ** exp_a.MASK_BITS
+    assert torch.unique(m).tolist() == pytest.approx([0.0, 1 / 0.7])
+    dropped = float((m == 0).double().mean())
+    assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / m.numel())
+    with pytest.raises(ValueError, match="dropout"):
+        exp_a.mask_threshold(1e-6)
+
+
+def test_progress_is_called_every_n_steps(one_thread):
+    cfg = dataclasses.replace(_few_steps(), seeds=(0,))
+    calls = []
+    exp_a.train_jobs(cfg, [(exp_a.build_arms(cfg)[0], 0)], progress=lambda s, n: calls.append((s, n)),
+                     progress_every=6)
+    assert calls == [(6, 20), (12, 20), (18, 20), (20, 20)]
