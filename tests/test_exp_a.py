@@ -404,3 +404,29 @@ def test_progress_is_called_every_n_steps(one_thread):
     exp_a.train_jobs(cfg, [(exp_a.build_arms(cfg)[0], 0)], progress=lambda s, n: calls.append((s, n)),
                      progress_every=6)
     assert calls == [(6, 20), (12, 20), (18, 20), (20, 20)]
+
+
+def test_dose_heat_map_shows_the_censored_bound_not_the_survivors_median(tmp_path, monkeypatch):
+    # the case: the baseline learned k = 50 at 4,200 / 4,198 / 4,100;
+    # the strongest arm learned it in one seed (+3,704) and never in two: the
+    # median delay is at least T - 4,198 = 5,802, not +3,704 "over 1 seed"
+    from experiments import dose
+    from utils import frequency as fq
+    T = 10_000
+    L, N = fq.LearningState.LEARNED, fq.LearningState.NOT_LEARNED
+    t = np.array([[[4200.0], [4198.0], [4100.0]], [[7904.0], [np.nan], [np.nan]]])   # (A,S,K)
+    state = np.array([[[L], [L], [L]], [[L], [N], [N]]])
+    from utils import runs
+    runs.save_npz(tmp_path / "exp_a_arrays.npz", t_learn=t, learned=state == L, learn_state=state,
+                   below_since=np.full(t.shape, np.nan), gain=np.ones((2, 3, 2, 1)),
+                   freqs=np.array([50]), steps=np.array([0, T]))
+    dose.save_axis(tmp_path, {"knob": "l2", "values": [0.0, 1e-3], "arms": [0, 1]},
+                   ["baseline", "l2=0.001"])
+    seen = {}
+    monkeypatch.setattr(dose, "plot_dose_heatmap",
+                        lambda path, knob, values, ks, med, text, *a: seen.update(med=med, text=text))
+    monkeypatch.setattr(dose, "plot_dose_panels", lambda *a, **k: None)
+    dose.render_a(tmp_path)
+    assert seen["text"][1][0].startswith(f">= +{T - 4198}")
+    assert seen["med"][1, 0] == T - 4198
+    assert seen["text"][0][0] == "+0"
