@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import main
+from experiments import exp_a_core as core
 from experiments import exp_a_synthetic as exp_a
 from utils.executor import Job, Launch, local_workers, run_jobs
 from utils.jobs import JobStore
@@ -48,14 +49,14 @@ def _same(a: dict, b: dict) -> None:
 def sequential():
     """A's jobs one after another in this process: stacked per seed (the
     default, stack=0) and one job per stack (stack=1)."""
-    arms = exp_a.build_arms(CFG)
+    arms = core.build_arms(CFG)
     return {b: exp_a._run_jobs(dataclasses.replace(CFG, stack=b), arms, log=lambda s: None,
                                launch=Launch(workers=1)) for b in (0, 1)}
 
 
 @pytest.mark.parametrize("stack", [0, 1])
 def test_local_pool_equals_sequential(sequential, stack):
-    arms = exp_a.build_arms(CFG)
+    arms = core.build_arms(CFG)
     pooled = exp_a._run_jobs(dataclasses.replace(CFG, stack=stack), arms,
                              log=lambda s: None, launch=Launch(workers=2))
     _same(sequential[stack], pooled)
@@ -97,9 +98,9 @@ def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
 
 def test_order_does_not_matter(sequential):
     """One-job jobs run in reverse order, in this process: the same bits per job."""
-    arms = exp_a.build_arms(CFG)
+    arms = core.build_arms(CFG)
     grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))][::-1]
-    jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
+    jobs = [Job(core.job_name(arms[a], CFG.seeds[s]), core.train_job,
                 (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
     done = run_jobs(jobs, Launch(workers=1), log=lambda s: None)
     _same(sequential[1], {g: done[j.name] for g, j in zip(grid, jobs)})
@@ -147,7 +148,7 @@ def test_duplicate_names_are_refused():
 def test_progress_lines_name_each_job_and_its_headline(capsys):
     cfg = dataclasses.replace(CFG, arms=("baseline",))
     lines = []
-    exp_a._run_jobs(cfg, exp_a.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
+    exp_a._run_jobs(cfg, core.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
     assert len(lines) == 2
     assert "[1/2] stack0_seed0: 1 job(s), train MSE" in lines[0] and "eta" in lines[0]
     assert "[2/2] stack1_seed1: 1 job(s), train MSE" in lines[1] and "eta" not in lines[1]
