@@ -431,3 +431,35 @@ def test_dose_heat_map_shows_the_censored_bound_not_the_survivors_median(tmp_pat
     assert seen["text"][1][0].startswith(f">= +{T - 4198}")
     assert seen["med"][1, 0] == T - 4198
     assert seen["text"][0][0] == "+0"
+
+
+def test_findings_of_a_from_planted_effects():
+    # dropout shrinks k = 50's final gain by 0.7 in every seed and never
+    # learns it; baseline and L2 learn everything: the gain row is a detected
+    # effect against "introduces high-frequency content", the delay a bound
+    # (>= T - t_base) that 3 seeds cannot make significant (sign test p >= 0.25)
+    from utils.frequency import LearningState as LS
+    from utils.report import loading
+    cfg = dataclasses.replace(exp_a.Config(), seeds=(0, 1, 2))
+    arms = exp_a.build_arms(cfg)
+    A, S, K = len(arms), len(cfg.seeds), len(cfg.freqs)
+    rng = np.random.default_rng(0)
+    t = np.array([100.0, 800.0, 4000.0]) + rng.integers(0, 50, (A, S, K)).astype(float)
+    learned = np.ones((A, S, K), bool)
+    d = [a.name for a in arms].index("dropout")
+    t[d, :, -1], learned[d, :, -1] = np.nan, False
+    m = {"t": t, "learned": learned, "state": np.where(learned, LS.LEARNED, LS.NOT_LEARNED),
+         "below_since": np.full((A, S, K), np.nan), "delta": rng.uniform(0, 0.05, (A, S, 4, K)),
+         "gain": rng.uniform(0.95, 1.0, (A, S, 4, K))}
+    m["gain"][d, :, -1, -1] -= 0.7
+    per_arm, _, _ = analysis.summarise(cfg, arms, m)
+    found = analysis.findings_a(cfg, arms, m, per_arm)
+    assert {f["experiment"] for f in found} == {"A"} and len(found) == 2 * 2 * K
+    for f in found:
+        loading._finding(f, "A", ROOT)           # the report can show every row
+    gain50, delay50 = [f for f in found if f["arm"] == "dropout" and "_50" in f["statistic"]]
+    assert gain50["verdict"] == "contradicted" and gain50["estimate"] < -0.6
+    low = float(np.median(cfg.steps - t[0, :, -1]))      # the median of the per-seed bounds
+    assert delay50["verdict"] == "not supported" and delay50["p_adjusted"] >= 0.25
+    assert f">= {low:+.0f}" in delay50["text"] and delay50["lo"] == low and delay50["hi"] is None
+    assert exp_a.sign_test_censored(np.array([1.0, 2, 3]), np.array([1.0, np.inf, 3])) == (3, 0, 0.25)
