@@ -183,7 +183,7 @@ def test_noise_is_the_formula_and_the_same_in_every_arm_of_a_seed():
     _, w4 = exp_a_modes.noise_parts(cfg, x, 4)
     assert not np.array_equal(white, w4)
     assert white.std() == pytest.approx(0.1, rel=0.2)
-    target = exp_a._target(cfg, 3)
+    target = exp_a.target(cfg, 3)
     u, y = target.tensors()
     ut, yt = exp_a_modes.training_set(cfg, target, 3, u, y)
     np.testing.assert_allclose(yt[:, 0].numpy(), (target.y + sinus + white).astype(np.float32),
@@ -194,7 +194,7 @@ def test_noise_metrics_known_answer():
     # Output 0 is exactly clean + noise, output 1 exactly clean (Delta 1, gain 0).
     cfg = dataclasses.replace(exp_a.Config().quick(), seeds=(0,), noise_freqs=(30,),
                               noise_amplitudes=(0.5,), white_noise=0.2)
-    t = exp_a._target(cfg, 0)
+    t = exp_a.target(cfg, 0)
     sinus, white = exp_a_modes.noise_parts(cfg, t.x, 0)
     preds = np.stack([t.y + sinus + white, t.y])[:, None, None, :].repeat(3, axis=2)
     nz = exp_a_noise.noise_metrics(cfg, np.array([0, 1, 2]), preds)
@@ -252,11 +252,11 @@ def test_heldout_run_trains_on_even_points_and_reports_both(tmp_path):
     assert hm["delta_train"].shape == hm["delta_heldout"].shape == arr["delta"].shape
     cfg = _cfg(run_dir)
     tr, ho = exp_a_heldout.subgrid_spectra(arr["preds"].astype(np.float64), cfg.freqs, 64)
-    Y = fq.dft_coefficients(exp_a._target(cfg, 0).y, cfg.freqs)
+    Y = fq.dft_coefficients(exp_a.target(cfg, 0).y, cfg.freqs)
     np.testing.assert_allclose(hm["delta_heldout"], fq.relative_error(ho, Y), atol=1e-9)
     # the loss is on the even points only: the recorded initial loss is theirs
     p0 = arr["preds"][0, 0, 0].astype(np.float64)
-    y = exp_a._target(cfg, 0).y
+    y = exp_a.target(cfg, 0).y
     assert arr["train_loss"][0, 0, 0] == pytest.approx(np.mean((p0[::2] - y[::2]) ** 2), rel=1e-4)
     assert (run_dir / "figures" / "exp_a_heldout.png").exists()
     assert any(t["title"].startswith("Held-out points") for t in summary["tables"])
