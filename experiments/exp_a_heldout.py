@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import exp_a_synthetic as exp_a
+from experiments import exp_a_core as exp_a
 from utils import frequency as fq
 from utils import runs
 from utils.visualization import exp_a_theory as viz
@@ -45,7 +45,7 @@ def heldout_metrics(cfg, steps: np.ndarray, preds: np.ndarray) -> dict:
     ``min(spectrum_kmax, N/4 - 1)`` (``2 |H_k| / N``)."""
     n = cfg.n_points
     preds = preds.astype(np.float64)
-    Y = np.stack([exp_a._target(cfg, s).y for s in cfg.seeds])                 # (S, N)
+    Y = np.stack([exp_a.target(cfg, s).y for s in cfg.seeds])                 # (S, N)
     Ytr, Yho = subgrid_spectra(Y, cfg.freqs, n)
     Htr, Hho = subgrid_spectra(preds, cfg.freqs, n)
     out = {"delta_train": fq.relative_error(Htr, Ytr[None, :, None, :]),
@@ -70,7 +70,7 @@ def table(cfg, arms, hm: dict) -> dict:
         for j, k in enumerate(cfg.freqs):
             row = [arm.name, k]
             for part in ("train", "heldout"):
-                med = exp_a._median_censored(hm[f"t_learn_{part}"][a, :, j],
+                med = exp_a.median_censored(hm[f"t_learn_{part}"][a, :, j],
                                              hm[f"learned_{part}"][a, :, j])
                 row.append(f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}")
             row += [f"{hm['delta_train'][a, :, -1, j].mean():.3f}",

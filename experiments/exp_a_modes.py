@@ -1,23 +1,20 @@
-"""Experiment A's optional modes: gradient descent, label noise, held-out points.
+"""Experiment A's optional modes, training side: gradient descent, label
+noise, held-out points (docs/theory.md section 8).
 
-The hooks :mod:`experiments.exp_a_synthetic` calls (each a no-op, bit for bit,
-in the default configuration):
+What :mod:`experiments.exp_a_core` calls (each a no-op, bit for bit, in the
+default configuration):
 
 * :func:`validate` -- the mode fields of ``Config``;
 * :func:`training_set` -- the ``(u, y)`` the loss is on: the training target
   ``y + noise`` (label noise, DEFINITIONS 12) and/or the even grid points only
   (held-out evaluation); ``None`` when it is the measured grid and target;
-* :func:`make_optimizer` -- Adam/AdamW as before, or full-batch gradient
-  descent with the step size :func:`utils.frequency.stable_gd_lr` from the
-  seed's initial kernel;
-* :func:`attach` -- after the arrays are saved: theory, label-noise and
-  held-out analyses, their ``.npz`` files and summary tables;
-* :func:`render_figures` -- their figures, drawn from the saved ``.npz``
-  files alone (a run and ``--report`` both draw them this way);
-  :func:`tables_from_run` -- their tables, recomputed from the same files.
+* :func:`gd_lr` -- gradient descent's step size :func:`utils.frequency.stable_gd_lr`
+  from the seed's initial kernel (:func:`effective_l2` for the arm's L2).
 
-The analyses themselves live in :mod:`experiments.exp_a_theory`,
-:mod:`experiments.exp_a_noise` and :mod:`experiments.exp_a_heldout`.
+The modes' analyses live in :mod:`experiments.exp_a_theory`,
+:mod:`experiments.exp_a_noise` and :mod:`experiments.exp_a_heldout`; the
+analysis module (:mod:`experiments.exp_a_analysis`) runs them after a run.
+This module imports no other module of experiment A.
 """
 
 from __future__ import annotations
@@ -154,24 +151,8 @@ def gd_lr(cfg, arm: Regimen, model: torch.nn.Module, u_train) -> float:
     return fq.stable_gd_lr(theta, theta.shape[0], safety=GD_SAFETY, l2=effective_l2(arm))
 
 
-def make_optimizer(cfg, arm: Regimen, model: torch.nn.Module, u_train):
-    """``(optimizer, base learning rate)``; the schedule multiplies the base.
-
-    Adam (penalty or no L2, one group) and AdamW (decoupled L2, the regimen's
-    groups) at ``cfg.lr`` exactly as experiment A always built them; GD is
-    ``torch.optim.SGD`` without momentum on the regimen's groups (decoupled
-    L2 becomes SGD weight decay, see :func:`effective_l2`)."""
-    if cfg.optimizer == "gd":
-        lr0 = gd_lr(cfg, arm, model, u_train)
-        return torch.optim.SGD(arm.param_groups(model), lr=lr0, momentum=0.0), lr0
-    if arm.l2_mode == "decoupled" and arm.l2 > 0:
-        return torch.optim.AdamW(arm.param_groups(model), lr=cfg.lr), cfg.lr
-    # one group, as Adam is documented (and bit-identical to earlier runs)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr), cfg.lr
-
-
 # --------------------------------------------------------------------------
-# After the run
+# Tables
 # --------------------------------------------------------------------------
 
 def ci_text(values, bounds=None) -> str:
@@ -182,72 +163,3 @@ def ci_text(values, bounds=None) -> str:
     if d["n"] >= 2 and np.isfinite(d["lo"]) and np.isfinite(d["hi"]):
         return f"{d['mean']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]"
     return f"{d['mean']:.3f} (n = {d['n']})"
-
-def attach(cfg, arms, run_dir, steps, preds, m, summary: dict, log=print) -> dict:
-    """Run the analyses of the active modes, write their files,
-    and add their tables, figures and a ``modes`` entry to ``summary`` (in
-    place; also returned). Nothing happens in the default configuration."""
-    from experiments import exp_a_heldout, exp_a_noise, exp_a_theory
-
-    parts = []
-    if theory_on(cfg):
-        parts.append(exp_a_theory.analyse_and_save(cfg, arms, run_dir, steps, preds, m, log))
-    if noise_on(cfg):
-        parts.append(exp_a_noise.analyse_and_save(cfg, arms, run_dir, steps, preds, m, log))
-    if cfg.train_points != "all":
-        parts.append(exp_a_heldout.analyse_and_save(cfg, arms, run_dir, steps, preds, m, log))
-    if not parts and cfg.optimizer == "adam":
-        return summary
-    summary["modes"] = {"optimizer": cfg.optimizer, "theory": theory_on(cfg),
-                        "noise_freqs": list(cfg.noise_freqs),
-                        "noise_amplitudes": list(noise_amplitudes(cfg)),
-                        "white_noise": cfg.white_noise, "train_points": cfg.train_points}
-    for p in parts:
-        summary["tables"] += p["tables"]
-        summary["figures"] += p["figures"]
-        summary["modes"].update(p.get("summary", {}))
-        summary.setdefault("warnings", []).extend(p.get("warnings", []))
-    return summary
-
-
-def render_figures(cfg, run_dir) -> list:
-    """Draw the figures of the active modes from their saved ``.npz`` files
-    (and ``exp_a_arrays.npz``); ``[]`` in the default configuration. Called by
-    :func:`experiments.exp_a_synthetic.render_figures`, so ``--report RUN_DIR``
-    redraws them too."""
-    from experiments import exp_a_heldout, exp_a_noise, exp_a_theory
-
-    paths = []
-    if theory_on(cfg):
-        paths += exp_a_theory.render_figures(cfg, run_dir)
-    if noise_on(cfg):
-        paths += exp_a_noise.render_figures(cfg, run_dir)
-    if cfg.train_points != "all":
-        paths += exp_a_heldout.render_figures(cfg, run_dir)
-    return paths
-
-
-def tables_from_run(cfg, run_dir) -> list[dict]:
-    """The active modes' summary tables (theory, label noise, held-out, in
-    :func:`attach`'s order), recomputed from the run folder's saved ``.npz``
-    files alone: the same tables the run put in ``summary.json``."""
-    from pathlib import Path
-
-    from experiments import exp_a_heldout, exp_a_noise, exp_a_synthetic, exp_a_theory
-
-    run_dir = Path(run_dir)
-    arms = exp_a_synthetic.build_arms(cfg)
-    arr = np.load(run_dir / "exp_a_arrays.npz")
-    m = {"t": arr["t_learn"], "learned": arr["learned"], "delta": arr["delta"],
-         "gain": arr["gain"]}
-    out, th = [], None
-    if theory_on(cfg):
-        th = dict(np.load(run_dir / exp_a_theory.FILE))
-        out.append(exp_a_theory.table(cfg, arms, m, th))
-    if noise_on(cfg):
-        nz = dict(np.load(run_dir / exp_a_noise.FILE))
-        predicted = th["pred_noise_delta"] if th is not None and cfg.noise_freqs else None
-        out.append(exp_a_noise.table(cfg, arms, m, nz, predicted))
-    if cfg.train_points != "all":
-        out.append(exp_a_heldout.table(cfg, arms, dict(np.load(run_dir / exp_a_heldout.FILE))))
-    return out

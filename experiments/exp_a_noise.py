@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import exp_a_modes as modes
-from experiments import exp_a_synthetic as exp_a
+from experiments import exp_a_core as exp_a
 from utils import frequency as fq
 from utils import runs
 from utils.visualization import exp_a_theory as viz
@@ -38,7 +38,7 @@ def noise_metrics(cfg, steps: np.ndarray, preds: np.ndarray) -> dict:
     out = {"noise_delta": np.empty((A, S, C, len(kn))), "noise_gain": np.empty((A, S, C, len(kn))),
            "white_fit": np.full((A, S, C), np.nan)}
     for s, seed in enumerate(cfg.seeds):
-        target = exp_a._target(cfg, seed)
+        target = exp_a.target(cfg, seed)
         sinus, white = modes.noise_parts(cfg, target.x, seed)
         h = preds[:, s].astype(np.float64)                                   # (A, C, N)
         if kn:
@@ -87,10 +87,10 @@ def table(cfg, arms, m: dict, nz: dict, predicted: np.ndarray | None = None) -> 
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
         for j, k in enumerate(cfg.freqs):
-            med = exp_a._median_censored(m["t"][a, :, j], m["learned"][a, :, j])
+            med = exp_a.median_censored(m["t"][a, :, j], m["learned"][a, :, j])
             delay = "-"
             if base is not None and a != base:
-                mb = exp_a._median_censored(m["t"][base, :, j], m["learned"][base, :, j])
+                mb = exp_a.median_censored(m["t"][base, :, j], m["learned"][base, :, j])
                 delay = f"{med - mb:+.0f}" if np.isfinite(med) and np.isfinite(mb) else "n/a"
             rows.append([arm.name, f"signal k={k}",
                          f"{med:.0f}" if np.isfinite(med) else f"not learned by T={cfg.steps}",
@@ -98,7 +98,7 @@ def table(cfg, arms, m: dict, nz: dict, predicted: np.ndarray | None = None) -> 
                          modes.ci_text(m["gain"][a, :, -1, j]), "learned" if np.isfinite(med)
                          else "not learned"] + (["-"] if extra else []))
         for j, k in enumerate(cfg.noise_freqs):
-            med = exp_a._median_censored(nz["noise_t_learn"][a, :, j], nz["noise_learned"][a, :, j])
+            med = exp_a.median_censored(nz["noise_t_learn"][a, :, j], nz["noise_learned"][a, :, j])
             fd = float(nz["noise_delta"][a, :, -1, j].mean())
             fg = float(nz["noise_gain"][a, :, -1, j].mean())
             rows.append([arm.name, f"noise k={k}",
@@ -146,7 +146,7 @@ def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
                   noise_freqs=np.asarray(cfg.noise_freqs, dtype=np.int64),
                   noise_amplitudes=np.asarray(modes.noise_amplitudes(cfg), dtype=np.float64),
                   arms=np.asarray([a.name for a in arms]), seeds=np.asarray(cfg.seeds), **nz)
-    # exp_a_modes.attach runs the theory first; its file is this run's
+    # exp_a_analysis.attach runs the theory first; its file is this run's
     theory = run_dir / "exp_a_theory.npz"
     predicted = (np.load(theory)["pred_noise_delta"] if modes.theory_on(cfg) and theory.exists()
                  and cfg.noise_freqs else None)

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 
 from experiments import exp_a_modes as modes
-from experiments import exp_a_synthetic as exp_a
-from models.mlp import MLP
+from experiments import exp_a_core as exp_a
 from utils import frequency as fq
 from utils import runs
 from utils.optim import lr_multiplier
@@ -48,17 +47,9 @@ CAPTIONS = {
 }
 
 
-def initial_model(cfg, seed: int) -> torch.nn.Module:
-    """The seed's initial network, as :func:`exp_a.train_job` builds it
-    (dropout does not change the weights; eval mode is used anyway)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return MLP(1, cfg.width, cfg.depth, cfg.activation, 0.0)
-
-
 def training_arrays(cfg, seed: int):
     """``(target, u_train float32 tensor (N, 1), y_train float64 (N,))``."""
-    target = exp_a._target(cfg, seed)
+    target = exp_a.target(cfg, seed)
     u, _ = target.tensors("cpu")
     sinus, white = modes.noise_parts(cfg, target.x, seed)
     idx = modes.train_index(cfg, target.x.size)
@@ -113,7 +104,7 @@ def predict(cfg, arms: list[Regimen], steps: np.ndarray) -> dict:
     eig = []
     for s, seed in enumerate(cfg.seeds):
         target, u_tr, y_tr = training_arrays(cfg, seed)
-        lin = fq.linearise(initial_model(cfg, seed), u_tr)
+        lin = fq.linearise(exp_a.initial_model(cfg, seed), u_tr)
         theta, N = lin.theta, y_tr.size
         eig.append(np.linalg.eigvalsh(theta)[::-1])
         x_tr = target.x[modes.train_index(cfg, target.x.size)]
@@ -168,7 +159,7 @@ def order_agrees(t, learned, pt, plearned) -> bool | None:
 
 
 def _median(t, learned) -> float:
-    return exp_a._median_censored(t, learned)
+    return exp_a.median_censored(t, learned)
 
 
 def _t_text(v: float, steps: int) -> str:
@@ -231,7 +222,7 @@ def render_figures(cfg, run_dir) -> list[Path]:
 
 def analyse_and_save(cfg, arms, run_dir, steps, preds, m, log=print) -> dict:
     """Predict and write ``exp_a_theory.npz``; return the tables, figures and
-    summary entries for :func:`exp_a_modes.attach`. The figures are drawn
+    summary entries for :func:`experiments.exp_a_analysis.attach`. The figures are drawn
     from the saved arrays by :func:`render_figures` (through
     :func:`exp_a_synthetic.render_figures`, after the arrays are saved)."""
     run_dir = Path(run_dir)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import main
+from experiments import exp_a_core as core
 from experiments import exp_a_synthetic as exp_a
 from tests.fixtures.runs import QUICK_ALL, run_main
 from utils.executor import Job, Launch, local_workers, run_jobs
@@ -45,20 +46,20 @@ def _same(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def sequential():
-    """Both of A's paths, one after another in this process: the batched
-    default (None) and one job at a time (False)."""
-    arms = exp_a.build_arms(CFG)
-    return {b: exp_a._run_jobs(dataclasses.replace(CFG, batched=b), arms, log=lambda s: None,
-                               launch=Launch(workers=1)) for b in (None, False)}
+    """A's jobs one after another in this process: stacked per seed (the
+    default, stack=0) and one job per stack (stack=1)."""
+    arms = core.build_arms(CFG)
+    return {b: exp_a._run_jobs(dataclasses.replace(CFG, stack=b), arms, log=lambda s: None,
+                               launch=Launch(workers=1)) for b in (0, 1)}
 
 
-@pytest.mark.parametrize("batched", [None, False])
+@pytest.mark.parametrize("stack", [0, 1])
 @pytest.mark.slow
-def test_local_pool_equals_sequential(sequential, batched):
-    arms = exp_a.build_arms(CFG)
-    pooled = exp_a._run_jobs(dataclasses.replace(CFG, batched=batched), arms,
+def test_local_pool_equals_sequential(sequential, stack):
+    arms = core.build_arms(CFG)
+    pooled = exp_a._run_jobs(dataclasses.replace(CFG, stack=stack), arms,
                              log=lambda s: None, launch=Launch(workers=2))
-    _same(sequential[batched], pooled)
+    _same(sequential[stack], pooled)
 
 
 SWEEP = ["--experiment", "a", "--quick", "--epochs", "150", "--set", "n_checkpoints=20",
@@ -100,12 +101,12 @@ def test_ray_local_sweep_equals_sequential(sweep_sequential, tmp_path):
 @pytest.mark.slow
 def test_order_does_not_matter(sequential):
     """One-job jobs run in reverse order, in this process: the same bits per job."""
-    arms = exp_a.build_arms(CFG)
+    arms = core.build_arms(CFG)
     grid = [(a, s) for a in range(len(arms)) for s in range(len(CFG.seeds))][::-1]
-    jobs = [Job(exp_a.job_name(arms[a], CFG.seeds[s]), exp_a.train_job,
+    jobs = [Job(core.job_name(arms[a], CFG.seeds[s]), core.train_job,
                 (CFG, arms[a], CFG.seeds[s])) for a, s in grid]
     done = run_jobs(jobs, Launch(workers=1), log=lambda s: None)
-    _same(sequential[False], {g: done[j.name] for g, j in zip(grid, jobs)})
+    _same(sequential[1], {g: done[j.name] for g, j in zip(grid, jobs)})
 
 
 def _count_calls(marker: str, value: int) -> dict:
@@ -149,12 +150,12 @@ def test_duplicate_names_are_refused():
 
 
 def test_progress_lines_name_each_job_and_its_headline(capsys):
-    cfg = dataclasses.replace(CFG, arms=("baseline",), batched=False)
+    cfg = dataclasses.replace(CFG, arms=("baseline",))
     lines = []
-    exp_a._run_jobs(cfg, exp_a.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
+    exp_a._run_jobs(cfg, core.build_arms(cfg), log=lines.append, launch=Launch(workers=1))
     assert len(lines) == 2
-    assert "[1/2] baseline_seed0: train MSE" in lines[0] and "eta" in lines[0]
-    assert "[2/2] baseline_seed1: train MSE" in lines[1] and "eta" not in lines[1]
+    assert "[1/2] stack0_seed0: 1 job(s), train MSE" in lines[0] and "eta" in lines[0]
+    assert "[2/2] stack1_seed1: 1 job(s), train MSE" in lines[1] and "eta" not in lines[1]
 
 
 def test_local_workers_policy():

@@ -13,7 +13,8 @@ from matplotlib.image import imread
 
 import main
 from experiments import exp_a_heldout, exp_a_modes, exp_a_noise, exp_a_theory
-from experiments import exp_a_synthetic as exp_a
+from experiments import exp_a_analysis as analysis
+from experiments import exp_a_core as exp_a
 from utils import frequency as fq
 from utils.regimen import Regimen
 
@@ -96,7 +97,7 @@ def test_gd_step_size_is_the_stable_step_of_the_initial_kernel(gd_run):
     run_dir, summary = gd_run
     cfg = _cfg(run_dir)
     _, u, y = exp_a_theory.training_arrays(cfg, 0)
-    theta = fq.empirical_ntk(exp_a_theory.initial_model(cfg, 0), u)
+    theta = fq.empirical_ntk(exp_a.initial_model(cfg, 0), u)
     for a, arm in enumerate(exp_a.build_arms(cfg)):
         want = fq.stable_gd_lr(theta, y.size, safety=0.9, l2=exp_a_modes.effective_l2(arm))
         assert summary["modes"]["gd_lr"][a][0] == pytest.approx(want, rel=1e-12)
@@ -117,20 +118,37 @@ def test_decoupled_gd_is_the_penalty_at_half_strength(one_thread):
     assert np.abs(base[-1] - p_pen[-1]).max() > 10 * np.abs(p_dec[-1] - p_pen[-1]).max()
 
 
-def test_gd_optimizer_is_plain_sgd_with_the_regimen_groups(one_thread):
-    cfg = dataclasses.replace(exp_a.Config().quick(), optimizer="gd", width=16, depth=1,
-                              n_points=32, freqs=(1, 2))
-    arm = Regimen(name="d", l2=1e-3, l2_mode="decoupled", dropout_at="hidden")
-    model = exp_a_theory.initial_model(cfg, 0)
-    _, u, _ = exp_a_theory.training_arrays(cfg, 0)
-    opt, lr0 = exp_a_modes.make_optimizer(cfg, arm, model, u)
-    assert type(opt) is torch.optim.SGD
-    assert [g["weight_decay"] for g in opt.param_groups] == [1e-3, 0.0]
-    assert all(g["momentum"] == 0 for g in opt.param_groups)
-    assert lr0 == pytest.approx(fq.stable_gd_lr(fq.empirical_ntk(model, u), 32, 0.9, 5e-4))
-    adam, lr_adam = exp_a_modes.make_optimizer(dataclasses.replace(cfg, optimizer="adam"),
-                                               Regimen(name="b"), model, u)
-    assert type(adam) is torch.optim.Adam and lr_adam == cfg.lr
+@pytest.mark.parametrize("optimizer, l2_mode", [("gd", "decoupled"), ("adam", "decoupled"),
+                                               ("adam", "penalty")])
+def test_stacked_optimizer_is_torch_optim_with_the_regimen_groups(one_thread, optimizer, l2_mode):
+    # The stacked optimiser against torch.optim on one model with the
+    # regimen's own param_groups (SGD without momentum for GD, AdamW/Adam),
+    # fed the same gradients for a few steps.
+    cfg = dataclasses.replace(exp_a.Config().quick(), optimizer=optimizer, width=16, depth=2)
+    arm = Regimen(name="d", l2=1e-2, l2_mode=l2_mode, dropout_at="hidden")
+    ref = exp_a.initial_model(cfg, 0)
+    net = exp_a.StackedMLP([exp_a.initial_model(cfg, 0)], torch.device("cpu"))
+    _, decay = exp_a._job_regimen_parts(arm, ref)
+    lr = 0.05
+    if optimizer == "gd":
+        torch_opt = torch.optim.SGD(arm.param_groups(ref), lr=lr, momentum=0.0)
+    elif l2_mode == "decoupled":
+        torch_opt = torch.optim.AdamW(arm.param_groups(ref), lr=lr)
+    else:
+        torch_opt = torch.optim.Adam(ref.parameters(), lr=lr)
+    opt = exp_a.StackedOptimizer(net.params, optimizer, torch.tensor([lr]),
+                                 {n: torch.tensor([decay[n]]) for n in net.params})
+    assert sorted(n for n, d in decay.items() if d) == sorted(
+        n for n, _ in ref.named_parameters() if n.endswith("weight")) or l2_mode == "penalty"
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        for n, p in ref.named_parameters():
+            p.grad = torch.randn(p.shape, generator=g)
+            net.params[n].grad = p.grad[None].clone()
+        torch_opt.step()
+        opt.step(1.0)
+    for n, p in ref.named_parameters():
+        torch.testing.assert_close(net.params[n][0].detach(), p.detach(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.slow
@@ -165,7 +183,7 @@ def test_noise_is_the_formula_and_the_same_in_every_arm_of_a_seed():
     _, w4 = exp_a_modes.noise_parts(cfg, x, 4)
     assert not np.array_equal(white, w4)
     assert white.std() == pytest.approx(0.1, rel=0.2)
-    target = exp_a._target(cfg, 3)
+    target = exp_a.target(cfg, 3)
     u, y = target.tensors()
     ut, yt = exp_a_modes.training_set(cfg, target, 3, u, y)
     np.testing.assert_allclose(yt[:, 0].numpy(), (target.y + sinus + white).astype(np.float32),
@@ -176,7 +194,7 @@ def test_noise_metrics_known_answer():
     # Output 0 is exactly clean + noise, output 1 exactly clean (Delta 1, gain 0).
     cfg = dataclasses.replace(exp_a.Config().quick(), seeds=(0,), noise_freqs=(30,),
                               noise_amplitudes=(0.5,), white_noise=0.2)
-    t = exp_a._target(cfg, 0)
+    t = exp_a.target(cfg, 0)
     sinus, white = exp_a_modes.noise_parts(cfg, t.x, 0)
     preds = np.stack([t.y + sinus + white, t.y])[:, None, None, :].repeat(3, axis=2)
     nz = exp_a_noise.noise_metrics(cfg, np.array([0, 1, 2]), preds)
@@ -234,11 +252,11 @@ def test_heldout_run_trains_on_even_points_and_reports_both(tmp_path):
     assert hm["delta_train"].shape == hm["delta_heldout"].shape == arr["delta"].shape
     cfg = _cfg(run_dir)
     tr, ho = exp_a_heldout.subgrid_spectra(arr["preds"].astype(np.float64), cfg.freqs, 64)
-    Y = fq.dft_coefficients(exp_a._target(cfg, 0).y, cfg.freqs)
+    Y = fq.dft_coefficients(exp_a.target(cfg, 0).y, cfg.freqs)
     np.testing.assert_allclose(hm["delta_heldout"], fq.relative_error(ho, Y), atol=1e-9)
     # the loss is on the even points only: the recorded initial loss is theirs
     p0 = arr["preds"][0, 0, 0].astype(np.float64)
-    y = exp_a._target(cfg, 0).y
+    y = exp_a.target(cfg, 0).y
     assert arr["train_loss"][0, 0, 0] == pytest.approx(np.mean((p0[::2] - y[::2]) ** 2), rel=1e-4)
     assert (run_dir / "figures" / "exp_a_heldout.png").exists()
     assert any(t["title"].startswith("Held-out points") for t in summary["tables"])
@@ -336,5 +354,5 @@ def test_report_redraws_the_noise_and_heldout_figures(tmp_path):
 def test_mode_tables_recompute_from_the_saved_arrays(gd_run, tmp_path):
     for run_dir, summary in (gd_run, _run(tmp_path, *ADAM_SMALL, "--set", "freqs=2,5",
                                           "--set", "noise_freqs=7", "--set", "steps=300")):
-        tables = exp_a_modes.tables_from_run(_cfg(run_dir), run_dir)
+        tables = analysis.tables_from_run(_cfg(run_dir), run_dir)
         assert tables and summary["tables"][-len(tables):] == json.loads(json.dumps(tables))

@@ -273,7 +273,8 @@ def takeaway(experiment: str, dataset_id: str, findings: list[dict]) -> str:
 def takeaway_a(per_arm: dict, freqs, steps: int) -> str:
     """One line for experiment A: the baseline's learning order and what each
     regulariser did at the highest frequency ``k_max`` (median delay against
-    the baseline and final gain ratio), from ``summarise``'s ``per_arm``."""
+    the baseline, censoring-aware, and final gain ratio), from ``summarise``'s
+    ``per_arm``."""
     kmax = str(max(int(k) for k in freqs))
     parts = []
     base = per_arm.get("baseline")
@@ -290,9 +291,10 @@ def takeaway_a(per_arm: dict, freqs, steps: int) -> str:
         if name == "baseline":
             continue
         f = e["frequencies"][kmax]
-        delays = [d for d in f.get("delay_vs_baseline", []) if d is not None]
-        delay = (f"median delay {np.median(delays):+.0f} steps over {len(delays)} seeds"
-                 if delays else f"learned in {f['n_learned']} seeds")
+        # censoring-aware (experiments.exp_a_analysis): ">= N" when censored seeds decide it
+        med = f.get("delay_median_vs_baseline")
+        delay = (f"median delay {med['text']} steps over {len(f['t_per_seed'])} seeds, "
+                 f"{f['n_learned']} learned" if med else f"learned in {f['n_learned']} seeds")
         g = f.get("final_gain_ratio_vs_baseline", f["final_gain"])
         what = "gain ratio vs baseline" if "final_gain_ratio_vs_baseline" in f else "gain"
         parts.append(f"{name} at k = {kmax}: {delay}, final {what} {_fmt(g['mean'], '.2f')} "
