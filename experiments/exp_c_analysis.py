@@ -81,8 +81,9 @@ def spearman(x, y) -> float:
 
 
 def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
-    """Spearman's rho over models (arms x seeds) with a 95% interval from
-    resampling whole seeds (all arms of a seed together: models of one seed
+    """Spearman's rho over models (arms x seeds) with a seed-bootstrap range
+    (2.5th to 97.5th percentile; not a confidence interval at a few seeds,
+    utils.stats.seed_bootstrap) from resampling whole seeds (all arms of a seed together: models of one seed
     share their initial weights and data order, so they are not independent
     points). ``n`` counts the finite pairs; rho and interval are withheld
     (None) when fewer than 3 pairs carry information (NaN from
@@ -98,7 +99,8 @@ def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
     n = int((np.isfinite(x) & np.isfinite(y)).sum())
     rho = spearman(x, y)
     out = {"rho": None, "lo": None, "hi": None, "n": n, "n_seeds": int(x.shape[1]),
-           "interval": f"percentile 95% over resampled seeds (every ordered draw when S^S <= "
+           "interval": f"bootstrap range (2.5-97.5 percentile; a range, not a 95% interval at "
+                       f"few seeds) over resampled seeds (every ordered draw when S^S <= "
                        f"{n_resamples}, else {n_resamples} random draws); none below 3 seeds"}
     # 2 seeds give 3 distinct resamples, two of them one seed twice: no interval
     if np.isfinite(rho) and x.shape[1] >= 3:
@@ -268,8 +270,9 @@ def summarise(z) -> dict:
                            "rows": rows_dband})
     tables.append(
         {"title": "B's conv1 spectrum (last epoch) against C's robustness: Spearman over "
-                  f"models (arms x seeds), 95% interval from resampling whole seeds ({S} seeds)",
-         "columns": ["relation", "Spearman rho [95% interval]", "n models"],
+                  f"models (arms x seeds), range from resampling whole seeds ({S} seeds: a "
+                  f"range of the statistic, not a 95% confidence interval)",
+         "columns": ["relation", "Spearman rho [bootstrap range]", "n models"],
          "rows": [[k.replace("_", " "), _rho_text(v), str(v["n"])] for k, v in corr.items()]})
     if rows_cue:
         tables.append({"title": "Cue-conflict split: share of decisions that follow each cue "

@@ -38,6 +38,8 @@ from .tracker import *  # noqa: F401,F403
 from .ntk import *  # noqa: F401,F403
 from .linearised import *  # noqa: F401,F403
 from .heldout import *  # noqa: F401,F403
+from .input_gradient import *  # noqa: F401,F403
+from . import input_gradient
 from . import (basis, filters, heatmap, heldout, hooks, layers, linearised, noise, ntk, robustness,
                signal1d, spectrum, ssr, tracker)
 
@@ -45,3 +47,4 @@ __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
            + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
            + robustness.__all__ + layers.__all__ + tracker.__all__ + ntk.__all__
            + linearised.__all__ + heldout.__all__)
+__all__ += input_gradient.__all__
