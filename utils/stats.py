@@ -129,10 +129,10 @@ def _t_test_p(d: np.ndarray) -> float:
     n = d.size
     if n < 2:
         return float("nan")
+    if np.all(d == d[0]):  # identical values: the rounded sd may be 1e-17, not 0
+        return 1.0 if d[0] == 0.0 else float("nan")
     sd = float(np.std(d, ddof=1))
     mean = float(np.mean(d))
-    if sd == 0.0:
-        return 1.0 if mean == 0.0 else float("nan")
     t = mean / (sd / math.sqrt(n))
     return float(2.0 * _sp.stdtr(n - 1, -abs(t)))
 
@@ -174,10 +174,10 @@ def tost_p(differences, sesoi: float) -> float:
     n = d.size
     if n < 2:
         return float("nan")
+    if np.all(d == d[0]):
+        return 0.0 if d[0] == 0.0 else float("nan")
     sd = float(np.std(d, ddof=1))
     mean = float(np.mean(d))
-    if sd == 0.0:
-        return 0.0 if mean == 0.0 else float("nan")
     se = sd / math.sqrt(n)
     p_low = float(_sp.stdtr(n - 1, -(mean + sesoi) / se))   # H0 mean <= -sesoi
     p_high = float(_sp.stdtr(n - 1, (mean - sesoi) / se))   # H0 mean >= +sesoi
@@ -197,7 +197,8 @@ def paired_power(n: int, effect: float, sd: float, alpha: float = 0.05) -> float
         raise ValueError(f"effect: expected a finite number, got {effect!r}")
     df, nc = n - 1, abs(effect) / (sd / math.sqrt(n))
     crit = float(_st.t.ppf(1 - alpha / 2, df))
-    return float(_st.nct.sf(crit, df, nc) + _st.nct.cdf(-crit, df, nc))
+    # the lower tail as the upper tail of -T (scipy's nct.cdf returns NaN far in its tail)
+    return float(_st.nct.sf(crit, df, nc) + _st.nct.sf(crit, df, -nc))
 
 
 def minimal_detectable_effect(n: int, sd: float, alpha: float = 0.05,
@@ -245,7 +246,8 @@ def paired_summary(differences, level: float = 0.95, bounds=None) -> dict:
     fin = v[np.isfinite(v)]
     out["p"] = _t_test_p(fin)
     out["test"] = PAIRED_TEST
-    out["sd"] = float(np.std(fin, ddof=1)) if fin.size >= 2 else float("nan")
+    out["sd"] = (float("nan") if fin.size < 2 else 0.0 if np.all(fin == fin[0])
+                 else float(np.std(fin, ddof=1)))
     return out
 
 
