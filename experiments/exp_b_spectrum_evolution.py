@@ -80,6 +80,10 @@ class Config:
     # --- measurement
     hff_cutoff: float = 0.25              # c/p; white noise on 32x32 has HFF(0.25) ~ 0.81
     track_all_convs: bool = False         # also every conv layer's radial spectrum per epoch
+    input_grad_images: int = 200          # test images (fixed by data_seed) whose input-gradient
+                                          # spectrum and HFF are recorded every epoch (0 = off;
+                                          # docs/DEFINITIONS.md 2.4): the primary statistic of
+                                          # claims l2_lowpass and dropout_highfreq
     eval_batch_size: int = 1000
     keep_epochs: tuple[int, ...] = ()     # also keep each model after these epochs (early
                                           # stopping: experiment C evaluates them with epoch=E)
@@ -125,7 +129,8 @@ RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer
           "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
           "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, lt=0.5 * 2 ** 0.5),
-          "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True)}
+          "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True),
+          "input_grad_images": Range(ge=0, integer=True)}
 
 
 def base_regimen(cfg: Config) -> Regimen:
@@ -251,6 +256,14 @@ def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
     return conv_input_resolutions(model, shape, device=device)
 
 
+def input_grad_indices(cfg: Config, n_test: int) -> np.ndarray:
+    """The fixed test images of the input-gradient measure: ``input_grad_images``
+    of them (all when fewer exist) drawn without replacement by ``data_seed``,
+    the same for every arm and seed (sorted)."""
+    k = min(cfg.input_grad_images, n_test)
+    return np.sort(np.random.default_rng([cfg.data_seed, 22]).choice(n_test, k, replace=False))
+
+
 def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:
     stem = f"{arm.name}_seed{seed}"
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
@@ -263,7 +276,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     The history file (weights and metrics per epoch) and the checkpoint are
     both written atomically after every epoch, history first, so a resumed
     job continues from the checkpoint's epoch with an identical result."""
-    from utils.frequency import radial_power_spectrum
+    from utils.frequency import input_gradient_spectrum, radial_power_spectrum
 
     device = torch.device(cfg.device)
     settings = training.device_settings(device)
@@ -280,6 +293,12 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
     eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
                    amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"])
+    ig_idx = torch.from_numpy(input_grad_indices(cfg, x_te.shape[0]))
+    # the gradient is taken w.r.t. the normalised input the model sees
+    shape = (1, -1, 1, 1)
+    ig_x = ((x_te[ig_idx].double() - torch.tensor(data.mean, dtype=torch.float64).view(shape))
+            / torch.tensor(data.std, dtype=torch.float64).view(shape)).float()
+    ig_y = y_te[ig_idx]
 
     def snapshot(epoch: int, tr: dict | None) -> dict:
         ev = training.evaluate(model, x_te, y_te, **eval_kw)
@@ -287,6 +306,10 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
                "train_acc": tr["acc"] if tr else float("nan"),
                "train_loss": tr["loss"] if tr else float("nan"),
                "conv1": model.conv1.weight.detach().float().cpu().numpy().copy()}
+        if len(ig_idx):
+            ig = input_gradient_spectrum(model, ig_x, ig_y, cutoff=cfg.hff_cutoff,
+                                         batch_size=min(cfg.eval_batch_size, 256), device=device)
+            rec.update(ig_hff=ig.hff, ig_energy=ig.energy, ig_hff_images=ig.hff_per_image)
         for name, res_name in res.items():
             w = dict(model.named_modules())[name].weight.detach()
             rec[f"conv_spec/{name}"] = radial_power_spectrum(

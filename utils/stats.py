@@ -20,6 +20,7 @@ Pure numpy/scipy: no files, no printing, no global random state.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -213,13 +214,19 @@ def minimal_detectable_effect(n: int, sd: float, alpha: float = 0.05,
         raise ValueError(f"power: expected a probability in (0, 1), got {power!r}")
     if not (math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd: expected a finite number > 0, got {sd!r}")
-    se = sd / math.sqrt(n)
-    # power grows monotonically with the effect; bracket in units of se
-    f = lambda k: paired_power(n, k * se, sd, alpha) - power  # noqa: E731
+    return _mde_in_se(n, alpha, float(power)) * sd / math.sqrt(n)
+
+
+@functools.lru_cache(maxsize=256)
+def _mde_in_se(n: int, alpha: float, power: float) -> float:
+    """The MDE in units of the standard error: a function of ``n``, ``alpha``
+    and ``power`` alone (cached: simulations ask for it thousands of times)."""
+    # power grows monotonically with the noncentrality; bracket it, then solve
+    f = lambda k: paired_power(n, k, 1.0 * math.sqrt(n), alpha) - power  # noqa: E731
     hi = 1.0
     while f(hi) < 0:
         hi *= 2
-    return float(_opt.brentq(f, 0.0, hi, xtol=1e-10)) * se
+    return float(_opt.brentq(f, 0.0, hi, xtol=1e-12))
 
 
 def paired_summary(differences, level: float = 0.95, bounds=None) -> dict:
