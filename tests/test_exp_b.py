@@ -87,6 +87,39 @@ def test_final_checkpoint_reproduces_reported_accuracy(quick_b):
     assert ev["acc"] == pytest.approx(c["final_test_acc"])
 
 
+def test_input_gradient_recorded_and_reproduced_from_the_checkpoint(quick_b):
+    """The primary statistic of claims 1-2: recorded per epoch; at epoch 0
+    equal across the arms of a seed (same weights, eval mode: dropout off);
+    at the end recomputed from the saved model by the library function."""
+    from models import build_model
+    from utils.checkpoints import load_checkpoint
+    from utils.frequency import input_gradient_spectrum
+    cfg = exp_b.config_from_run(quick_b)
+    z = np.load(quick_b / "exp_b_arrays.npz")
+    A, S, E1 = len(cfg.arms), len(cfg.seeds), cfg.epochs + 1
+    data = exp_b.load_data(cfg)
+    idx = exp_b.input_grad_indices(cfg, data.test_x.shape[0])
+    assert z["ig_hff"].shape == (A, S, E1) and z["ig_hff_images"].shape == (A, S, E1, idx.size)
+    assert np.all((z["ig_hff"] >= 0) & (z["ig_hff"] <= 1))
+    np.testing.assert_allclose(z["ig_hff"][:, :, 0], z["ig_hff"][:1, :, 0].repeat(A, 0),
+                               rtol=1e-6)
+    summary = json.loads((quick_b / "summary.json").read_text())
+    c = summary["checkpoints"][-1]
+    meta = torch.load(quick_b / c["path"], weights_only=True)["meta"]
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
+    model = build_model(meta["model"], meta["num_classes"], meta["in_channels"],
+                        meta["dropout"], dropout_at=meta["dropout_at"], **kw)
+    load_checkpoint(quick_b / c["path"], model=model)
+    m, sd = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+    x = ((data.test_x[idx].double() - m.double()) / sd.double()).float()
+    r = input_gradient_spectrum(model, x, data.test_y[idx], cutoff=cfg.hff_cutoff)
+    np.testing.assert_allclose(z["ig_hff_images"][-1, -1, -1], r.hff_per_image, rtol=1e-5)
+    assert "input_gradient_hff_vs_baseline" in summary["arms"][c["arm"]]
+    f = summary["findings"][0]
+    assert f["statistic"].startswith("input-gradient HFF") and f["secondary"] is not None
+    assert (quick_b / "figures" / "exp_b_input_gradient.png").is_file()
+
+
 class _Crash(Exception):
     pass
 
