@@ -53,7 +53,8 @@ class Config:
     model: str = "small_cnn"              # small_cnn (CPU) | resnet18 (GPU)
     k1: int = 5                           # small_cnn first-layer kernel: 5 gives conv1 a spectrum to show
     widths: tuple[int, ...] = (16, 32, 64)  # 3,300 img/s here; 32-64-128 only 1,000
-    batch_norm: bool = True
+    norm: str = "batch"                   # batch | none: the no-batch-norm variant, where L2 acts
+                                          # on conv1 directly (models/cnn.py, models/resnet.py)
     # --- optimisation: SGD + Nesterov momentum, warm-up then cosine, per step
     epochs: int = 10
     batch_size: int = 256
@@ -167,6 +168,8 @@ def validate(cfg: Config) -> None:
     elif cfg.model not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)} or an import path "
                          f"'pkg.module:factory', got {cfg.model!r}")
+    if cfg.norm not in ("batch", "none"):
+        raise ValueError(f"norm: expected batch or none, got {cfg.norm!r}")
     if cfg.l2_mode not in ("penalty", "decoupled"):
         raise ValueError(f"l2_mode: expected penalty or decoupled, got {cfg.l2_mode!r}")
     if cfg.schedule not in ("cosine", "onecycle", "constant"):
@@ -193,7 +196,9 @@ def validate(cfg: Config) -> None:
 
 def model_kwargs(cfg: Config) -> dict:
     if cfg.model == "small_cnn":
-        return {"k1": cfg.k1, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm}
+        return {"k1": cfg.k1, "widths": list(cfg.widths), "norm": cfg.norm}
+    if cfg.model == "resnet18":
+        return {"norm": cfg.norm}
     return {}
 
 
