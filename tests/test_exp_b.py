@@ -65,7 +65,7 @@ def test_ssr_finite_and_decomposition(quick_b):
     np.testing.assert_allclose(1 - z["ssr_time_abs"], ratio * (1 - z["ssr_time_norm"]),
                                rtol=1e-4, atol=1e-6)
     summary = json.loads((quick_b / "summary.json").read_text())
-    # l2 and dropout test one claim each, l2+dropout both (extra evidence): 4 findings
+    # l2 and l2w test the L2 claim, dropout and dropconv the dropout claim: 4 findings
     assert len(summary["verdicts"]) == len(summary["findings"]) == 4
     assert summary["identity_max_residual"] < 1e-9
 
