@@ -285,3 +285,11 @@ def test_experiment_a_summary_spearman_n_and_takeaway():
     order = ", ".join(str(k) for k in cfg.freqs)
     assert f"baseline learned k = {order} in that order" in line
     assert f"{arms[1].name} at k = {max(cfg.freqs)}: learned in 0 seeds" in line
+
+
+def test_another_experiment_brings_its_own_statistic():
+    st_a = verdicts.Statistic("final gain at k = 50 minus the baseline's", -1, 0.05, "figures/a.png")
+    (f,) = claim_verdicts("l2_lowpass", [_arm("l2", [-0.3, -0.32, -0.29])], "syn",
+                          primary=st_a, experiment="A")
+    assert f["experiment"] == "A" and f["statistic"] == st_a.name and f["sesoi"] == 0.05
+    assert f["verdict"] == "supported" and f["figure"] == "figures/a.png"

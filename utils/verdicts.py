@@ -64,6 +64,7 @@ Pure: no files, no printing, no random state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -275,7 +276,9 @@ def _secondary_record(c: Claim, r: dict) -> dict:
 
 
 def claim_verdicts(claim: str, arms: list[dict], dataset_id: str, alpha: float = ALPHA,
-                   level: float = 0.95, min_n: int = MIN_SEEDS) -> list[dict]:
+                   level: float = 0.95, min_n: int = MIN_SEEDS, *,
+                   primary: Statistic | None = None, secondary: Statistic | None = None,
+                   experiment: str | None = None) -> list[dict]:
     """Findings for every arm tested for ``claim`` in one run.
 
     Args:
@@ -289,11 +292,19 @@ def claim_verdicts(claim: str, arms: list[dict], dataset_id: str, alpha: float =
             cannot be tested: undetermined, left out of both families).
         dataset_id: the data the run used.
         alpha: family-wise error level.
+        primary, secondary, experiment: another experiment's own
+            statistics for the claim (e.g. experiment A's paired final gain
+            at high k, with its own direction and SESOI), replacing the
+            pre-registered ones of :data:`CLAIMS` for this call.
 
     Returns one finding dict per arm, in the order given (fields: see
     docs/DEFINITIONS.md 10.1 and :func:`findings_rows`).
     """
     c = _claim(claim)
+    changes = {k: v for k, v in (("primary", primary), ("secondary", secondary),
+                                 ("experiment", experiment)) if v is not None}
+    if changes:
+        c = dataclasses.replace(c, **changes)
     for a in arms:
         for key in ("arm", "arm_label", "values"):
             if key not in a:
