@@ -190,3 +190,15 @@ def test_every_conv_layer_tracked_on_request(tmp_path):
     # spectrum computed from the saved weights
     np.testing.assert_allclose(z["layer_conv1"].sum(-1) * cfg.widths[0] * 3,
                                z["norm_sq"], rtol=1e-4)
+
+
+def test_study_preset_gives_b_and_c_ten_seeds_on_top_of_the_device_preset():
+    from experiments import exp_c_robustness as exp_c
+    b = exp_b.preset(exp_b.Config(), "cpu", "study")
+    assert b.seeds == tuple(range(10)) and b.n_train == exp_b.PRESETS["cpu"]["n_train"]
+    assert exp_b.preset(exp_b.Config(), "cuda", "study").model == "resnet18"
+    assert exp_b.preset(exp_b.Config(), "cpu").seeds == exp_b.Config().seeds
+    assert exp_c.preset(exp_c.Config(), "cpu", "study").heatmap_n < exp_c.PRESETS["cpu"]["heatmap_n"]
+    for mod in (exp_b, exp_c):
+        with pytest.raises(ValueError, match="preset"):
+            mod.preset(mod.Config(), "cpu", "huge")
