@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a: 1D spectral bias; b: first-layer spectrum on images; "
                         "c: robustness of b's models; all: " + ", ".join(LETTERS)
                         + " in one run folder (default: all, or what --config holds)")
+    g.add_argument("--preset", choices=["study"], default=None, help="study: 10 seeds for B and C (the size a verdict needs; experiments' NAMED_PRESETS; default: none)")
     g.add_argument("--quick", action="store_true",
                    help="same code path with every axis shrunk (smoke test, seconds; leaves "
                         "OUT/figures/ alone; default: off)")
@@ -353,7 +354,7 @@ def build_configs(args, letters: list[str], registry: dict, device: str) -> dict
             else:
                 cfg = mod.Config()
                 if hasattr(mod, "preset"):
-                    cfg = mod.preset(cfg, device)
+                    cfg = mod.preset(cfg, device, args.preset)
             if args.quick:
                 cfg = cfg.quick()
             names = {f.name for f in dataclasses.fields(cfg)}

@@ -12,6 +12,9 @@
 # under 8 minutes on one H100/H200); it does not fit the 10 minutes with the
 # rest, so run it on its own: FULL=1 ONLY_FULL=1 bash benchmarks/gpu_checks.sh OUT
 #
+# The study itself (ResNet-18 with and without batch norm, B's default arms,
+# 10 seeds, function-level measures, then C) is benchmarks/gpu_study.sh.
+#
 # DATA_ROOT is passed to --data-root for B (the folder of the JPEG copy of
 # CIFAR-10, or a torchvision CIFAR-10 root); without it B uses the default
 # dataset choice. Logs and JSON land in OUT_DIR.

@@ -174,14 +174,21 @@ def b_dose(run_dir: Path) -> dict | None:
     if axis is None:
         return None
     z = _load(run_dir, "exp_b_arrays.npz")
-    knob, values, idx, _ = axis
-    panels = [{"title": "normalized SSR vs baseline", "ylabel": "SSR (paired; > 0 low-pass)",
-               "reference": 0.0,
-               "series": [("SSR", _base_zero(z["ssr_base_norm"][:, :, -1], idx))]},
-              {"title": "HFF of conv1", "ylabel": "high-frequency fraction",
-               "reference": float(z["hff_white"]), "series": [("HFF", z["hff"][idx, :, -1])]},
-              {"title": "test accuracy", "ylabel": "accuracy",
-               "series": [("accuracy", z["test_acc"][idx, :, -1])]}]
+    knob, values, idx, base = axis
+    panels = []
+    if "ig_hff" in z and np.isfinite(z["ig_hff"]).any():
+        panels.append({"title": "input-gradient HFF - baseline (primary)",
+                       "ylabel": "HFF difference (paired; < 0 low-pass)", "reference": 0.0,
+                       "series": [("input-gradient HFF", _paired(z["ig_hff"][:, :, -1], idx,
+                                                                 base))]})
+    panels += [{"title": "normalized SSR vs baseline", "ylabel": "SSR (paired; > 0 low-pass)",
+                "reference": 0.0,
+                "series": [("SSR", _base_zero(z["ssr_base_norm"][:, :, -1], idx))]},
+               {"title": "conv1 HFF - baseline", "ylabel": "HFF difference (paired)",
+                "reference": 0.0, "series": [("HFF", _paired(z["hff"][:, :, -1], idx, base))]},
+               {"title": "test accuracy - baseline", "ylabel": "accuracy difference (paired)",
+                "reference": 0.0,
+                "series": [("accuracy", _paired(z["test_acc"][:, :, -1], idx, base))]}]
     return {"knob": knob, "values": values, "panels": panels,
             "title": _title(z, "Experiment B", knob)}
 
@@ -192,6 +199,14 @@ def render_b(run_dir: Path) -> list[Path]:
         return []
     return [plot_dose_panels(Path(run_dir) / "figures" / "exp_b_dose_response.png", d["knob"],
                              d["values"], d["panels"], d["title"])]
+
+
+def _paired(per_arm: np.ndarray, idx: list[int], base: int) -> np.ndarray:
+    """``(V, S)``: each sweep value's per-seed value minus the baseline's of
+    the same seed (docs/DEFINITIONS.md 10: paired differences; the baseline's
+    row is 0)."""
+    a = np.asarray(per_arm, float)
+    return a[idx] - a[base][None]
 
 
 def _base_zero(per_arm: np.ndarray, idx: list[int]) -> np.ndarray:
@@ -212,15 +227,20 @@ def b_table(run_dir: Path, z) -> dict | None:
         ssr = stats.summarize(z["ssr_base_norm"][i, :, -1]) if i != base else None
         d_acc = stats.summarize(z["test_acc"][i, :, -1] - z["test_acc"][base, :, -1])
         hff = stats.summarize(z["hff"][i, :, -1])
+        ig = (stats.summarize(z["ig_hff"][i, :, -1] - z["ig_hff"][base, :, -1])
+              if "ig_hff" in z else None)
         rows.append([f"{v:g}" if isinstance(v, float) else str(v),
+                     "-" if ig is None or not np.isfinite(ig["mean"]) else
+                     f"{ig['mean']:+.3f} [{ig['lo']:+.3f}, {ig['hi']:+.3f}]",
                      "0 (baseline)" if ssr is None else
                      f"{ssr['mean']:+.3f} [{ssr['lo']:+.3f}, {ssr['hi']:+.3f}]",
                      f"{hff['mean']:.3f} [{hff['lo']:.3f}, {hff['hi']:.3f}]",
                      f"{d_acc['mean']:+.3f} [{d_acc['lo']:+.3f}, {d_acc['hi']:+.3f}]"])
-    return {"title": f"Dose-response over {knob} (conv1, last epoch): normalized SSR vs the "
-                     "baseline of the same seed, HFF, and test accuracy minus the baseline's, "
-                     "mean [95% interval]",
-            "columns": [knob, "SSR norm vs baseline", "HFF", "test acc - baseline"],
+    return {"title": f"Dose-response over {knob} (last epoch): input-gradient HFF minus the "
+                     "baseline's of the same seed, conv1's normalized SSR vs that baseline, "
+                     "conv1's HFF, and test accuracy minus the baseline's, mean [95% interval]",
+            "columns": [knob, "input-gradient HFF - baseline", "SSR norm vs baseline",
+                        "conv1 HFF", "test acc - baseline"],
             "rows": rows}
 
 
@@ -235,9 +255,13 @@ def c_results(run_dir: Path, z, auc, heat_band_errors) -> dict | None:
         return None
     knob, values, idx, base = axis
     out = {"knob": knob, "values": values}
+    from experiments.exp_c_analysis import relative_auc
+    chance = 1.0 / int(z["num_classes"])
     for c in ("highpass", "lowpass"):
         a = auc(z[f"x_{c}"], z[f"acc_{c}"])                                          # (A,S)
         out[f"auc_{c}"] = a[idx] - a[base][None]
+        r = relative_auc(z[f"x_{c}"], z[f"acc_{c}"], z["clean_acc_eval"], chance)
+        out[f"rel_auc_{c}"] = r[idx] - r[base][None]
     low, high = heat_band_errors(z["heatmap"], z["heat_freq"], float(z["noise_cutoff"]))
     out["heat_low"], out["heat_high"] = low[idx] - low[base][None], high[idx] - high[base][None]
     band = np.asarray(z["acc_band"], float)                                          # (A,S,L)
@@ -258,7 +282,11 @@ def c_dose(run_dir: Path) -> dict | None:
         return None
     cut = float(z["noise_cutoff"])
     bands = [(f"band {x:.2f} c/p", r["band"][:, :, j]) for j, x in enumerate(r["band_x"])]
-    panels = [{"title": "noise AUC - baseline", "ylabel": "AUC difference (paired)",
+    panels = [{"title": "accuracy-relative noise AUC - baseline (claim 3's primary)",
+               "ylabel": "relative-AUC difference (paired)",
+               "reference": 0.0, "series": [("high-pass noise", r["rel_auc_highpass"]),
+                                            ("low-pass noise", r["rel_auc_lowpass"])]},
+              {"title": "raw noise AUC - baseline", "ylabel": "AUC difference (paired)",
                "reference": 0.0, "series": [("high-pass noise", r["auc_highpass"]),
                                             ("low-pass noise", r["auc_lowpass"])]},
               {"title": "heat map: error - baseline", "ylabel": "error-rate difference",

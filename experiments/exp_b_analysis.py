@@ -23,6 +23,7 @@ TIDY = "exp_b_tidy.csv"
 UNIT = (0.0, 1.0)              # accuracy, HFF
 POSITIVE = (0.0, np.inf)       # ratios of squared norms
 SSR_RANGE = (-np.inf, 1.0)     # SSR = 1 - after/before, after >= 0
+DIFF_RANGE = (-1.0, 1.0)       # a difference of two fractions
 
 FIGURE_CAPTIONS = {
     "exp_b_spectrum_evolution.png": "conv1's radial power profile (share of the layer's energy) "
@@ -38,6 +39,10 @@ FIGURE_CAPTIONS = {
     "exp_b_accuracy.png": "Test accuracy per epoch: what each regulariser costs or buys.",
     "exp_b_radial_profiles.png": "Radial profile at initialisation and at the end per arm "
                                  "(log scale).",
+    "exp_b_input_gradient.png": "High-frequency fraction of the input-gradient spectrum "
+                                "|F(d log p_y / dx)|^2 over a fixed set of test images, per "
+                                "epoch: the primary statistic of the L2 and dropout claims "
+                                "(what the whole network is sensitive to, not one layer).",
     "exp_b_kernels.png": "First-layer kernels at the end (seed 0), each scaled to its own "
                          "maximum: smoother kernels mean less high-frequency content.",
 }
@@ -46,6 +51,14 @@ FIGURE_CAPTIONS = {
 def _stack(results: dict, arms, seeds, key: str) -> np.ndarray:
     return np.stack([np.stack([np.stack([np.asarray(h[key]) for h in results[a.name, s]])
                                for s in seeds]) for a in arms])
+
+
+def _stack_or_nan(results: dict, arms, seeds, key: str, shape=()) -> np.ndarray:
+    """``_stack`` of a key that older histories (or ``input_grad_images = 0``) lack: NaN."""
+    first = results[arms[0].name, seeds[0]]
+    if all(key in h for a in arms for s in seeds for h in results[a.name, s]):
+        return _stack(results, arms, seeds, key).astype(np.float64)
+    return np.full((len(arms), len(seeds), len(first), *shape), np.nan)
 
 
 def ci_text(d: dict, fmt: str = "{:+.3f}") -> str:
@@ -60,21 +73,26 @@ def ci_text(d: dict, fmt: str = "{:+.3f}") -> str:
 
 def findings_b(per_arm: dict, dataset_id: str, near_chance=()) -> list[dict]:
     """Findings on l2_lowpass and dropout_highfreq (utils.verdicts) from the
-    per-arm entries: their ``l2``/``dropout`` say which claim an arm tests,
-    ``ssr_vs_baseline_norm`` holds its per-seed statistic. Arms near chance
-    accuracy (or all, when the baseline is) are inconclusive: the spectrum of
-    a network that has not learned the task says nothing about the claim."""
+    per-arm entries: their ``l2``/``dropout`` say which claim an arm tests;
+    ``input_gradient_hff_vs_baseline`` holds the primary per-seed statistic,
+    ``ssr_vs_baseline_norm`` the secondary. Arms near chance accuracy (or
+    all, when the baseline is) are undetermined: the spectra of a network
+    that has not learned the task say nothing about the claim."""
     out = []
     for claim, members in vd.b_claim_arms(per_arm).items():
         arms = []
         for name, role in members:
             weak = ("baseline" if "baseline" in near_chance else
                     name if name in near_chance else None)
-            arms.append({"arm": name, "arm_label": per_arm[name]["label"], "role": role,
-                         "values": per_arm[name]["ssr_vs_baseline_norm"]["values"],
-                         "bounds": SSR_RANGE,
-                         "inconclusive_reason": None if weak is None else
-                         f"{weak} ends near chance accuracy"})
+            e = per_arm[name]
+            # without input gradients (input_grad_images = 0) the primary has 0 finite seeds
+            # and is undetermined; the secondary is still tested
+            reason = None if weak is None else f"{weak} ends near chance accuracy"
+            arms.append({"arm": name, "arm_label": e["label"], "role": role,
+                         "values": e["input_gradient_hff_vs_baseline"]["values"],
+                         "bounds": DIFF_RANGE,
+                         "secondary_values": e["ssr_vs_baseline_norm"]["values"],
+                         "secondary_bounds": SSR_RANGE, "untestable_reason": reason})
         if arms:
             out += vd.claim_verdicts(claim, arms, dataset_id)
     return out
@@ -116,6 +134,9 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                        for a in range(A)])                                # (A,S,E+1,R) per layer
     count, freq = fq.ring_counts(P), fq.ring_frequencies(P)
     profile = energy / count / energy.sum(-1, keepdims=True)             # share per bin of ring
+    ig_hff = _stack_or_nan(results, arms, seeds, "ig_hff")                 # (A,S,E+1)
+    ig_energy = _stack_or_nan(results, arms, seeds, "ig_energy", (freq.size,))
+    ig_images = _stack_or_nan(results, arms, seeds, "ig_hff_images", (0,))
     extra = {}
     conv_keys = [k for k in results[arms[0].name, seeds[0]][0] if k.startswith("conv_spec/")]
     for k in conv_keys:
@@ -127,7 +148,8 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                   ring_energy=energy, ring_count=count, ring_frequency=freq,
                   profile=profile, hff=hff, norm_sq=norm_sq, hff_white=fq.white_noise_hff(P, cut),
                   ssr_time_abs=ssr_t["abs"], ssr_time_norm=ssr_t["norm"],
-                  ssr_base_abs=ssr_b["abs"], ssr_base_norm=ssr_b["norm"], **acc, **extra)
+                  ssr_base_abs=ssr_b["abs"], ssr_base_norm=ssr_b["norm"], ig_hff=ig_hff,
+                  ig_energy=ig_energy, ig_hff_images=ig_images, **acc, **extra)
 
     tidy.write_tidy_csv(run_dir / TIDY, tidy.tidy_rows_b(run_dir / ARRAYS))  # per-seed, long form
 
@@ -137,6 +159,8 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                  "final_test_acc": stats.summarize(acc["test_acc"][a, :, -1], UNIT),
                  "hff_init": stats.summarize(hff[a, :, 0], UNIT),
                  "hff_final": stats.summarize(hff[a, :, -1], UNIT),
+                 "input_gradient_hff_init": stats.summarize(ig_hff[a, :, 0], UNIT),
+                 "input_gradient_hff_final": stats.summarize(ig_hff[a, :, -1], UNIT),
                  "norm_sq_ratio_final": stats.summarize(norm_sq[a, :, -1] / norm_sq[a, :, 0],
                                                         POSITIVE),
                  "ssr_time_norm": stats.summarize(ssr_t["norm"][a, :, -1], SSR_RANGE),
@@ -147,6 +171,8 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                                                                  bounds=SSR_RANGE)
             entry["ssr_vs_baseline_abs"] = stats.paired_summary(ssr_b["abs"][a, :, -1],
                                                                 bounds=SSR_RANGE)
+            entry["input_gradient_hff_vs_baseline"] = stats.paired_difference(
+                ig_hff[a, :, -1], ig_hff[base, :, -1])
             entry["test_acc_vs_baseline"] = stats.paired_difference(acc["test_acc"][a, :, -1],
                                                                     acc["test_acc"][base, :, -1])
         per_arm[arm.name] = entry
@@ -159,15 +185,18 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
     ci = ci_text
     rows = []
     for name, e in per_arm.items():
-        rows.append([name, ci(e["final_test_acc"], "{:.3f}"), ci(e["hff_final"], "{:.3f}"),
-                     ci(e["ssr_time_norm"]), ci(e["ssr_time_abs"]),
+        rows.append([name, ci(e["final_test_acc"], "{:.3f}"),
+                     ci(e["input_gradient_hff_final"], "{:.3f}"),
+                     ci(e["input_gradient_hff_vs_baseline"])
+                     if "input_gradient_hff_vs_baseline" in e else "-",
+                     ci(e["hff_final"], "{:.3f}"), ci(e["ssr_time_norm"]), ci(e["ssr_time_abs"]),
                      ci(e["ssr_vs_baseline_norm"]) if "ssr_vs_baseline_norm" in e else "-",
                      ci(e["ssr_vs_baseline_abs"]) if "ssr_vs_baseline_abs" in e else "-"])
     warnings = list(data.notes)
     if near_chance:
         warnings.append(f"arms {', '.join(near_chance)} end near chance accuracy "
                         f"({chance:.2f}): their spectra describe a network that has not learned "
-                        f"the task, so their findings are inconclusive (train longer)")
+                        f"the task, so their findings are undetermined (train longer)")
     if base is None:
         warnings.append("no baseline arm: no paired comparison, no findings")
     if not np.all(np.isfinite(acc["train_loss"][:, :, 1:])):
@@ -182,6 +211,7 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
                     "mean": list(data.mean), "std": list(data.std)},
         "model": cfg.model, "seeds": seeds, "epochs": cfg.epochs, "hff_cutoff": cut,
         "hff_white_noise": fq.white_noise_hff(P, cut), "pad_to": P,
+        "input_grad_images": int(ig_images.shape[-1]),
         "identity_max_residual": residual,
         "arms": per_arm,
         "findings": findings,
@@ -195,7 +225,9 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
         "tables": [{"title": f"Experiment B ({title_ds}), last epoch, mean [95% interval, cut "
                              f"to the feasible range] over {S} seeds (finite ones); SSR > 0 = "
                              f"high frequencies suppressed (cut {cut:g} c/p)",
-                    "columns": ["arm", "test acc", "HFF", "SSR norm vs init", "SSR abs vs init",
+                    "columns": ["arm", "test acc", "input-gradient HFF",
+                                "input-gradient HFF vs baseline", "conv1 HFF",
+                                "SSR norm vs init", "SSR abs vs init",
                                 "SSR norm vs baseline", "SSR abs vs baseline"],
                     "rows": rows},
                    *([vd.findings_table(findings, "B")] if findings else [])],
@@ -266,6 +298,17 @@ def render_figures(run_dir: Path, cfg=None) -> list[Path]:
                                          f"mean and 95% interval over {S} seeds",
                                    reference=float(z["hff_white"]),
                                    reference_label="white noise (Kaiming init)", integer_x=True))
+    if "ig_hff" in z.files and np.isfinite(z["ig_hff"]).any():
+        m, lo, hi = stats.mean_ci(z["ig_hff"], axis=1, bounds=UNIT)
+        n_img = z["ig_hff_images"].shape[-1]
+        out.append(viz.plot_arm_curves(figs / "exp_b_input_gradient.png", epochs, m, lo, hi,
+                                       labels, xlabel="epoch (0 = initialisation)",
+                                       ylabel=f"input-gradient HFF (power above {cut:g} c/p)",
+                                       title=f"Experiment B{tag}: HFF of d log p_y / dx over "
+                                             f"{n_img} test images, mean and 95% interval "
+                                             f"over {S} seeds",
+                                       reference=float(z["hff_white"]),
+                                       reference_label="white noise", integer_x=True))
     m, lo, hi = stats.mean_ci(z["test_acc"], axis=1)
     out.append(viz.plot_arm_curves(figs / "exp_b_accuracy.png", epochs, m, lo, hi, labels,
                                    xlabel="epoch (0 = initialisation)", ylabel="test accuracy",

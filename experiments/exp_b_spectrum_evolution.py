@@ -54,7 +54,8 @@ class Config:
     model: str = "small_cnn"              # small_cnn (CPU) | resnet18 (GPU)
     k1: int = 5                           # small_cnn first-layer kernel: 5 gives conv1 a spectrum to show
     widths: tuple[int, ...] = (16, 32, 64)  # 3,300 img/s here; 32-64-128 only 1,000
-    batch_norm: bool = True
+    norm: str = "batch"                   # batch | none: the no-batch-norm variant, where L2 acts
+                                          # on conv1 directly (models/cnn.py, models/resnet.py)
     # --- optimisation: SGD + Nesterov momentum, warm-up then cosine, per step
     epochs: int = 10
     batch_size: int = 256
@@ -66,8 +67,11 @@ class Config:
     # shorthands and a sweep start from) is augment, l2_mode, dropout_at,
     # label_smoothing and input_noise below; l2_reg and dropout are the
     # strengths of the shorthands l2, dropout, l2+dropout.
-    arms: tuple[str, ...] = ("baseline", "l2", "dropout", "l2+dropout")  # or NAME:knob=value,...
-    l2_reg: float = 5e-4                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
+    # Default arms (docs/DEFINITIONS.md 9.5): L2 as a penalty and decoupled, each at a strength
+    # that measurably changes the network, dropout before the classifier and in the conv stack.
+    arms: tuple[str, ...] = ("baseline", "l2", "l2w:l2=5e-2,l2_mode=decoupled", "dropout",
+                             "dropconv:dropout=0.1,dropout_at=conv")  # or NAME:knob=value,...
+    l2_reg: float = 5e-3                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
     l2_mode: str = "penalty"              # penalty | decoupled (SGDW: W <- W - lr*lambda*W)
     l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
     sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-4,5e-4,1e-3"
@@ -81,6 +85,10 @@ class Config:
     # --- measurement
     hff_cutoff: float = 0.25              # c/p; white noise on 32x32 has HFF(0.25) ~ 0.81
     track_all_convs: bool = False         # also every conv layer's radial spectrum per epoch
+    input_grad_images: int = 200          # test images (fixed by data_seed) whose input-gradient
+                                          # spectrum and HFF are recorded every epoch (0 = off;
+                                          # docs/DEFINITIONS.md 2.5): the primary statistic of
+                                          # claims l2_lowpass and dropout_highfreq
     eval_batch_size: int = 1000
     keep_epochs: tuple[int, ...] = ()     # also keep each model after these epochs (early
                                           # stopping: experiment C evaluates them with epoch=E)
@@ -112,9 +120,24 @@ PRESETS = {
 }
 
 
-def preset(cfg: Config, device: str) -> Config:
-    """Apply the preset for ``device`` ("cuda..." -> gpu, else cpu)."""
-    return dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
+# Named presets on top of the device's (main.py --preset NAME). "study": the
+# seeds a verdict needs. At 3 seeds the paired t-test detects (power 0.8) only
+# effects of 3.3 to 5.7 SDs of the paired differences (alpha 0.05 alone to
+# alpha 0.05/3, Holm's first step over 3 arms; utils.stats.
+# minimal_detectable_effect); at 10 seeds 1.0 to 1.2.
+STUDY_SEEDS = tuple(range(10))
+NAMED_PRESETS = {"study": dict(seeds=STUDY_SEEDS)}
+
+
+def preset(cfg: Config, device: str, name: str | None = None) -> Config:
+    """Apply the preset for ``device`` ("cuda..." -> gpu, else cpu), then the
+    named one (``None`` or a key of :data:`NAMED_PRESETS`)."""
+    cfg = dataclasses.replace(cfg, **PRESETS["gpu" if device.startswith("cuda") else "cpu"])
+    if name is None:
+        return cfg
+    if name not in NAMED_PRESETS:
+        raise ValueError(f"preset: expected one of {list(NAMED_PRESETS)}, got {name!r}")
+    return dataclasses.replace(cfg, **NAMED_PRESETS[name])
 
 
 # Ranges of the numeric fields (utils.config.check_numbers: finiteness for all).
@@ -126,7 +149,8 @@ RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer
           "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
           "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, lt=0.5 * 2 ** 0.5),
-          "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True)}
+          "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True),
+          "input_grad_images": Range(ge=0, integer=True)}
 
 
 def base_regimen(cfg: Config) -> Regimen:
@@ -163,6 +187,8 @@ def validate(cfg: Config) -> None:
     elif cfg.model not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)} or an import path "
                          f"'pkg.module:factory', got {cfg.model!r}")
+    if cfg.norm not in ("batch", "none"):
+        raise ValueError(f"norm: expected batch or none, got {cfg.norm!r}")
     if cfg.l2_mode not in ("penalty", "decoupled"):
         raise ValueError(f"l2_mode: expected penalty or decoupled, got {cfg.l2_mode!r}")
     if cfg.schedule not in ("cosine", "onecycle", "constant"):
@@ -189,7 +215,9 @@ def validate(cfg: Config) -> None:
 
 def model_kwargs(cfg: Config) -> dict:
     if cfg.model == "small_cnn":
-        return {"k1": cfg.k1, "widths": list(cfg.widths), "batch_norm": cfg.batch_norm}
+        return {"k1": cfg.k1, "widths": list(cfg.widths), "norm": cfg.norm}
+    if cfg.model == "resnet18":
+        return {"norm": cfg.norm}
     return {}
 
 
@@ -252,6 +280,14 @@ def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
     return conv_input_resolutions(model, shape, device=device)
 
 
+def input_grad_indices(cfg: Config, n_test: int) -> np.ndarray:
+    """The fixed test images of the input-gradient measure: ``input_grad_images``
+    of them (all when fewer exist) drawn without replacement by ``data_seed``,
+    the same for every arm and seed (sorted)."""
+    k = min(cfg.input_grad_images, n_test)
+    return np.sort(np.random.default_rng([cfg.data_seed, 22]).choice(n_test, k, replace=False))
+
+
 def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:
     stem = f"{arm.name}_seed{seed}"
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
@@ -264,7 +300,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     The history file (weights and metrics per epoch) and the checkpoint are
     both written atomically after every epoch, history first, so a resumed
     job continues from the checkpoint's epoch with an identical result."""
-    from utils.frequency import radial_power_spectrum
+    from utils.frequency import input_gradient_spectrum, radial_power_spectrum
 
     device = torch.device(cfg.device)
     settings = training.device_settings(device)
@@ -281,6 +317,12 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
     eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
                    amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"])
+    ig_idx = torch.from_numpy(input_grad_indices(cfg, x_te.shape[0]))
+    # the gradient is taken w.r.t. the normalised input the model sees
+    shape = (1, -1, 1, 1)
+    ig_x = ((x_te[ig_idx].double() - torch.tensor(data.mean, dtype=torch.float64).view(shape))
+            / torch.tensor(data.std, dtype=torch.float64).view(shape)).float()
+    ig_y = y_te[ig_idx]
 
     def snapshot(epoch: int, tr: dict | None) -> dict:
         ev = training.evaluate(model, x_te, y_te, **eval_kw)
@@ -288,6 +330,10 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
                "train_acc": tr["acc"] if tr else float("nan"),
                "train_loss": tr["loss"] if tr else float("nan"),
                "conv1": model.conv1.weight.detach().float().cpu().numpy().copy()}
+        if len(ig_idx):
+            ig = input_gradient_spectrum(model, ig_x, ig_y, cutoff=cfg.hff_cutoff,
+                                         batch_size=min(cfg.eval_batch_size, 256), device=device)
+            rec.update(ig_hff=ig.hff, ig_energy=ig.energy, ig_hff_images=ig.hff_per_image)
         for name, res_name in res.items():
             w = dict(model.named_modules())[name].weight.detach()
             rec[f"conv_spec/{name}"] = radial_power_spectrum(
@@ -444,7 +490,8 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
                                "train_images_per_s_all_jobs": images / max(jobs_wall, 1e-9)}
     dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
     with np.load(run_dir / analysis.ARRAYS) as z:
-        dose_table = dose.b_table(run_dir, {k: z[k] for k in ("ssr_base_norm", "test_acc", "hff")})
+        dose_table = dose.b_table(run_dir, {k: z[k] for k in ("ssr_base_norm", "test_acc", "hff",
+                                                           "ig_hff")})
     if dose_table:
         summary["tables"].append(dose_table)
         summary["figures"].append({"file": "figures/exp_b_dose_response.png",

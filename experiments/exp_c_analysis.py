@@ -57,6 +57,19 @@ def auc(x, acc) -> np.ndarray:
     return np.trapezoid(np.asarray(acc, dtype=float), u, axis=-1)
 
 
+def relative_auc(x, acc, clean, chance: float) -> np.ndarray:
+    """AUC (:func:`auc`) of the accuracy-relative curve ``(acc - chance) /
+    (clean - chance)``: the share of the model's above-chance clean accuracy
+    that survives each strength (docs/DEFINITIONS.md 5.1). ``acc``: ``(..., L)``;
+    ``clean``: ``(...)`` the same model's clean accuracy; NaN where
+    ``clean <= chance`` (nothing to retain)."""
+    clean = np.asarray(clean, dtype=float)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(clean > chance, (np.asarray(acc, dtype=float) - chance) / (clean - chance),
+                       np.nan)
+    return auc(x, rel)
+
+
 def _ci(d: dict, fmt: str = "{:.3f}") -> str:
     if not np.isfinite(d["mean"]):
         return "n/a"
@@ -81,8 +94,9 @@ def spearman(x, y) -> float:
 
 
 def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
-    """Spearman's rho over models (arms x seeds) with a 95% interval from
-    resampling whole seeds (all arms of a seed together: models of one seed
+    """Spearman's rho over models (arms x seeds) with a seed-bootstrap range
+    (2.5th to 97.5th percentile; not a confidence interval at a few seeds,
+    utils.stats.seed_bootstrap) from resampling whole seeds (all arms of a seed together: models of one seed
     share their initial weights and data order, so they are not independent
     points). ``n`` counts the finite pairs; rho and interval are withheld
     (None) when fewer than 3 pairs carry information (NaN from
@@ -98,7 +112,8 @@ def spearman_seeds(x, y, n_resamples: int = 2000) -> dict:
     n = int((np.isfinite(x) & np.isfinite(y)).sum())
     rho = spearman(x, y)
     out = {"rho": None, "lo": None, "hi": None, "n": n, "n_seeds": int(x.shape[1]),
-           "interval": f"percentile 95% over resampled seeds (every ordered draw when S^S <= "
+           "interval": f"bootstrap range (2.5-97.5 percentile; a range, not a 95% interval at "
+                       f"few seeds) over resampled seeds (every ordered draw when S^S <= "
                        f"{n_resamples}, else {n_resamples} random draws); none below 3 seeds"}
     # 2 seeds give 3 distinct resamples, two of them one seed twice: no interval
     if np.isfinite(rho) and x.shape[1] >= 3:
@@ -129,10 +144,14 @@ def derived(z) -> dict:
     """Per-model numbers from the raw arrays: AUCs, relative accuracies,
     heat-map band errors, cue shares, B's spectra and paired differences."""
     curves = [str(c) for c in z["curves"]]
-    out = {"curves": curves, "auc": {}, "rel_last": {}}
+    out = {"curves": curves, "auc": {}, "rel_last": {}, "rel_auc": {}}
+    chance = 1.0 / int(z["num_classes"])
     for c in curves:
         out["auc"][c] = auc(z[f"x_{c}"], z[f"acc_{c}"])
         out["rel_last"][c] = z[f"acc_{c}"][..., -1] / z["clean_acc_eval"]
+        if c in NOISE_CURVES:
+            out["rel_auc"][c] = relative_auc(z[f"x_{c}"], z[f"acc_{c}"], z["clean_acc_eval"],
+                                             chance)
     cut = float(z["noise_cutoff"])
     out["heat_low"], out["heat_high"] = heat_band_errors(z["heatmap"], z["heat_freq"], cut)
     if "cue_low" in z:
@@ -144,6 +163,8 @@ def derived(z) -> dict:
     if base is not None:
         out["d_auc_highpass"] = out["auc"]["highpass"] - out["auc"]["highpass"][base]
         out["d_auc_highpass"][base] = np.nan
+        out["d_rel_auc_highpass"] = out["rel_auc"]["highpass"] - out["rel_auc"]["highpass"][base]
+        out["d_rel_auc_highpass"][base] = np.nan
     return out
 
 
@@ -156,6 +177,8 @@ def vs_baseline(z, d: dict, a: int) -> dict:
     noise = [c for c in d["curves"] if c in NOISE_CURVES]
     out = {"clean_acc": stats.paired_difference(z["clean_acc"][a], z["clean_acc"][b]),
            "auc": {c: stats.paired_difference(d["auc"][c][a], d["auc"][c][b]) for c in d["curves"]},
+           "relative_auc": {c: stats.paired_difference(d["rel_auc"][c][a], d["rel_auc"][c][b])
+                            for c in d["rel_auc"]},
            "relative_acc_at_strongest": {c: stats.paired_difference(d["rel_last"][c][a],
                                                                     d["rel_last"][c][b])
                                          for c in noise},
@@ -173,9 +196,10 @@ def vs_baseline(z, d: dict, a: int) -> dict:
 
 
 def findings_c(z, d: dict, weak=()) -> list[dict]:
-    """Findings on reg_hf_robustness: every non-baseline arm, the per-seed
-    high-pass AUC minus the baseline's. Arms near chance on clean data (or
-    all, when the baseline is) are inconclusive: their curves carry no
+    """Findings on reg_hf_robustness: every non-baseline arm; primary, the
+    per-seed accuracy-relative high-pass AUC minus the baseline's; secondary,
+    the raw high-pass AUC difference. Arms near chance on clean data (or
+    all, when the baseline is) are undetermined: their curves carry no
     information."""
     arms = [str(a) for a in z["arms"]]
     if d["base"] is None:
@@ -186,8 +210,9 @@ def findings_c(z, d: dict, weak=()) -> list[dict]:
             continue
         who = "baseline" if "baseline" in weak else name if name in weak else None
         rows.append({"arm": name, "arm_label": _s(z["arm_labels"][a]),
-                     "values": d["d_auc_highpass"][a],
-                     "inconclusive_reason": None if who is None else
+                     "values": d["d_rel_auc_highpass"][a],
+                     "secondary_values": d["d_auc_highpass"][a],
+                     "untestable_reason": None if who is None else
                      f"{who} is near chance on clean data"})
     return vd.claim_verdicts("reg_hf_robustness", rows, _s(z["dataset_id"])) if rows else []
 
@@ -222,7 +247,8 @@ def summarise(z) -> dict:
                              + [_ci(p["heatmap_error_low"], "{:+.3f}"),
                                 _ci(p["heatmap_error_high"], "{:+.3f}")])
             rows_drel.append([arm] + [_ci(p["relative_acc_at_strongest"][c], "{:+.3f}")
-                                      for c in noise])
+                                      for c in noise]
+                             + [_ci(p["relative_auc"][c], "{:+.3f}") for c in noise])
             if "band_profile" in p:
                 bp = p["band_profile"]
                 rows_dband.append([arm] + [_ci({"mean": m, "lo": lo, "hi": hi, "n": n}, "{:+.3f}")
@@ -258,9 +284,11 @@ def summarise(z) -> dict:
             {"title": f"Paired differences: clean accuracy, AUCs and heat-map band errors {paired}",
              "columns": ["arm", "clean acc"] + [f"AUC {c}" for c in curves]
                         + [f"heat rho < {cut:g}", f"heat rho >= {cut:g}"], "rows": rows_dauc},
-            {"title": f"Paired differences: accuracy relative to clean at the strongest level "
-                      f"{paired}",
-             "columns": ["arm"] + [f"{c} @ {z[f'level_{c}'][-1]:g}" for c in noise],
+            {"title": f"Paired differences: accuracy relative to clean at the strongest level, "
+                      f"and the AUC of the chance-corrected relative curve (acc - chance) / "
+                      f"(clean - chance) (claim 3's primary statistic for highpass) {paired}",
+             "columns": ["arm"] + [f"{c} @ {z[f'level_{c}'][-1]:g}" for c in noise]
+                        + [f"relative AUC {c}" for c in noise],
              "rows": rows_drel}]
         if rows_dband:
             tables.append({"title": f"Paired differences: band-profile accuracy per band {paired}",
@@ -268,8 +296,9 @@ def summarise(z) -> dict:
                            "rows": rows_dband})
     tables.append(
         {"title": "B's conv1 spectrum (last epoch) against C's robustness: Spearman over "
-                  f"models (arms x seeds), 95% interval from resampling whole seeds ({S} seeds)",
-         "columns": ["relation", "Spearman rho [95% interval]", "n models"],
+                  f"models (arms x seeds), range from resampling whole seeds ({S} seeds: a "
+                  f"range of the statistic, not a 95% confidence interval)",
+         "columns": ["relation", "Spearman rho [bootstrap range]", "n models"],
          "rows": [[k.replace("_", " "), _rho_text(v), str(v["n"])] for k, v in corr.items()]})
     if rows_cue:
         tables.append({"title": "Cue-conflict split: share of decisions that follow each cue "
@@ -282,7 +311,7 @@ def summarise(z) -> dict:
         warnings.append("one seed only: no intervals and no findings; run B with more seeds")
     if weak:
         warnings.append(f"arms near chance on clean data ({', '.join(weak)}): their robustness "
-                        f"curves carry no information and their findings are inconclusive; "
+                        f"curves carry no information and their findings are undetermined; "
                         f"train B longer")
     return {"experiment": "C", "dataset_id": ds, "arms": per_arm, "seeds": seeds,
             "correlations": corr, "findings": findings,

@@ -22,7 +22,7 @@ def build_model(name: str, num_classes: int, in_channels: int, dropout: float = 
                 dropout_at: str = "classifier", **kwargs) -> nn.Module:
     """``MODELS[name](num_classes=..., in_channels=..., dropout=...,
     dropout_at=..., **kwargs)``;
-    ``kwargs`` are the model's own (e.g. ``k1``, ``widths``, ``batch_norm``
+    ``kwargs`` are the model's own (e.g. ``k1``, ``widths``, ``norm``
     for ``small_cnn``). Unknown name or keyword -> ValueError."""
     if name not in MODELS:
         raise ValueError(f"name: expected one of {sorted(MODELS)}, got {name!r}")

@@ -34,8 +34,17 @@ import torch
 from torch import nn
 
 
-def _norm(channels: int, batch_norm: bool) -> nn.Module:
-    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+NORMS = ("batch", "none")
+
+
+def check_norm(norm) -> str:
+    if norm not in NORMS:
+        raise ValueError(f"norm: expected one of {list(NORMS)}, got {norm!r}")
+    return norm
+
+
+def _norm(channels: int, norm: str) -> nn.Module:
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
 
 
 class SmallCNN(nn.Module):
@@ -48,9 +57,11 @@ class SmallCNN(nn.Module):
         k1: kernel size of ``conv1``; odd (``padding = k1 // 2`` keeps the size).
         widths: channels of conv1 and of each following 3x3 block (one
             max-pool per entry).
-        batch_norm: BatchNorm after every conv. Without it the convs carry a
-            bias instead. Behind a batch norm the scale of ``conv1`` does not
-            matter (docs/DEFINITIONS.md section 3), hence the variant.
+        norm: ``"batch"`` (BatchNorm after every conv) or ``"none"`` (no
+            normalisation; the convs carry a bias instead). Behind a batch
+            norm the scale of ``conv1`` does not matter, so L2's gradient on
+            it is purely radial (docs/DEFINITIONS.md section 3): the
+            ``"none"`` variant is the one where L2 can reshape conv1 directly.
         dropout: rate, ``0 <= p < 1``. At 0 the layer is an ``Identity``;
             parameter names never depend on it or on its placement, so all
             arms of a seed can load the same initial weights.
@@ -62,7 +73,7 @@ class SmallCNN(nn.Module):
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, k1: int = 5,
-                 widths: tuple[int, ...] = (16, 32, 64), batch_norm: bool = True,
+                 widths: tuple[int, ...] = (16, 32, 64), norm: str = "batch",
                  dropout: float = 0.0, dropout_at: str = "classifier"):
         super().__init__()
         if not isinstance(k1, int) or k1 < 1 or k1 % 2 == 0:
@@ -77,13 +88,14 @@ class SmallCNN(nn.Module):
             raise ValueError(f"dropout: expected 0 <= p < 1, got {dropout}")
         if dropout_at not in ("classifier", "conv"):
             raise ValueError(f"dropout_at: expected 'classifier' or 'conv', got {dropout_at!r}")
-        bias = not batch_norm  # a bias in front of a batch norm is cancelled by it
+        check_norm(norm)
+        bias = norm == "none"  # a bias in front of a batch norm is cancelled by it
         self.conv1 = nn.Conv2d(in_channels, widths[0], k1, padding=k1 // 2, bias=bias)
-        self.bn1 = _norm(widths[0], batch_norm)
+        self.bn1 = _norm(widths[0], norm)
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias), nn.MaxPool2d(2),
-                       _norm(c_out, batch_norm), nn.ReLU(inplace=True)]
+                       _norm(c_out, norm), nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         on_conv = dropout > 0 and dropout_at == "conv"

@@ -16,22 +16,34 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cnn import check_norm
+
+
+def _norm(channels: int, norm: str) -> nn.Module:
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs with a residual connection; a 1x1 conv + BN shortcut
     when the stride or the width changes. ``x: (B, c_in, H, W) ->
-    (B, c_out, H / stride, W / stride)``."""
+    (B, c_out, H / stride, W / stride)``. With ``norm="none"`` the convs
+    carry biases and the residual branch's last conv starts at zero (Fixup /
+    SkipInit, Zhang et al. 2019), so that the unnormalised network starts as
+    its shortcuts and trains at the batch-norm learning rate."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, norm: str = "batch"):
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
+        bias = norm == "none"
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=bias)
+        self.bn1 = _norm(c_out, norm)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=bias)
+        self.bn2 = _norm(c_out, norm)
+        if norm == "none":
+            nn.init.zeros_(self.conv2.weight)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=bias), _norm(c_out, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -53,13 +65,18 @@ class ResNet18(nn.Module):
         dropout_at: ``"classifier"`` (before the linear layer) or ``"conv"``
             (channel dropout, ``Dropout2d``, after each of the four residual
             stages; the classifier then has none).
+        norm: ``"batch"`` (the standard network) or ``"none"`` (no
+            normalisation anywhere, Fixup-style zero-initialised residual
+            branches, see :class:`BasicBlock`): the variant in which L2 acts on
+            ``conv1``'s scale and shape directly.
 
     Shapes: ``x: (B, in_channels, H, W) -> (B, num_classes)``.
     """
 
     def __init__(self, num_classes: int = 10, dropout: float = 0.5, in_channels: int = 3,
-                 dropout_at: str = "classifier"):
+                 dropout_at: str = "classifier", norm: str = "batch"):
         super().__init__()
+        check_norm(norm)
         if num_classes < 1 or in_channels < 1:
             raise ValueError(f"num_classes, in_channels: expected >= 1, got "
                              f"num_classes={num_classes}, in_channels={in_channels}")
@@ -67,12 +84,13 @@ class ResNet18(nn.Module):
             raise ValueError(f"dropout: expected 0 <= p < 1, got {dropout}")
         if dropout_at not in ("classifier", "conv"):
             raise ValueError(f"dropout_at: expected 'classifier' or 'conv', got {dropout_at!r}")
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=norm == "none")
+        self.bn1 = _norm(64, norm)
         widths, c_in, stages = (64, 128, 256, 512), 64, []
         for i, c_out in enumerate(widths):
             stride = 1 if i == 0 else 2
-            stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride, norm),
+                                        BasicBlock(c_out, c_out, 1, norm)))
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)

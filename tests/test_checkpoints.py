@@ -111,7 +111,7 @@ def test_architecture_mismatch_names_keys(saved):
     with pytest.raises(CheckpointError, match=r"unexpected keys: blocks\.0\.weight, blocks\.2\.weight"):
         load_checkpoint(path, model=tiny(widths=(4,)))
     with pytest.raises(CheckpointError, match=r"missing keys: .*bn1\.weight"):
-        load_checkpoint(path, model=SmallCNN(k1=3, widths=(4, 8, 8), batch_norm=False))
+        load_checkpoint(path, model=SmallCNN(k1=3, widths=(4, 8, 8), norm="none"))
 
 
 def test_optimizer_mismatch(saved):

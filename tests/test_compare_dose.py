@@ -48,8 +48,12 @@ def test_compare_overlays_runs_of_the_same_knob(two_runs, tmp_path):
     # every run's own figure draws from the same panel data as the overlay
     d = dose.b_dose(two_runs[0])
     assert d["knob"] == "l2" and d["values"] == [0.0, 1e-3]
-    assert [p["series"][0][1].shape for p in d["panels"]] == [(2, 2)] * 3
-    assert np.all(d["panels"][0]["series"][0][1][0] == 0.0)  # baseline's paired SSR
+    # input-gradient HFF, SSR, conv1 HFF and accuracy: every panel a paired difference
+    assert [p["series"][0][1].shape for p in d["panels"]] == [(2, 2)] * 4
+    assert all(np.all(p["series"][0][1][0] == 0.0) for p in d["panels"])  # the baseline's row
+    with np.load(two_runs[0] / "exp_b_arrays.npz") as z:
+        np.testing.assert_array_equal(d["panels"][-1]["series"][0][1][1],
+                                      z["test_acc"][1, :, -1] - z["test_acc"][0, :, -1])
 
 
 @pytest.mark.slow

@@ -65,7 +65,7 @@ def test_ssr_finite_and_decomposition(quick_b):
     np.testing.assert_allclose(1 - z["ssr_time_abs"], ratio * (1 - z["ssr_time_norm"]),
                                rtol=1e-4, atol=1e-6)
     summary = json.loads((quick_b / "summary.json").read_text())
-    # l2 and dropout test one claim each, l2+dropout both (extra evidence): 4 findings
+    # l2 and l2w test the L2 claim, dropout and dropconv the dropout claim: 4 findings
     assert len(summary["verdicts"]) == len(summary["findings"]) == 4
     assert summary["identity_max_residual"] < 1e-9
 
@@ -85,6 +85,39 @@ def test_final_checkpoint_reproduces_reported_accuracy(quick_b):
     ev = evaluate(model, data.test_x, data.test_y, mean=meta["mean"], std=meta["std"],
                   device="cpu")
     assert ev["acc"] == pytest.approx(c["final_test_acc"])
+
+
+def test_input_gradient_recorded_and_reproduced_from_the_checkpoint(quick_b):
+    """The primary statistic of claims 1-2: recorded per epoch; at epoch 0
+    equal across the arms of a seed (same weights, eval mode: dropout off);
+    at the end recomputed from the saved model by the library function."""
+    from models import build_model
+    from utils.checkpoints import load_checkpoint
+    from utils.frequency import input_gradient_spectrum
+    cfg = exp_b.config_from_run(quick_b)
+    z = np.load(quick_b / "exp_b_arrays.npz")
+    A, S, E1 = len(cfg.arms), len(cfg.seeds), cfg.epochs + 1
+    data = exp_b.load_data(cfg)
+    idx = exp_b.input_grad_indices(cfg, data.test_x.shape[0])
+    assert z["ig_hff"].shape == (A, S, E1) and z["ig_hff_images"].shape == (A, S, E1, idx.size)
+    assert np.all((z["ig_hff"] >= 0) & (z["ig_hff"] <= 1))
+    np.testing.assert_allclose(z["ig_hff"][:, :, 0], z["ig_hff"][:1, :, 0].repeat(A, 0),
+                               rtol=1e-6)
+    summary = json.loads((quick_b / "summary.json").read_text())
+    c = summary["checkpoints"][-1]
+    meta = torch.load(quick_b / c["path"], weights_only=True)["meta"]
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_kwargs"].items()}
+    model = build_model(meta["model"], meta["num_classes"], meta["in_channels"],
+                        meta["dropout"], dropout_at=meta["dropout_at"], **kw)
+    load_checkpoint(quick_b / c["path"], model=model)
+    m, sd = torch.tensor(data.mean).view(1, -1, 1, 1), torch.tensor(data.std).view(1, -1, 1, 1)
+    x = ((data.test_x[idx].double() - m.double()) / sd.double()).float()
+    r = input_gradient_spectrum(model, x, data.test_y[idx], cutoff=cfg.hff_cutoff)
+    np.testing.assert_allclose(z["ig_hff_images"][-1, -1, -1], r.hff_per_image, rtol=1e-5)
+    assert "input_gradient_hff_vs_baseline" in summary["arms"][c["arm"]]
+    f = summary["findings"][0]
+    assert f["statistic"].startswith("input-gradient HFF") and f["secondary"] is not None
+    assert (quick_b / "figures" / "exp_b_input_gradient.png").is_file()
 
 
 class _Crash(Exception):
@@ -157,3 +190,15 @@ def test_every_conv_layer_tracked_on_request(tmp_path):
     # spectrum computed from the saved weights
     np.testing.assert_allclose(z["layer_conv1"].sum(-1) * cfg.widths[0] * 3,
                                z["norm_sq"], rtol=1e-4)
+
+
+def test_study_preset_gives_b_and_c_ten_seeds_on_top_of_the_device_preset():
+    from experiments import exp_c_robustness as exp_c
+    b = exp_b.preset(exp_b.Config(), "cpu", "study")
+    assert b.seeds == tuple(range(10)) and b.n_train == exp_b.PRESETS["cpu"]["n_train"]
+    assert exp_b.preset(exp_b.Config(), "cuda", "study").model == "resnet18"
+    assert exp_b.preset(exp_b.Config(), "cpu").seeds == exp_b.Config().seeds
+    assert exp_c.preset(exp_c.Config(), "cpu", "study").heatmap_n < exp_c.PRESETS["cpu"]["heatmap_n"]
+    for mod in (exp_b, exp_c):
+        with pytest.raises(ValueError, match="preset"):
+            mod.preset(mod.Config(), "cpu", "huge")

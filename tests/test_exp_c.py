@@ -223,6 +223,14 @@ def test_auc_and_spearman_known_answers():
     x = np.array([0.0, 0.5, 2.0])  # uneven spacing: scaled to [0, 0.25, 1]
     assert analysis.auc(x, np.full(3, 0.7)) == pytest.approx(0.7)
     assert analysis.auc(x, 1.0 - x / 2.0) == pytest.approx(0.5)  # a line from 1 to 0
+    # accuracy-relative: (acc - chance) / (clean - chance); a model that keeps its clean
+    # accuracy scores 1 whatever that accuracy is, one falling linearly to chance 0.5
+    clean = np.array([0.9, 0.6])
+    keep = np.repeat(clean[:, None], 3, axis=1)
+    np.testing.assert_allclose(analysis.relative_auc(x, keep, clean, 0.1), [1.0, 1.0])
+    fall = clean[:, None] + (0.1 - clean[:, None]) * (x / 2.0)[None]
+    np.testing.assert_allclose(analysis.relative_auc(x, fall, clean, 0.1), [0.5, 0.5])
+    assert math.isnan(analysis.relative_auc(x, np.full(3, 0.1), 0.1, 0.1))  # nothing to retain
     assert analysis.spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
     assert math.isnan(analysis.spearman([1, 2], [3, 4]))
 

@@ -48,7 +48,7 @@ def _one_line(err: str) -> str:
     (["--experiment", "b", "--set", "k1=41"], "k1"),
     (["--experiment", "b", "--set", "seeds=0,0"], "seeds"),
     (["--experiment", "b", "--arm", "l2", "--arm", "l2"], "repeat"),
-    (["--experiment", "b", "--arm", "l2", "--arm", "twin:l2=5e-4"], "same regimen"),
+    (["--experiment", "b", "--arm", "l2", "--arm", "twin:l2=5e-3"], "same regimen"),
     (["--experiment", "b", "--set", "batch_size=20000"], "batch_size"),
     (["--experiment", "b", "--set", "hff_cutoff=nan"], "hff_cutoff"),
     (["--experiment", "a", "--arm", "c:dropout=0.1,dropout_at=conv"], "dropout_at"),

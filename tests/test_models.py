@@ -80,7 +80,7 @@ def test_small_cnn_parameter_count():
     expected = _conv_params(c, 16, k1) + 2 * 16 + _conv_params(16, 32, 3) + 2 * 32 \
         + _conv_params(32, 64, 3) + 2 * 64 + 64 * 10 + 10
     assert sum(p.numel() for p in with_bn.parameters()) == expected
-    no_bn = SmallCNN(widths=widths, k1=k1, batch_norm=False)
+    no_bn = SmallCNN(widths=widths, k1=k1, norm="none")
     expected = _conv_params(c, 16, k1, True) + _conv_params(16, 32, 3, True) \
         + _conv_params(32, 64, 3, True) + 64 * 10 + 10
     assert sum(p.numel() for p in no_bn.parameters()) == expected
@@ -127,10 +127,27 @@ def test_resnet_rejects_bad_dropout():
 
 def test_build_model_registry():
     assert set(MODELS) == {"small_cnn", "resnet18"}
-    model = build_model("small_cnn", 5, 1, 0.25, k1=3, widths=(4, 8), batch_norm=False)
+    model = build_model("small_cnn", 5, 1, 0.25, k1=3, widths=(4, 8), norm="none")
     assert isinstance(model, SmallCNN) and model.conv1.weight.shape == (4, 1, 3, 3)
     assert model.fc.out_features == 5 and model.dropout.p == 0.25
     with pytest.raises(ValueError, match="name"):
         build_model("vgg", 10, 3, 0.0)
     with pytest.raises(ValueError, match="k1"):
         build_model("resnet18", 10, 3, 0.0, k1=5)
+
+
+def test_norm_option_of_both_image_models():
+    from models.resnet import ResNet18
+    net = ResNet18(num_classes=10, dropout=0.0, norm="none")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    assert net.conv1.bias is not None
+    # Fixup-style start: every residual branch's last conv is zero, so each block is its shortcut
+    assert all(float(b.conv2.weight.detach().abs().max()) == 0 for s in (net.layer1, net.layer2, net.layer3,
+                                                                   net.layer4) for b in s)
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in ResNet18(dropout=0.0).modules()) == 20
+    for cls in (SmallCNN, ResNet18):
+        with pytest.raises(ValueError, match="norm"):
+            cls(norm="group")

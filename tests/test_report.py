@@ -342,7 +342,13 @@ FOUR = [finding("l2_lowpass", "supported", "l2"),
         finding("l2_lowpass", "contradicted", "l2_dropout"),
         finding("dropout_highfreq", "not supported", "dropout"),
         finding("dropout_highfreq", "inconclusive", "l2_dropout", p_adjusted=None,
-                values=[], n=None)]
+                values=[], n=None),
+        finding("reg_hf_robustness", "absent", "l2", experiment="B", p_tost_adjusted=0.004,
+                mde=0.0111, power_at_sesoi=0.93, sesoi=0.02,
+                secondary={"statistic": "raw AUC", "verdict": "supported", "estimate": 0.05,
+                           "lo": 0.01, "hi": 0.09}),
+        finding("reg_hf_robustness", "undetermined", "dropout", experiment="B", mde=0.0777,
+                power_at_sesoi=0.12, sesoi=0.02)]
 GARBAGE = [{"claim": "l2_lowpass", "verdict": "maybe", "arm": "l2"}, 42]
 
 
@@ -375,9 +381,13 @@ def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
     assert {v for f in FOUR for v in [f["verdict"]]} == set(VERDICTS)
     seeds = ", ".join(fmt_num(v) for v in FOUR[0]["values"])
     assert "\u2013" in seeds and f"{seeds} (n = 2)" in claim_block(text, "l2_lowpass")
-    assert f"adjusted p = {fmt_num(0.0312)}" in claim_block(text, "l2_lowpass")
+    assert f"<td>{fmt_num(0.0312)}</td>" in claim_block(text, "l2_lowpass")
+    # four-state rows: TOST p, MDE / power, the secondary with its verdict and the disagreement
+    c3 = claim_block(text, "reg_hf_robustness")
+    assert f"TOST {fmt_num(0.004)}" in c3 and f"MDE {fmt_num(0.0777)} / power 0.12" in c3
+    assert f'raw AUC: {fmt_num(0.05)} [{fmt_num(0.01)}, {fmt_num(0.09)}] <span class="verdict ' \
+           f'v-supported">supported</span>' in c3 and "primary and secondary disagree" in c3
     assert "not recorded" in claim_block(text, "dropout_highfreq")  # no per-seed values
-    assert "not tested in this run" in claim_block(text, "reg_hf_robustness")
     assert "not tested" not in claim_block(text, "l2_lowpass")
     # at a glance, before the tables: one line per claim with every arm's verdict
     glance = sec.split('<ul class="glance">')[1].split("</ul>")[0].split("<li>")[1:]
@@ -392,8 +402,8 @@ def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
     assert "&lt;b&gt;L2&lt;/b&gt; smooths conv1 &amp; costs 2% accuracy" in sec
     assert "<i>" not in sec and "<b>!" not in sec
     # the garbage entries are named and skipped, the rest still shown
-    assert "summary.json: findings[4] skipped: verdict must be one of" in sec
-    assert "summary.json: findings[5] skipped: expected an object, got int" in sec
+    assert "summary.json: findings[6] skipped: verdict must be one of" in sec
+    assert "summary.json: findings[7] skipped: expected an object, got int" in sec
     assert sec.count("<tr><td>") == len(FOUR)
     assert_offline_and_linked(run / "report.html")
 

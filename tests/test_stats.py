@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from utils.stats import (holm, mean_ci, paired_difference, paired_summary, seed_bootstrap,
+from utils.stats import (holm, mean_ci, minimal_detectable_effect, paired_difference,
+                         paired_power, paired_summary, seed_bootstrap, tost_p,
                          summarize)
 
 
@@ -106,7 +107,8 @@ def test_paired_difference_uses_seeds_where_both_are_finite():
 
 def test_paired_difference_degenerate_spread():
     assert paired_difference(np.ones(3), np.ones(3))["p"] == 1.0
-    assert paired_difference(np.ones(3) * 2, np.ones(3))["p"] == 0.0
+    # identical non-zero differences: zero spread, no test (never p = 0)
+    assert np.isnan(paired_difference(np.ones(3) * 2, np.ones(3))["p"])
     with pytest.raises(ValueError, match="treated, base"):
         paired_difference(np.ones(3), np.ones(2))
 
@@ -182,3 +184,53 @@ def test_seed_bootstrap_keeps_arms_of_a_seed_together():
 def test_seed_bootstrap_one_seed_gives_nothing():
     lo, hi, n = seed_bootstrap(lambda a: float(a.mean()), [np.ones((3, 1))], seed_axis=1)
     assert np.isnan(lo) and np.isnan(hi) and n == 0
+
+
+def test_tost_against_two_one_sided_scipy_tests():
+    d = np.array([0.01, -0.005, 0.012, 0.003, -0.002])
+    lo = st.ttest_1samp(d, -0.02, alternative="greater").pvalue
+    hi = st.ttest_1samp(d, 0.02, alternative="less").pvalue
+    assert tost_p(d, 0.02) == pytest.approx(max(lo, hi))
+    assert tost_p([0.0, 0.0, 0.0], 0.02) == 0.0              # nothing changed
+    assert np.isnan(tost_p([0.01, 0.01, 0.01], 0.02))          # zero spread: no test
+    assert np.isnan(tost_p([0.01, np.nan], 0.02))              # one finite value
+    for bad in (0.0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="sesoi"):
+            tost_p(d, bad)
+
+
+def test_power_and_mde_are_inverse_and_match_the_normal_limit():
+    for n in (3, 10):
+        m = minimal_detectable_effect(n, 0.5, alpha=0.05, power=0.8)
+        assert paired_power(n, m, 0.5, 0.05) == pytest.approx(0.8, abs=1e-8)
+    # large n: the normal approximation (z_{1-a/2} + z_{power}) sd / sqrt(n)
+    z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
+    assert minimal_detectable_effect(2000, 1.0) == pytest.approx(z / np.sqrt(2000), rel=2e-3)
+    assert paired_power(5, 0.0, 1.0) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="n"):
+        paired_power(1, 0.1, 1.0)
+    with pytest.raises(ValueError, match="sd"):
+        minimal_detectable_effect(3, 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        paired_power(3, 0.1, 1.0, alpha=1.5)
+
+
+@pytest.mark.parametrize("n", [3, 10])
+def test_simulated_error_rates_at_the_declared_sesoi(n):
+    """At each claim's SESOI and the run's n (3 default, 10 study): a true
+    mean of exactly +SESOI is declared equivalent at most alpha of the time
+    (TOST's type-I error), and a planted effect of SESOI is detected by the
+    paired t-test as often as paired_power says, within simulation error."""
+    from utils.verdicts import SESOI_INPUT_GRADIENT_HFF as sesoi
+    rng = np.random.default_rng(22)
+    reps, alpha, sd = 4000, 0.05, sesoi      # effect of one SD of the differences
+    d = rng.normal(sesoi, sd, size=(reps, n))
+    tost = np.array([tost_p(row, sesoi) for row in d])
+    se = np.sqrt(alpha * (1 - alpha) / reps)
+    assert np.mean(tost < alpha) <= alpha + 3 * se
+    detected = np.mean([paired_summary(row)["p"] < alpha for row in d])
+    power = paired_power(n, sesoi, sd, alpha)
+    assert abs(detected - power) < 3 * np.sqrt(power * (1 - power) / reps) + 1e-3
+    # no effect: TOST finds equivalence with its own power, and is not a test that cannot fail
+    z = rng.normal(0.0, sd / 4, size=(reps, n))
+    assert np.mean([tost_p(row, sesoi) < alpha for row in z]) > alpha

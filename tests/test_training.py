@@ -31,11 +31,11 @@ def data():
     return x, y
 
 
-def tiny_model(dropout=0.0, init_seed=0, batch_norm=True):
+def tiny_model(dropout=0.0, init_seed=0, norm="batch"):
     with torch.random.fork_rng():
         torch.manual_seed(init_seed)
         return SmallCNN(num_classes=10, in_channels=3, k1=3, widths=(4, 8), dropout=dropout,
-                        batch_norm=batch_norm)
+                        norm=norm)
 
 
 def flip_augment(x, generator):
@@ -75,7 +75,7 @@ def test_l2_params_are_conv_and_linear_weights_only():
     expected = {id(model.conv1.weight), id(model.blocks[0].weight), id(model.fc.weight)}
     assert chosen == expected
     assert id(model.fc.bias) not in chosen and id(model.bn1.weight) not in chosen
-    no_bn = tiny_model(batch_norm=False)
+    no_bn = tiny_model(norm="none")
     assert {id(p) for p in l2_params(no_bn)} == {id(no_bn.conv1.weight), id(no_bn.blocks[0].weight),
                                                  id(no_bn.fc.weight)}
     tied = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))

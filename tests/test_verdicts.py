@@ -11,8 +11,10 @@ from utils import stats, verdicts
 from utils.verdicts import EXTRA, PRIMARY, b_claim_arms, claim_verdicts, verdict
 
 SCHEMA = {"claim", "claim_text", "arm", "arm_label", "verdict", "statistic", "estimate", "lo",
-          "hi", "n", "values", "p_adjusted", "family", "method", "experiment", "dataset_id",
-          "figure", "text", "role"}
+          "hi", "n", "values", "p_adjusted", "p_tost_adjusted", "sesoi", "mde", "power_at_sesoi",
+          "family", "method", "experiment", "dataset_id", "figure", "text", "role", "secondary",
+          "agreement"}
+SES = verdicts.SESOI_INPUT_GRADIENT_HFF
 
 
 def _arm(name, values, **kw):
@@ -25,34 +27,67 @@ def _one(claim, values, **kw):
 
 def test_clear_effect_is_supported_with_its_numbers():
     v = np.array([0.30, 0.32, 0.29])
-    f = _one("l2_lowpass", v)
+    f = _one("dropout_highfreq", v)                # dropout: input-gradient HFF raised
     ref = st.ttest_1samp(v, 0.0).pvalue          # one arm: Holm leaves p as it is
     assert f["verdict"] == "supported" and f["p_adjusted"] == pytest.approx(ref)
     assert f["estimate"] == pytest.approx(v.mean()) and f["n"] == 3 and f["lo"] > 0
     assert f["values"] == pytest.approx(v.tolist())
     assert set(f) == SCHEMA and f["experiment"] == "B" and f["dataset_id"] == "synthetic-v1"
     assert f"{v.mean():+.3f}" in f["text"] and "supported" in f["text"]
-    assert f["method"] == "Holm over 1 arm, paired t-test, two-sided, alpha 0.05"
-
-
-def test_no_effect_is_not_supported():
-    f = _one("l2_lowpass", [0.1, -0.1, 0.05])
-    assert f["verdict"] == "not supported" and f["p_adjusted"] > 0.05
-    assert f["lo"] < 0 < f["hi"]
+    assert f["mde"] is None and f["secondary"] is None      # significant: no MDE needed
+    assert f["method"].startswith("Holm over 1 arm, paired t-test, two-sided and TOST")
 
 
 def test_wrong_sign_is_contradicted_and_the_direction_is_per_claim():
-    v = [-0.30, -0.32, -0.29]
-    assert _one("l2_lowpass", v)["verdict"] == "contradicted"
-    assert _one("dropout_highfreq", v)["verdict"] == "supported"     # HFF raised: claimed
-    assert _one("reg_hf_robustness", v)["verdict"] == "contradicted"
+    v = [0.30, 0.32, 0.29]
+    assert _one("l2_lowpass", v)["verdict"] == "contradicted"       # L2 raised the HFF
+    assert _one("dropout_highfreq", v)["verdict"] == "supported"
+    assert _one("reg_hf_robustness", v)["verdict"] == "supported"
 
 
-def test_one_finite_seed_is_inconclusive_and_not_in_the_family():
-    fs = claim_verdicts("l2_lowpass", [_arm("a", [0.3, np.nan, np.nan]),
-                                       _arm("b", [0.30, 0.32, 0.29])], "d")
+def test_small_tight_effect_is_absent_and_equals_tost():
+    v = np.array([0.001, -0.002, 0.0015, 0.0, -0.001])
+    f = _one("l2_lowpass", v)
+    lo = st.ttest_1samp(v, -SES, alternative="greater").pvalue
+    hi = st.ttest_1samp(v, SES, alternative="less").pvalue
+    assert f["verdict"] == "absent" and f["p_tost_adjusted"] == pytest.approx(max(lo, hi))
+    assert f["p_adjusted"] > 0.05 and f["sesoi"] == SES
+    assert f["mde"] == pytest.approx(stats.minimal_detectable_effect(5, v.std(ddof=1)))
+    assert "equivalent to no effect" in f["text"]
+
+
+def test_wide_null_is_undetermined_with_mde_and_power():
+    v = np.array([0.1, -0.1, 0.05])
+    f = _one("l2_lowpass", v)
+    assert f["verdict"] == "undetermined" and f["p_adjusted"] > 0.05
+    assert f["p_tost_adjusted"] > 0.05 and f["lo"] < 0 < f["hi"]
+    sd = v.std(ddof=1)
+    assert f["mde"] == pytest.approx(stats.minimal_detectable_effect(3, sd, 0.05, 0.8))
+    assert f["power_at_sesoi"] == pytest.approx(stats.paired_power(3, SES, sd, 0.05))
+    assert "minimal detectable effect" in f["text"] and "power" in f["text"]
+
+
+def test_mde_uses_the_holm_first_step_level_in_a_family():
+    fs = claim_verdicts("l2_lowpass", [_arm("a", [0.1, -0.1, 0.05]), _arm("b", [0.2, -0.1, 0.0])],
+                        "d")
+    sd = np.std([0.1, -0.1, 0.05], ddof=1)
+    assert fs[0]["mde"] == pytest.approx(stats.minimal_detectable_effect(3, sd, 0.025, 0.8))
+
+
+def test_zero_spread_is_untestable_unless_all_zero():
+    same = _one("dropout_highfreq", [0.05, 0.05, 0.05])
+    assert same["verdict"] == "undetermined" and same["p_adjusted"] is None
+    assert "zero spread" in same["text"]
+    zero = _one("dropout_highfreq", [0.0, 0.0, 0.0])
+    assert zero["verdict"] == "absent" and zero["estimate"] == 0 and zero["n"] == 3
+    assert "exactly 0" in zero["text"]
+
+
+def test_one_finite_seed_is_undetermined_and_not_in_the_family():
+    fs = claim_verdicts("dropout_highfreq", [_arm("a", [0.3, np.nan, np.nan]),
+                                             _arm("b", [0.30, 0.32, 0.29])], "d")
     a, b = fs
-    assert a["verdict"] == "inconclusive" and a["p_adjusted"] is None and a["n"] == 1
+    assert a["verdict"] == "undetermined" and a["p_adjusted"] is None and a["n"] == 1
     assert math.isnan(a["lo"]) and math.isnan(a["hi"]) and a["values"][1] is None
     assert "no interval" in a["text"]
     # b alone forms the family: its p is not multiplied by 2
@@ -60,19 +95,29 @@ def test_one_finite_seed_is_inconclusive_and_not_in_the_family():
     assert b["p_adjusted"] == pytest.approx(st.ttest_1samp([0.30, 0.32, 0.29], 0).pvalue)
 
 
-def test_marked_untestable_arm_is_inconclusive():
-    f = _one("l2_lowpass", [0.30, 0.32, 0.29], inconclusive_reason="ends near chance")
-    assert f["verdict"] == "inconclusive" and "ends near chance" in f["text"]
+def test_marked_untestable_arm_is_undetermined():
+    f = _one("l2_lowpass", [0.30, 0.32, 0.29], untestable_reason="ends near chance")
+    assert f["verdict"] == "undetermined" and "ends near chance" in f["text"]
 
 
-def test_holm_makes_a_borderline_effect_not_supported_in_a_family_of_two():
+def test_secondary_is_shown_beside_and_disagreement_is_said():
+    f = _one("l2_lowpass", [-0.30, -0.32, -0.29], secondary_values=[0.001, -0.001, 0.0005])
+    assert f["verdict"] == "supported"
+    sec = f["secondary"]
+    assert sec["verdict"] in ("absent", "undetermined") and f["agreement"] == "disagree"
+    assert "disagree" in f["text"] and sec["statistic"].startswith("conv1")
+    both = _one("l2_lowpass", [-0.30, -0.32, -0.29], secondary_values=[0.30, 0.32, 0.29])
+    assert both["secondary"]["verdict"] == "supported" and both["agreement"] == "agree"
+
+
+def test_holm_makes_a_borderline_effect_undetermined_in_a_family_of_two():
     v = np.array([0.05, 0.25, 0.2, 0.35])
     p = st.ttest_1samp(v, 0.0).pvalue
     assert 0.025 < p < 0.05                     # significant alone, not after Holm over 2
-    assert _one("l2_lowpass", v)["verdict"] == "supported"
-    pair = claim_verdicts("l2_lowpass", [_arm("l2", v), _arm("l2+dropout", [0.1, -0.1, 0.0],
-                                                            role=EXTRA)], "d")
-    assert pair[0]["verdict"] == "not supported"
+    assert _one("dropout_highfreq", v)["verdict"] == "supported"
+    pair = claim_verdicts("dropout_highfreq", [_arm("d", v), _arm("l2+dropout", [0.1, -0.1, 0.0],
+                                                                 role=EXTRA)], "d")
+    assert pair[0]["verdict"] == "undetermined"
     assert pair[0]["p_adjusted"] == pytest.approx(stats.holm([p, st.ttest_1samp(
         [0.1, -0.1, 0.0], 0.0).pvalue])[0])
     assert pair[0]["method"].startswith("Holm over 2 arms") and "extra evidence" in pair[1]["text"]
@@ -87,6 +132,14 @@ def test_rules_reject_bad_arguments():
         claim_verdicts("l2_lowpass", [{"arm": "x"}], "d")
 
 
+def test_findings_table_rows_fit_their_columns():
+    fs = claim_verdicts("l2_lowpass", [_arm("l2", [0.1, -0.1, 0.05],
+                                            secondary_values=[0.01, 0.02, 0.0])], "syn")
+    t = verdicts.findings_table(fs, "B")
+    assert all(len(r) == len(t["columns"]) for r in t["rows"])
+    assert t["rows"][0][2] == "undetermined" and t["rows"][0][8].startswith("MDE")
+
+
 def test_b_arms_are_classified_by_l2_and_dropout():
     per_arm = {"baseline": {"l2": 0.0, "dropout": 0.0}, "l2": {"l2": 5e-4, "dropout": 0.0},
                "dropout": {"l2": 0.0, "dropout": 0.3}, "l2+dropout": {"l2": 5e-4, "dropout": 0.3},
@@ -99,11 +152,11 @@ def test_b_arms_are_classified_by_l2_and_dropout():
 
 
 def test_takeaway_names_each_claim_and_verdict():
-    fs = (claim_verdicts("l2_lowpass", [_arm("l2", [0.30, 0.32, 0.29])], "syn")
+    fs = (claim_verdicts("l2_lowpass", [_arm("l2", [-0.30, -0.32, -0.29])], "syn")
           + claim_verdicts("dropout_highfreq", [_arm("dropout", [0.1, -0.1, 0.05])], "syn"))
     line = verdicts.takeaway("B", "syn", fs)
     assert "L2 acts as a low-pass filter? l2 supported" in line
-    assert "dropout not supported" in line and "\n" not in line
+    assert "dropout undetermined" in line and "\n" not in line
 
 
 @pytest.mark.slow
@@ -160,8 +213,11 @@ def test_experiment_c_findings_and_paired_differences():
     by_arm = {f["arm"]: f for f in s["findings"]}
     assert set(by_arm) == {"l2", "dropout"} and all(set(f) == SCHEMA for f in s["findings"])
     assert by_arm["l2"]["verdict"] == "supported"
-    assert by_arm["dropout"]["verdict"] == "not supported"
-    assert by_arm["l2"]["estimate"] == pytest.approx(shift.mean())
+    assert by_arm["dropout"]["verdict"] == "undetermined"
+    # primary: the chance-corrected relative AUC; clean accuracy is equal across arms here,
+    # so it is the raw AUC difference scaled by 1 / (clean - chance)
+    assert by_arm["l2"]["estimate"] == pytest.approx(shift.mean() / (0.8 - 0.1))
+    assert by_arm["l2"]["secondary"]["estimate"] == pytest.approx(shift.mean())
     assert by_arm["l2"]["method"].startswith("Holm over 2 arms")
     assert by_arm["l2"]["experiment"] == "C"
     np.testing.assert_allclose(s["arms"]["l2"]["vs_baseline"]["auc"]["highpass"]["values"], shift)
@@ -180,7 +236,7 @@ def test_experiment_c_near_chance_is_inconclusive_and_rho_is_withheld():
     from experiments import exp_c_analysis as analysis
     z = _c_arrays([np.array([0.10, 0.11, 0.09])] * 2, clean=0.11)   # 10 classes: chance 0.1
     s = analysis.summarise(z)
-    assert {f["verdict"] for f in s["findings"]} == {"inconclusive"}
+    assert {f["verdict"] for f in s["findings"]} == {"undetermined"}
     assert "near chance" in s["findings"][0]["text"]
     pair = analysis.spearman_seeds(np.array([[0.1, 0.2], [0.3, 0.5]]),
                                    np.array([[1.0, 2.0], [3.0, 4.0]]))   # 2 seeds: rho, no interval
@@ -231,3 +287,11 @@ def test_experiment_a_summary_spearman_n_and_takeaway():
     # missed k_max in every seed, the baseline learned it at 2000: the delay is a bound
     assert (f"{arms[1].name} at k = {max(cfg.freqs)}: median delay >= {cfg.steps - 2000:+d} steps "
             f"over {S} seeds, 0 learned") in line
+
+
+def test_another_experiment_brings_its_own_statistic():
+    st_a = verdicts.Statistic("final gain at k = 50 minus the baseline's", -1, 0.05, "figures/a.png")
+    (f,) = claim_verdicts("l2_lowpass", [_arm("l2", [-0.3, -0.32, -0.29])], "syn",
+                          primary=st_a, experiment="A")
+    assert f["experiment"] == "A" and f["statistic"] == st_a.name and f["sesoi"] == 0.05
+    assert f["verdict"] == "supported" and f["figure"] == "figures/a.png"

@@ -1,6 +1,8 @@
 """Summaries over seeds: means with 95% intervals, paired differences against
-the baseline with a paired t-test, Holm's correction over a family of tests,
-and a seed-cluster bootstrap (docs/DEFINITIONS.md conventions: never one seed alone).
+the baseline with a paired t-test, the equivalence test (TOST) against a
+smallest effect of interest, the minimal detectable effect and the power of
+the paired t-test, Holm's correction over a family of tests, and a
+seed-cluster bootstrap range (docs/DEFINITIONS.md 10: never one seed alone).
 
 Rules every function here follows:
 
@@ -18,14 +20,18 @@ Pure numpy/scipy: no files, no printing, no global random state.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
 
 import numpy as np
+from scipy import optimize as _opt
 from scipy import special as _sp
+from scipy import stats as _st
 
 PAIRED_TEST = "paired t-test, two-sided"
+TOST_TEST = "TOST, two one-sided paired t-tests"
 
 
 def _check_level(level: float) -> float:
@@ -116,18 +122,111 @@ def summarize(values, bounds=None, level: float = 0.95) -> dict:
 def _t_test_p(d: np.ndarray) -> float:
     """Two-sided one-sample t-test of mean 0 on the finite ``d``.
 
-    With zero spread the t statistic is 0/0 or +-inf: p = 1 for all-zero
-    differences (nothing changed) and 0 for identical non-zero ones (the
-    limit of the t-test as the spread goes to 0)."""
+    With zero spread the t statistic is 0/0 or +-inf and the test has no
+    answer: p = 1 for all-zero differences (nothing changed: the estimate
+    is exactly 0 over ``n`` seeds) and NaN for identical non-zero ones
+    (three equal differences are not evidence of anything the t-test can
+    weigh; the caller reports them untestable, docs/DEFINITIONS.md 10)."""
     n = d.size
     if n < 2:
         return float("nan")
+    if np.all(d == d[0]):  # identical values: the rounded sd may be 1e-17, not 0
+        return 1.0 if d[0] == 0.0 else float("nan")
     sd = float(np.std(d, ddof=1))
     mean = float(np.mean(d))
-    if sd == 0.0:
-        return 1.0 if mean == 0.0 else 0.0
     t = mean / (sd / math.sqrt(n))
     return float(2.0 * _sp.stdtr(n - 1, -abs(t)))
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n: expected an int >= 2 (paired seeds), got {n!r}")
+    return int(n)
+
+
+def tost_p(differences, sesoi: float) -> float:
+    """Equivalence test of paired differences against ``[-sesoi, +sesoi]``:
+    two one-sided t-tests (Schuirmann 1987), ``H0: mean <= -sesoi`` and
+    ``H0: mean >= +sesoi``; the returned p is the larger of the two one-sided
+    p-values, so ``p < alpha`` declares the mean inside the bounds at level
+    ``alpha``.
+
+    Args:
+        differences: ``(S,)`` paired per-seed values; non-finite ones do
+            not count.
+        sesoi: smallest effect size of interest, > 0, in the units of the
+            differences.
+
+    Returns NaN with fewer than two finite values or identical non-zero
+    values (zero spread: untestable, as in the t-test); 0 when every value
+    is exactly 0 (nothing changed, which is inside any bound).
+    """
+    if isinstance(sesoi, bool) or not isinstance(sesoi, (int, float)) or not (
+            math.isfinite(sesoi) and sesoi > 0):
+        raise ValueError(f"sesoi: expected a finite number > 0, got {sesoi!r}")
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    d = d[np.isfinite(d)]
+    n = d.size
+    if n < 2:
+        return float("nan")
+    if np.all(d == d[0]):
+        return 0.0 if d[0] == 0.0 else float("nan")
+    sd = float(np.std(d, ddof=1))
+    mean = float(np.mean(d))
+    se = sd / math.sqrt(n)
+    p_low = float(_sp.stdtr(n - 1, -(mean + sesoi) / se))   # H0 mean <= -sesoi
+    p_high = float(_sp.stdtr(n - 1, (mean - sesoi) / se))   # H0 mean >= +sesoi
+    return max(p_low, p_high)
+
+
+def paired_power(n: int, effect: float, sd: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` with ``n``
+    pairs against a true mean difference ``effect`` when the differences
+    have standard deviation ``sd``: ``P(|T| > t_{1-alpha/2, n-1})`` with
+    ``T`` noncentral t, ``n - 1`` degrees of freedom, noncentrality
+    ``effect / (sd / sqrt(n))`` (scipy.stats.nct)."""
+    n, alpha = _check_n(n), _check_alpha(alpha)
+    if not (math.isfinite(sd) and sd > 0):
+        raise ValueError(f"sd: expected a finite number > 0, got {sd!r}")
+    if not math.isfinite(effect):
+        raise ValueError(f"effect: expected a finite number, got {effect!r}")
+    df, nc = n - 1, abs(effect) / (sd / math.sqrt(n))
+    crit = float(_st.t.ppf(1 - alpha / 2, df))
+    # the lower tail as the upper tail of -T (scipy's nct.cdf returns NaN far in its tail)
+    return float(_st.nct.sf(crit, df, nc) + _st.nct.sf(crit, df, -nc))
+
+
+def minimal_detectable_effect(n: int, sd: float, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """The smallest true mean difference that the two-sided paired t-test at
+    level ``alpha`` with ``n`` pairs detects with probability ``power``,
+    for differences of standard deviation ``sd`` (the inverse of
+    :func:`paired_power` in ``effect``; exact noncentral t, not the normal
+    approximation, which is far off at 3 seeds)."""
+    n, alpha = _check_n(n), _check_alpha(alpha)
+    if not 0 < power < 1:
+        raise ValueError(f"power: expected a probability in (0, 1), got {power!r}")
+    if not (math.isfinite(sd) and sd > 0):
+        raise ValueError(f"sd: expected a finite number > 0, got {sd!r}")
+    return _mde_in_se(n, alpha, float(power)) * sd / math.sqrt(n)
+
+
+@functools.lru_cache(maxsize=256)
+def _mde_in_se(n: int, alpha: float, power: float) -> float:
+    """The MDE in units of the standard error: a function of ``n``, ``alpha``
+    and ``power`` alone (cached: simulations ask for it thousands of times)."""
+    # power grows monotonically with the noncentrality; bracket it, then solve
+    f = lambda k: paired_power(n, k, 1.0 * math.sqrt(n), alpha) - power  # noqa: E731
+    hi = 1.0
+    while f(hi) < 0:
+        hi *= 2
+    return float(_opt.brentq(f, 0.0, hi, xtol=1e-12))
 
 
 def paired_summary(differences, level: float = 0.95, bounds=None) -> dict:
@@ -141,16 +240,21 @@ def paired_summary(differences, level: float = 0.95, bounds=None) -> dict:
         bounds: feasible range, as in :func:`mean_ci` (``None`` for plain
             differences, which are unbounded in practice).
 
-    Returns ``{"mean", "lo", "hi", "n", "values", "p", "test"}``: ``p`` is
-    the two-sided paired (one-sample on the differences) t-test of mean 0
-    with ``n - 1`` degrees of freedom, NaN when ``n < 2``.
+    Returns ``{"mean", "lo", "hi", "n", "values", "p", "test", "sd"}``:
+    ``p`` is the two-sided paired (one-sample on the differences) t-test of
+    mean 0 with ``n - 1`` degrees of freedom, NaN when ``n < 2`` or the
+    differences are identical and non-zero (untestable), 1 when they are all
+    exactly 0; ``sd`` is their standard deviation (NaN when ``n < 2``).
     """
     v = np.asarray(differences, dtype=np.float64)
     if v.ndim != 1:
         raise ValueError(f"differences: expected shape (S,), got {v.shape}")
     out = summarize(v, bounds=bounds, level=level)
-    out["p"] = _t_test_p(v[np.isfinite(v)])
+    fin = v[np.isfinite(v)]
+    out["p"] = _t_test_p(fin)
     out["test"] = PAIRED_TEST
+    out["sd"] = (float("nan") if fin.size < 2 else 0.0 if np.all(fin == fin[0])
+                 else float(np.std(fin, ddof=1)))
     return out
 
 
@@ -207,7 +311,7 @@ def holm(pvalues) -> np.ndarray:
 
 def seed_bootstrap(statistic, arrays, seed_axis: int = 1, n_resamples: int = 2000,
                    level: float = 0.95, rng_seed: int = 0) -> tuple[float, float, int]:
-    """Percentile interval of ``statistic`` by resampling whole seeds.
+    """Percentile range of ``statistic`` by resampling whole seeds.
 
     Models of one seed share their initial weights and data order, so they
     are not independent points: a resample draws ``S`` seeds with
@@ -226,8 +330,9 @@ def seed_bootstrap(statistic, arrays, seed_axis: int = 1, n_resamples: int = 200
 
     Returns ``(lo, hi, n_valid)``: NaN bounds when ``S < 2`` or fewer than
     half the draws give a finite statistic. With 3 seeds only 10 distinct
-    resamples exist, so the interval is coarse: it says how much the
-    statistic moves with the seeds, no more.
+    resamples exist and the nominal 95% covers the truth far less often (an
+    audit, issue 22, found 0.76): it is a *range* (how much the statistic moves with the
+    seeds), not a confidence interval, and callers must label it so.
     """
     level = _check_level(level)
     if not (isinstance(n_resamples, int) and n_resamples >= 100):

@@ -43,12 +43,14 @@ from .ntk import *  # noqa: F401,F403
 from .linearised import *  # noqa: F401,F403
 from .heldout import *  # noqa: F401,F403
 from .conv_spectra import *  # noqa: F401,F403
+from .input_gradient import *  # noqa: F401,F403
 from .plot import *  # noqa: F401,F403
-from . import (basis, conv_spectra, filters, heatmap, heldout, hooks, layers, linearised, noise,
-               ntk, plot, robustness, signal1d, spectrum, ssr, tracker)
+from . import (basis, conv_spectra, filters, heatmap, heldout, hooks, input_gradient, layers,
+               linearised, noise, ntk, plot, robustness, signal1d, spectrum, ssr, tracker)
 
 __all__ = (signal1d.__all__ + spectrum.__all__ + ssr.__all__ + filters.__all__
            + noise.__all__ + basis.__all__ + hooks.__all__ + heatmap.__all__
            + robustness.__all__ + layers.__all__ + tracker.__all__ + ntk.__all__
            + linearised.__all__ + heldout.__all__ + conv_spectra.__all__
-           + plot.__all__)
+           + plot.__all__
+           + input_gradient.__all__)

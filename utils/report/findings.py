@@ -50,23 +50,78 @@ def _figure_cell(part: Part, f: Finding, out_dir: Path, embed: bool) -> str:
     return f'<a href="{href(rel_link(path, out_dir))}">{esc(PurePosixPath(f.figure).name)}</a>'
 
 
+def _interval(est, lo, hi) -> str:
+    if est is None or not math.isfinite(est):
+        return "\u2013"
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{fmt_num(est)} (no interval)"
+    return f"{fmt_num(est)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+
+
+def finding_row(label: str, part: Part, f: Finding) -> dict:
+    """One finding as plain data for a template (h5's Jinja2 page) or the
+    HTML below. Every value is a string or None, already formatted:
+    ``run``, ``claim``, ``claim_title``, ``experiment``, ``dataset``,
+    ``arm``, ``arm_label``, ``verdict``, ``statistic``, ``primary``
+    (estimate [interval]), ``per_seed``, ``n``, ``p_adjusted``,
+    ``p_tost_adjusted``, ``mde_power`` ("MDE x / power y at +-SESOI", or
+    None where the result was significant or untested), ``secondary_statistic``,
+    ``secondary`` (estimate [interval]), ``secondary_verdict``,
+    ``agreement`` ("agree" / "disagree" / None), ``method``, ``family``,
+    ``figure`` (run-relative path or None), ``text`` (the full sentence)."""
+    sec = f.secondary or {}
+    mde = (None if f.mde is None or f.power_at_sesoi is None else
+           f"MDE {fmt_num(f.mde)} / power {f.power_at_sesoi:.2f} at \u00b1{fmt_num(f.sesoi)}")
+    sv = sec.get("verdict")
+    return {"run": label or None, "claim": f.claim, "claim_title": CLAIM_TITLES[f.claim],
+            "experiment": f.experiment, "dataset": f.dataset_id or part.dataset_id or "built-in",
+            "arm": f.arm, "arm_label": f.arm_label, "verdict": f.verdict,
+            "statistic": f.statistic or None, "primary": _interval(f.estimate, f.lo, f.hi),
+            "per_seed": ", ".join(fmt_num(v) for v in f.values) or None,
+            "n": None if f.n is None else str(f.n),
+            "p_adjusted": None if f.p_adjusted is None else fmt_num(f.p_adjusted),
+            "p_tost_adjusted": None if f.p_tost_adjusted is None else fmt_num(f.p_tost_adjusted),
+            "mde_power": mde, "secondary_statistic": sec.get("statistic") or None,
+            "secondary": (_interval(sec.get("estimate"), sec.get("lo"), sec.get("hi"))
+                          if sec else None),
+            "secondary_verdict": sv,
+            "agreement": None if sv is None else ("agree" if sv == f.verdict else "disagree"),
+            "method": f.method or None, "family": f.family or None, "figure": f.figure,
+            "text": f.text or None}
+
+
+def finding_rows(runs: list[tuple[str, Run]]) -> list[dict]:
+    """Every finding of the runs as :func:`finding_row` dicts, claims in the
+    report's order, then runs and experiments (A, B, C) as recorded."""
+    parts = [(label, p) for label, r in runs for p in r.parts]
+    return [finding_row(label, p, f) for claim in CLAIMS for label, p in parts
+            for f in p.findings or () if f.claim == claim]
+
+
 def _row(label: str, part: Part, f: Finding, out_dir: Path, embed: bool) -> str:
+    r = finding_row(label, part, f)
     arm = f"<strong>{esc(f.arm_label)}</strong>"
     if f.claim_text:
         arm += f'<div class="sub">{esc(f.claim_text)}</div>'
-    number = (f"{esc(f.statistic)}{': ' if f.statistic else ''}{fmt_num(f.estimate)} "
-              f"[{fmt_num(f.lo)}, {fmt_num(f.hi)}]")
-    seeds = ", ".join(fmt_num(v) for v in f.values) or "not recorded"
-    n = f" (n = {f.n})" if f.n is not None else ""
-    dataset = f.dataset_id or part.dataset_id or "built-in"
-    method = esc(f.method) or "\u2013"
+    dash = "\u2013"
+    number = f"{esc(f.statistic)}{': ' if f.statistic else ''}{esc(r['primary'])}"
+    seeds = f"{esc(r['per_seed'] or 'not recorded')}{f' (n = {f.n})' if f.n is not None else ''}"
+    p = esc(r["p_adjusted"] or dash)
+    if r["p_tost_adjusted"] is not None:
+        p += f'<div class="sub">TOST {esc(r["p_tost_adjusted"])}</div>'
+    if r["secondary_verdict"] is None:
+        second = dash
+    else:
+        second = (f"{esc(r['secondary_statistic'] or '')}: {esc(r['secondary'])} "
+                  f"{verdict_badge(r['secondary_verdict'])}")
+        if r["agreement"] == "disagree":
+            second += '<div class="bad">primary and secondary disagree</div>'
+    method = esc(f.method) or dash
     if f.family:
         method += f"; family: {esc(f.family)}"
-    if f.p_adjusted is not None:
-        method += f"; adjusted p = {fmt_num(f.p_adjusted)}"
     cells = ([esc(label)] if label else []) + [
-        arm, verdict_badge(f.verdict), number, f"{seeds}{n}",
-        f"{esc(f.experiment)}, <code>{esc(dataset)}</code>", method,
+        arm, verdict_badge(f.verdict), number, p, esc(r["mde_power"] or dash), second, seeds,
+        f"{esc(f.experiment)}, <code>{esc(r['dataset'])}</code>", method,
         _figure_cell(part, f, out_dir, embed), esc(f.text)]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
@@ -107,8 +162,9 @@ def findings_section(runs: list[tuple[str, Run]], out_dir: Path, n_warnings: int
         glance.append(f'<li><a href="#claim-{claim}">{esc(CLAIM_TITLES[claim])}</a>: {shown}</li>')
     out.append('<ul class="glance">' + "".join(glance) + "</ul>")
     head = (["run"] if any(label for label, _ in runs) else []) + [
-        "arm", "verdict", "estimate [interval]", "per seed", "experiment, dataset",
-        "method", "figure", "reading"]
+        "arm", "verdict", "primary estimate [interval]", "adjusted p", "MDE / power",
+        "secondary estimate and verdict", "per seed", "experiment, dataset", "method", "figure",
+        "reading"]
     for claim in CLAIMS:
         rows = [_row(label, p, f, out_dir, embed) for label, p in parts
                 for f in p.findings or () if f.claim == claim]

@@ -44,7 +44,9 @@ class Table:
 
 # The seed project's three claims, in the order the report shows them.
 CLAIMS = ("l2_lowpass", "dropout_highfreq", "reg_hf_robustness")
-VERDICTS = ("supported", "not supported", "contradicted", "inconclusive")
+# the four states of utils.verdicts, then the two words of runs made before them
+VERDICTS = ("supported", "contradicted", "absent", "undetermined", "not supported",
+            "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class Finding:
     dataset_id: str
     figure: str | None         # relative to the experiment's folder
     text: str
+    # newer fields (utils.verdicts: TOST, MDE/power, the secondary statistic); None in older runs
+    p_tost_adjusted: float | None = None
+    sesoi: float | None = None
+    mde: float | None = None
+    power_at_sesoi: float | None = None
+    secondary: dict | None = None   # {"statistic", "estimate", "lo", "hi", "verdict", ...}
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,21 @@ def _text(item: dict, key: str) -> str:
     return v
 
 
+def _secondary(item: Any) -> dict | None:
+    """The secondary statistic's record, or None (absent, or not a dict of
+    the expected kinds: never a reason to drop the primary finding)."""
+    if not isinstance(item, dict) or item.get("verdict") not in VERDICTS:
+        return None
+    out = {"statistic": item.get("statistic") if isinstance(item.get("statistic"), str) else "",
+           "verdict": item["verdict"]}
+    for k in ("estimate", "lo", "hi", "p_adjusted", "mde", "power_at_sesoi", "sesoi"):
+        try:
+            out[k] = _num(item, k)
+        except _Garbage:
+            out[k] = None
+    return out
+
+
 def _finding(item: Any, letter: str, path: Path) -> Finding:
     if not isinstance(item, dict):
         raise _Garbage(f"expected an object, got {type(item).__name__}")
@@ -230,7 +253,10 @@ def _finding(item: Any, letter: str, path: Path) -> Finding:
                    values=tuple(None if v is None else float(v) for v in values),
                    p_adjusted=_num(item, "p_adjusted"), family=_text(item, "family"),
                    method=_text(item, "method"), experiment=experiment,
-                   dataset_id=_text(item, "dataset_id"), figure=figure, text=_text(item, "text"))
+                   dataset_id=_text(item, "dataset_id"), figure=figure, text=_text(item, "text"),
+                   p_tost_adjusted=_num(item, "p_tost_adjusted"), sesoi=_num(item, "sesoi"),
+                   mde=_num(item, "mde"), power_at_sesoi=_num(item, "power_at_sesoi"),
+                   secondary=_secondary(item.get("secondary")))
 
 
 def _findings(s: dict, letter: str, path: Path, shown: str):
