@@ -78,12 +78,12 @@ class Config:
     gif_frame_ms: int = 100
     # --- execution
     device: str = "cpu"
-    stack: int = 0                        # jobs per stacked model (train_jobs): 0 = the arms of one
-                                          # seed (the default), n = n consecutive jobs of the
-                                          # seed-major list. A job's bits depend on its stack
-                                          # (batched products), so it is part of its key, never a
-                                          # worker count (benchmarks/bench_exp_a.py: stacks of 3
-                                          # and 9 beat one job per model here, noisily)
+    stack: int = 1                        # jobs per stacked model (train_jobs): n consecutive jobs
+                                          # of the seed-major list; 0 = the arms of one seed. A
+                                          # job's bits depend on its stack (batched products), so
+                                          # it is part of its key, never a worker count. 1: per
+                                          # job as fast as stacks of 3 or 9 here (bench_exp_a.py,
+                                          # within noise) and 9 jobs split 5/4 over 2 workers
     # --- modes (experiments/exp_a_modes.py; docs/theory.md section 8); the defaults are
     # today's experiment A, bit for bit
     optimizer: str = "adam"               # "adam" (the lr above, Adam/AdamW) | "gd": full-batch
