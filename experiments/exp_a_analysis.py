@@ -306,6 +306,11 @@ def tables_from_run(cfg, run_dir) -> list[dict]:
 A_DIRECTIONS = {"l2_lowpass": {"gain": -1, "delay": +1},
                 "dropout_highfreq": {"gain": +1, "delay": -1}}
 A_FIGURES = {"gain": "figures/exp_a_gain_curves.png", "delay": "figures/exp_a_frequency_curves.png"}
+# Smallest effect of interest on A's final gain g_k (target amplitude 1):
+# a change of 0.05 is 5% of the frequency's amplitude kept or lost at the end
+# of training, about the gain step between t_k's threshold (Delta_k < 0.1)
+# and a fully learned frequency (docs/DEFINITIONS.md 10.1).
+SESOI_GAIN = 0.05
 SIGN_TEST = "exact sign test, two-sided, on seeds whose ordering is known (censoring-aware)"
 
 
@@ -333,7 +338,10 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
     delay of t_k (censoring-aware: a censored time is a bound, the median is
     reported as its bounds, ``>= N`` when censored seeds decide it; exact
     sign test on the seeds whose ordering is known). Holm over every tested
-    row of the claim. Fewer than ``MIN_SEEDS`` usable seeds: inconclusive."""
+    row of the claim; TOST at :data:`SESOI_GAIN` on the gain rows makes
+    "absent" possible there (a censored delay has no interval: its rows are
+    supported, contradicted or undetermined). Fewer than ``MIN_SEEDS``
+    usable seeds: undetermined."""
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     if base is None:
         return []
@@ -367,18 +375,32 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
                                  method_test=SIGN_TEST, shown=core.median_text(mlo, mhi),
                                  per_seed=" ".join(core.median_text(x, y) for x, y in zip(lo, hi))))
         tested = [i for i, r in enumerate(rows) if r["n"] >= vd.MIN_SEEDS and np.isfinite(r["p"])]
-        adj = np.full(len(rows), np.nan)
+        adj, adj_t = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
         if tested:
             adj[tested] = stats.holm([rows[i]["p"] for i in tested])
+            # equivalence is tested on the gain rows only: a censored delay has
+            # no interval to hold inside a margin (its rows stay undetermined)
+            gains = [i for i in tested if rows[i]["kind"] == "gain"]
+            if gains:
+                adj_t[gains] = stats.holm([stats.tost_p(np.array(rows[i]["values"], dtype=float),
+                                                        SESOI_GAIN) for i in gains])
+        m_tested = max(len(tested), 1)
         family = (f"experiment A, {claim}: arms {', '.join(n for n, _ in members)} x k = "
                   f"{', '.join(map(str, cfg.freqs))} x (final gain, delay of t_k)")
-        method = f"Holm over {len(tested)} tests; per test its own (see statistic)"
+        method = (f"Holm over {len(tested)} tests; per test its own (see statistic); TOST at "
+                  f"+-{SESOI_GAIN:g} on the gain rows")
         c = vd.CLAIMS[claim]
         for i, r in enumerate(rows):
-            p_adj = _finite_or_none(adj[i])
+            p_adj, p_tost = _finite_or_none(adj[i]), _finite_or_none(adj_t[i])
             direction = A_DIRECTIONS[claim][r["kind"]]
-            v = ("inconclusive" if p_adj is None else
-                 vd.verdict(float(r["sign"]), p_adj, r["n"], direction))
+            v = ("undetermined" if p_adj is None else
+                 vd.verdict(float(r["sign"]), p_adj, r["n"], direction, p_tost))
+            mde = power = None
+            if r["kind"] == "gain" and p_adj is not None and v in ("undetermined", "absent"):
+                sd = float(np.nanstd(np.array(r["values"], dtype=float), ddof=1))
+                if sd > 0:
+                    mde = stats.minimal_detectable_effect(r["n"], sd, vd.ALPHA / m_tested, vd.POWER)
+                    power = stats.paired_power(r["n"], SESOI_GAIN, sd, vd.ALPHA / m_tested)
             est = r["shown"] if r["shown"] is not None else vd._fmt(r["estimate"])
             extra = f"; per seed {r['per_seed']}" if r["kind"] == "delay" else ""
             why = ("" if p_adj is not None else
@@ -386,13 +408,20 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
             text = (f"{r['arm']}: {v} -- {c.text} (experiment A, k = {r['k']}): {r['statistic']} "
                     f"{est}{extra}, n = {r['n']}"
                     + (f", Holm-adjusted p = {p_adj:.3g} ({r['method_test']})" if p_adj is not None
-                       else why) + ".")
+                       else why)
+                    + (f", TOST p = {p_tost:.3g} at +-{SESOI_GAIN:g}" if p_tost is not None else "")
+                    + (f"; MDE {mde:.3g}, power {power:.2f} at +-{SESOI_GAIN:g}"
+                       if mde is not None else "") + ".")
             out.append({"claim": claim, "claim_text": c.text, "arm": r["arm"],
                         "arm_label": per_arm[r["arm"]]["label"], "verdict": v,
                         "statistic": r["statistic"],
                         "estimate": _finite_or_none(r["estimate"]),
                         "lo": _finite_or_none(r["lo"]), "hi": _finite_or_none(r["hi"]),
                         "n": int(r["n"]), "values": r["values"], "p_adjusted": p_adj,
+                        "p_tost_adjusted": p_tost,
+                        "sesoi": SESOI_GAIN if r["kind"] == "gain" else None,
+                        "mde": mde, "power_at_sesoi": power,
+                        "secondary": None, "agreement": None,
                         "family": family, "method": f"{method}; {r['method_test']}",
                         "experiment": "A", "dataset_id": dataset, "figure": A_FIGURES[r["kind"]],
                         "role": r["role"], "text": text})

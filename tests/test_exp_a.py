@@ -451,6 +451,10 @@ def test_findings_of_a_from_planted_effects():
          "below_since": np.full((A, S, K), np.nan), "delta": rng.uniform(0, 0.05, (A, S, 4, K)),
          "gain": rng.uniform(0.95, 1.0, (A, S, 4, K))}
     m["gain"][d, :, -1, -1] -= 0.7
+    # L2 leaves every final gain within +-0.002 of its seed's baseline: well
+    # inside the gain's smallest effect of interest, so TOST calls it absent
+    l2 = [a.name for a in arms].index("l2")
+    m["gain"][l2, :, -1] = m["gain"][0, :, -1] + np.array([-0.002, 0.001, 0.002])[:, None]
     per_arm, _, _ = analysis.summarise(cfg, arms, m)
     found = analysis.findings_a(cfg, arms, m, per_arm)
     assert {f["experiment"] for f in found} == {"A"} and len(found) == 2 * 2 * K
@@ -459,6 +463,11 @@ def test_findings_of_a_from_planted_effects():
     gain50, delay50 = [f for f in found if f["arm"] == "dropout" and "_50" in f["statistic"]]
     assert gain50["verdict"] == "contradicted" and gain50["estimate"] < -0.6
     low = float(np.median(cfg.steps - t[0, :, -1]))      # the median of the per-seed bounds
-    assert delay50["verdict"] == "not supported" and delay50["p_adjusted"] >= 0.25
+    assert delay50["verdict"] == "undetermined" and delay50["p_adjusted"] >= 0.25
+    assert delay50["p_tost_adjusted"] is None and delay50["mde"] is None
+    l2_gains = [f for f in found if f["arm"] == "l2" and f["statistic"].startswith("final gain")]
+    assert [f["verdict"] for f in l2_gains] == ["absent"] * K
+    assert all(f["p_tost_adjusted"] < 0.05 and f["mde"] > 0 and 0 < f["power_at_sesoi"] <= 1
+               for f in l2_gains)
     assert f">= {low:+.0f}" in delay50["text"] and delay50["lo"] == low and delay50["hi"] is None
     assert exp_a.sign_test_censored(np.array([1.0, 2, 3]), np.array([1.0, np.inf, 3])) == (3, 0, 0.25)
