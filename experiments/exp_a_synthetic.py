@@ -117,9 +117,6 @@ class Config:
     train_points: str = "all"             # "all" | "even": train on the even grid points, measure
                                           # on all; train-grid vs held-out spectra: exp_a_heldout.npz
 
-    # Retired: ``workers`` (processes) is the launcher's now (main.py --workers).
-    RETIRED = ("workers",)
-
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run).
         (``main.py --quick`` also runs the jobs in its own process: a
@@ -636,11 +633,8 @@ def render_dose(run_dir: Path) -> list[Path]:
 
 def config_from_run(run_dir: Path) -> Config:
     """The Config a run folder was made with (its ``config.json``)."""
-    saved = runs.read_json(Path(run_dir) / "config.json")
-    fields = saved["experiments"]["a"] if "experiments" in saved else saved
-    types_ = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in fields.items() if k in types_})
+    from utils.config import config_from_fields
+    return config_from_fields(Config, runs.read_json(Path(run_dir) / "config.json")["experiments"]["a"])
 
 
 def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,

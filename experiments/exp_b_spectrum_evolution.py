@@ -391,9 +391,10 @@ def load_history(path: Path) -> list[dict]:
             for i in range(arrays["epoch"].shape[0])]
 
 
-def prepare(cfg: Config) -> ImageData:
-    """Load the data before any work (main calls this to fail fast)."""
-    return load_data(cfg)
+def prepare(cfg: Config, data: ImageData | None = None, parts: tuple[str, ...] = ()) -> ImageData:
+    """The data, before any work (main calls this to fail fast): loaded, or
+    ``data`` given from Python cut as a built-in set is."""
+    return load_data(cfg) if data is None else subset_like(cfg, data)
 
 
 def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
@@ -469,8 +470,5 @@ def render_dose(run_dir: Path) -> list[Path]:
 
 
 def config_from_run(run_dir: Path) -> Config:
-    saved = runs.read_json(Path(run_dir) / "config.json")
-    fields = saved["experiments"]["b"]
-    names = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in fields.items() if k in names})
+    from utils.config import config_from_fields
+    return config_from_fields(Config, runs.read_json(Path(run_dir) / "config.json")["experiments"]["b"])

@@ -14,7 +14,7 @@ from torch import nn
 
 from models.cnn import SmallCNN
 from utils.training import (SGDL2, NonFiniteLoss, device_settings, evaluate, l2_params, l2_penalty,
-                            make_optimizer, make_schedule, predict, select_device, steps_per_epoch,
+                            make_optimizer, make_schedule, predict, steps_per_epoch,
                             stream_seed, train_one_epoch)
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
@@ -428,12 +428,6 @@ def test_evaluate_rejects_bf16_on_cpu(data):
 
 # ---------------------------------------------------------------- devices
 
-def test_device_selection(monkeypatch):
+def test_device_settings(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert select_device("auto") == torch.device("cpu")
-    assert select_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="cuda"):
-        select_device("cuda")
-    with pytest.raises(ValueError, match="device"):
-        select_device("tpu")
     assert device_settings("cpu")["amp_dtype"] is None

@@ -180,7 +180,7 @@ class Regimen:
         ``augment`` says so, then cutout when ``cutout > 0``."""
         if self.augment == "none" and self.cutout == 0:
             return None
-        from data.augment import random_crop_flip  # the engine must load without data/
+        from utils.augment import random_crop_flip
 
         def augment(x, g):
             if self.augment == "crop_flip":

@@ -165,11 +165,6 @@ class JsonlLogger:
         return dropped
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 # --------------------------------------------------------------------------
 # run folders
 # --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
            "l2_params", "l2_penalty", "make_optimizer", "make_schedule", "maybe_compile",
-           "place_model", "predict", "select_device", "steps_per_epoch", "stream_seed",
+           "place_model", "predict", "steps_per_epoch", "stream_seed",
            "train_one_epoch"]
 
 _STREAMS = {"order": 1, "augment": 2, "dropout": 3, "input_noise": 4}
@@ -48,25 +48,6 @@ class NonFiniteLoss(FloatingPointError):
 # --------------------------------------------------------------------------
 # devices
 # --------------------------------------------------------------------------
-
-def select_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` as asked, or ValueError when not available."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (device.index or 0) >= count:
-            raise ValueError(f"device: {name!r} was asked for, but torch sees {count} CUDA "
-                             "device(s); use 'cpu' or 'auto'")
-    return device
-
 
 def device_settings(device: torch.device | str) -> dict:
     """Speed settings for ``device``: bf16 autocast on CUDA (when supported),
