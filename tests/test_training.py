@@ -281,7 +281,7 @@ def test_resume_gives_identical_weights(tmp_path, data, l2_mode):
 
 
 def test_default_augment_runs(data):
-    pytest.importorskip("data.augment")
+    pytest.importorskip("utils.augment")
     x, y = data
     _, _, out = run(tiny_model(), x, y, augment=train_one_epoch.__kwdefaults__["augment"])
     assert math.isfinite(out[0]["loss"])
