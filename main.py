@@ -15,8 +15,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
-import zipfile
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -277,47 +275,13 @@ def resolve_device(name: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# the launch (how jobs run) and the configs (what they compute)
+# flags -> what the runner takes
 # --------------------------------------------------------------------------
 
 def _launch_flags() -> tuple[str, ...]:
-    """The job flags: each is the :class:`Launch` field of the same name."""
+    """The job flags: each is the :class:`~utils.executor.Launch` field of the same name."""
     from utils.executor import Launch
     return tuple(f.name for f in dataclasses.fields(Launch) if f.name != "progress")
-
-
-def _flag(dest: str) -> str:
-    """The command-line spelling of a flag's destination."""
-    for action in build_parser()._actions:
-        if action.dest == dest and action.option_strings:
-            return action.option_strings[0]
-    return dest
-
-
-def build_launch(fields: dict, saved: dict | None = None, quick: bool = False):
-    """How jobs run (utils.executor.Launch) from the given fields (None: not
-    given), validated here once. ``saved``: a folder's recorded launch, whose
-    thread count is kept unless given (the bits depend on it; the rest is
-    this machine's). ``quick``: one worker unless given (seconds of work)."""
-    from utils.executor import Launch, LauncherUnavailable
-    changes = {k: v for k, v in fields.items() if v is not None}
-    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(Launch)})
-    if unknown:
-        raise UsageError(f"jobs: unknown key {unknown[0]!r} (expected one of "
-                         f"{', '.join(f.name for f in dataclasses.fields(Launch))})")
-    if "threads" not in changes and saved and isinstance(saved.get("threads"), int):
-        changes["threads"] = saved["threads"]
-    if "workers" not in changes and quick:
-        changes["workers"] = 1
-    launch = Launch(**changes)
-    try:
-        launch.validate()
-    except LauncherUnavailable as e:
-        raise UsageError(str(e)) from None
-    except ValueError as e:  # "field: ..." -> "--flag: ..."
-        field, _, rest = str(e).partition(":")
-        raise UsageError(f"{_flag(field)}:{rest}") from None
-    return launch
 
 
 def launch_fields(args) -> dict:
@@ -325,14 +289,19 @@ def launch_fields(args) -> dict:
             "progress": {"auto": None, "on": True, "off": False}[args.progress]}
 
 
-def _saved_launch(path) -> dict | None:
-    p = Path(path)
-    p = p / "config.json" if p.is_dir() else p
+def build_launch(fields: dict, saved: dict | None = None, quick: bool = False):
+    """:func:`experiments.runner.build_launch`, its messages naming the flag."""
+    from experiments import runner
+    from utils.executor import LauncherUnavailable
     try:
-        record = json.loads(p.read_text()).get("launch")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return record if isinstance(record, dict) else None
+        return runner.build_launch(fields, saved, quick)
+    except LauncherUnavailable:
+        raise
+    except ValueError as e:  # "field: ..." -> "--flag: ..."
+        field, _, rest = str(e).partition(":")
+        flag = next((a.option_strings[0] for a in build_parser()._actions
+                     if a.dest == field and a.option_strings), field)
+        raise UsageError(f"{flag}:{rest}") from None
 
 
 # Flag -> config field, per experiment (a flag only touches configs that have the field).
@@ -342,6 +311,22 @@ FLAG_FIELDS = {"epochs": {"a": "steps", "b": "epochs"}, "l2_reg": "l2_reg", "dro
                "from_run": {"c": "b_run"}, "arms": "arms", "sweep": "sweep"}
 
 
+def config_changes(flags: dict, letters) -> dict[str, dict]:
+    """Flag values (None: not given) -> experiment -> {field: value}. A sweep
+    alone compares its values: the arms are the sweep (whose base value is the
+    baseline), unless arms were given too."""
+    if flags.get("sweep") and flags.get("arms") is None:
+        flags = {**flags, "arms": ()}
+    changes = {}
+    for k in letters:
+        changes[k] = {}
+        for flag, value in flags.items():
+            field = FLAG_FIELDS[flag].get(k) if isinstance(FLAG_FIELDS[flag], dict) else FLAG_FIELDS[flag]
+            if value is not None and field is not None:
+                changes[k][field] = value
+    return changes
+
+
 def flag_values(args, device: str) -> dict:
     """The config flags given on the command line (None: not given)."""
     return {"epochs": args.epochs, "l2_reg": args.l2_reg, "dropout": args.dropout,
@@ -349,84 +334,6 @@ def flag_values(args, device: str) -> dict:
             "data_root": args.data_root, "out": args.out, "from_run": args.from_run,
             "arms": tuple(args.arm) if args.arm else None,
             "sweep": args.sweep[0] if args.sweep else None}
-
-
-def split_overrides(items, letters: list[str], registry: dict) -> dict[str, dict[str, str]]:
-    """``--set`` items (``key=value`` strings or ``(key, value)`` pairs) ->
-    experiment -> {field: text}; ``a.lr=...`` names one experiment, a bare
-    key goes to every experiment of the run that has the field."""
-    from utils.config import split_override
-    overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
-    for item in items:
-        try:
-            key, value = split_override(item) if isinstance(item, str) else item
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        prefix, _, rest = key.partition(".")
-        if rest and prefix in registry:
-            if prefix not in letters:
-                raise UsageError(f"--set {key}={value}: experiment {prefix} is not part of this run")
-            overrides[prefix][rest] = value
-            continue
-        owners = [k for k in letters
-                  if key in {f.name for f in dataclasses.fields(registry[k].Config)}]
-        if not owners:
-            raise UsageError(f"--set {key}={value}: unknown config key {key!r} for experiment(s) "
-                             f"{', '.join(letters)}")
-        for k in owners:
-            overrides[k][key] = value
-    return overrides
-
-
-def build_configs(letters: list[str], registry: dict, device: str, *, flags: dict,
-                  overrides: dict[str, dict[str, str]], quick: bool = False,
-                  saved: dict | None = None) -> dict:
-    """defaults (or a saved config) -> quick -> flags -> overrides, type-checked
-    and validated."""
-    from utils.config import apply_overrides, config_from_fields
-    cfgs = {}
-    for k in letters:
-        mod = registry[k]
-        try:
-            if saved and k in saved:  # --config: the folder's own resolved config is the base
-                cfg = config_from_fields(mod.Config, saved[k])
-            else:
-                cfg = getattr(mod, "preset", lambda c, d: c)(mod.Config(), device)
-            if quick:
-                cfg = cfg.quick()
-            names = {f.name for f in dataclasses.fields(cfg)}
-            changes = {}
-            for flag, value in flags.items():
-                field = FLAG_FIELDS[flag]
-                field = field.get(k) if isinstance(field, dict) else field
-                if value is not None and field in names:
-                    changes[field] = value
-            # A sweep alone compares its values: the arms are the sweep (whose
-            # base value is the baseline), unless arms were given too.
-            if (flags.get("sweep") and "arms" in names and flags.get("arms") is None
-                    and "arms" not in overrides[k]):
-                changes["arms"] = ()
-            cfg = apply_overrides(dataclasses.replace(cfg, **changes), overrides[k])
-            mod.validate(cfg)
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"experiment {k}: {e}") from None
-        cfgs[k] = cfg
-    return cfgs
-
-
-def load_saved_configs(path: str, flag: str = "--config") -> dict:
-    """``experiments`` of a run folder's config.json (a folder is accepted too)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "config.json"
-    try:
-        saved = json.loads(p.read_text())
-        exps = saved["experiments"]
-        if not isinstance(exps, dict) or not exps:
-            raise ValueError("no experiments in it")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{flag} {path}: not a run folder's config.json ({e})") from None
-    return exps
 
 
 def choose_letters(experiment: str | None, saved: dict, config: str | None) -> tuple[str, list]:
@@ -526,9 +433,10 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     """
     import contextlib
     import io
-    from experiments import LETTERS, registry
-    state = {"run_dir": None, "debug": True, "prog": "run_experiment"}
-    sink = contextlib.nullcontext() if log_to_stdout else contextlib.redirect_stdout(io.StringIO())
+    import matplotlib
+    matplotlib.use("Agg")
+    from experiments import LETTERS, runner
+    state = {"run_dir": None}
     try:
         if experiment not in (*LETTERS, "all"):
             raise UsageError(f"experiment: expected one of {', '.join([*LETTERS, 'all'])}, "
@@ -543,15 +451,16 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
             user = as_image_data(data, dataset_id=dataset_id)
             flags["dataset"] = "provided"
         texts = [(k, _as_text(v)) for k, v in (overrides or {}).items()]
-        mods = registry()
-        cfgs = build_configs(letters, mods, flags["device"], flags=flags, quick=quick,
-                             overrides=split_overrides(texts, letters, mods))
-        launch = build_launch(jobs or {}, quick=quick)
-        with sink:
-            start(experiment, letters, cfgs, launch, Path(out), state, argv=None,
-                  device=flags["device"], quick=quick, user_data=user)
+        cfgs = runner.build_configs(letters, flags["device"], quick=quick,
+                                    changes=config_changes(flags, letters),
+                                    overrides=runner.split_overrides(texts, letters))
+        launch = runner.build_launch(jobs or {}, quick=quick)
     except UsageError as e:
         raise ValueError(str(e)) from None
+    sink = contextlib.nullcontext() if log_to_stdout else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        runner.start(experiment, letters, cfgs, launch, Path(out), state, argv=None,
+                     device=flags["device"], quick=quick, user_data=user)
     return Path(state["run_dir"])
 
 
@@ -567,39 +476,39 @@ def _as_text(value) -> str:
 
 
 def _main(argv, state) -> int:
-    args = build_parser(state.get("prog", "main.py")).parse_args(argv)
+    args = build_parser(state["prog"]).parse_args(argv)
     validate_flags(args)
     import matplotlib
     matplotlib.use("Agg")  # chosen here, never at import of a library module
+    from experiments import runner
     used = [a for a in (args.resume and "--resume", args.report and "--report",
                         args.compare and "--compare") if a]
     if len(used) > 1:
         raise UsageError(f"give one of {', '.join(used)}")
     if args.report:
-        return rebuild_report(Path(args.report))
+        return runner.rebuild_report(Path(args.report))
     if args.compare:
-        return compare(args.compare, Path(args.out), state)
+        return runner.compare(args.compare, Path(args.out), state)
     if args.resume:
         refuse_flags_with_resume(args)
-        return resume(Path(args.resume), state,
-                      build_launch(launch_fields(args), _saved_launch(args.resume)))
-    from experiments import registry
-    saved = load_saved_configs(args.config) if args.config else {}
+        return runner.resume(Path(args.resume), state, build_launch(
+            launch_fields(args), runner.saved_launch(args.resume)))
+    saved = runner.load_saved_configs(args.config) if args.config else {}
     experiment, letters = choose_letters(args.experiment, saved, args.config)
-    mods = registry()
     device = resolve_device(args.device)
-    cfgs = build_configs(letters, mods, device, flags=flag_values(args, device),
-                         overrides=split_overrides(args.overrides, letters, mods),
-                         quick=args.quick, saved=saved)
-    launch = build_launch(launch_fields(args), _saved_launch(args.config) if args.config
+    cfgs = runner.build_configs(letters, device, changes=config_changes(flag_values(args, device),
+                                                                        letters),
+                                overrides=runner.split_overrides(args.overrides, letters),
+                                quick=args.quick, saved=saved)
+    launch = build_launch(launch_fields(args), runner.saved_launch(args.config) if args.config
                           else None, quick=args.quick)
     if args.print_config:
         print(json.dumps({"experiments": {k: dataclasses.asdict(c) for k, c in cfgs.items()},
                           "launch": launch.record()}, indent=1, default=str))
         return 0
-    return start(experiment, letters, cfgs, launch, Path(args.out), state,
-                 argv=sys.argv[1:] if argv is None else list(argv), device=device,
-                 quick=args.quick)
+    return runner.start(experiment, letters, cfgs, launch, Path(args.out), state,
+                        argv=sys.argv[1:] if argv is None else list(argv), device=device,
+                        quick=args.quick)
 
 
 def refuse_flags_with_resume(args) -> None:
@@ -615,195 +524,6 @@ def refuse_flags_with_resume(args) -> None:
                          f"--workers, ...; it continues the folder with its own config and "
                          f"threads); got {flags}. To change settings, start a new run with "
                          f"--config RUN_DIR/config.json and the flags")
-
-
-# --------------------------------------------------------------------------
-# running: a new folder, or one resumed
-# --------------------------------------------------------------------------
-
-def _parts(run_dir: Path, letters, registry) -> dict[str, Path]:
-    """Each experiment's folder: the run folder itself, or ``<NAME>/`` in an 'all' run."""
-    return {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
-
-
-def _in_run(registry, cfgs: dict, parts: dict[str, Path]) -> dict:
-    """Each config as it runs beside the run's other parts (an experiment
-    that reads another's output says how, in its ``in_run``)."""
-    return {k: getattr(registry[k], "in_run", lambda c, f: c)(c, parts) for k, c in cfgs.items()}
-
-
-def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *, argv,
-          device: str, quick: bool, user_data=None) -> int:
-    """Load each experiment's input (missing input stops here, before any
-    folder exists), create the run folder, run the experiments in order,
-    write the report."""
-    from experiments import registry
-    from utils import runs
-    mods = registry()
-    prepared = {k: getattr(mods[k], "prepare", lambda c, data=None, parts=(): None)(
-        cfgs[k], data=user_data, parts=tuple(letters)) for k in letters}
-    runs.check_writable(out_root)
-    run_dir = runs.create_run_dir(out_root, experiment + ("_quick" if quick else ""))
-    state["run_dir"] = run_dir
-    print(f"run folder: {run_dir}", flush=True)
-    sub_dirs = _parts(run_dir, letters, mods)
-    cfgs = _in_run(mods, cfgs, sub_dirs)
-    env = runs.env_record(device, sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())}))
-    resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
-    # config.json first: a folder holding it can always be resumed
-    for sub, keys in {run_dir: letters, **{s: [k] for k, s in sub_dirs.items() if s != run_dir}}.items():
-        runs.write_json(sub / "config.json", {"argv": argv,
-                                              "experiments": {k: resolved[k] for k in keys},
-                                              "launch": launch.record()})
-        runs.write_json(sub / "env.json", env)
-    print(f"config: {run_dir / 'config.json'}", flush=True)
-    t0 = time.perf_counter()
-    summaries = {}
-    for k in letters:
-        summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch,
-                                 **({"data": prepared[k]} if prepared[k] is not None else {}))
-        if not quick:  # a smoke run never replaces the stable (README) figures
-            runs.publish_stable(sub_dirs[k], out_root, mods[k].STABLE_FIGURES)
-    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
-
-
-def _part_finished(folder: Path) -> bool:
-    from utils import runs
-    path = folder / "summary.json"
-    try:
-        return path.is_file() and bool(runs.read_json(path).get("finished"))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def resume(run_dir: Path, state, launch) -> int:
-    """Continue an interrupted run folder (one experiment or ``all``) with its
-    own config: finished parts are kept, the unfinished one continues from its
-    finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
-    from experiments import LETTERS, registry
-    from utils import runs
-    from utils.config import config_from_fields
-    saved = load_saved_configs(str(run_dir), "--resume")
-    mods = registry()
-    letters = [k for k in LETTERS if k in saved]
-    cfgs = {}
-    for k in letters:
-        try:
-            cfgs[k] = config_from_fields(mods[k].Config, saved[k])
-            mods[k].validate(cfgs[k])
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"--resume {run_dir}: experiment {k}: {e}") from None
-    sub_dirs = _parts(run_dir, letters, mods)
-    cfgs = _in_run(mods, cfgs, sub_dirs)
-    state["run_dir"] = run_dir
-    removed = runs.remove_orphan_temporaries(run_dir)
-    # A run killed right after its top config.json has no per-part files yet.
-    top = runs.read_json(run_dir / "config.json")
-    for k, sub in sub_dirs.items():
-        if sub != run_dir and not (sub / "config.json").is_file():
-            runs.write_json(sub / "config.json", {"argv": top.get("argv"),
-                                                  "experiments": {k: saved[k]},
-                                                  "launch": top.get("launch")})
-        if sub != run_dir and not (sub / "env.json").is_file() and (run_dir / "env.json").is_file():
-            runs.write_json(sub / "env.json", runs.read_json(run_dir / "env.json"))
-    if not (run_dir / "env.json").is_file():
-        runs.write_json(run_dir / "env.json", runs.env_record(
-            resolve_device(getattr(cfgs[letters[0]], "device", "cpu")),
-            sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})))
-    print(f"run folder: {run_dir} (resuming{f'; removed {removed} stale temporary files' if removed else ''})",
-          flush=True)
-    summaries = {}
-    t0 = time.perf_counter()
-    for k in letters:
-        if _part_finished(sub_dirs[k]):
-            print(f"  [{mods[k].NAME}] finished earlier: kept", flush=True)
-            summaries[k] = runs.read_json(sub_dirs[k] / "summary.json")
-        else:
-            summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
-    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
-
-
-def _run_part(mod, cfg, sub: Path, launch, **kwargs) -> dict:
-    """One experiment into its folder; its summary is marked finished only
-    when everything (arrays, figures) is written, which is what --resume reads."""
-    from utils import runs
-    summary = mod.run(cfg, sub, launch=launch, **kwargs)
-    summary["finished"] = True
-    runs.write_json(sub / "summary.json", summary)
-    return summary
-
-
-def _finish(run_dir: Path, letters, registry, summaries: dict, wall: float) -> int:
-    """The top summary of an 'all' folder and the report."""
-    from utils import runs
-    if len(letters) > 1:
-        runs.write_json(run_dir / "summary.json", {
-            "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
-            "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
-            "headline": {k: summaries[k]["tables"][0] for k in letters}, "finished": True})
-        print("\n=== summary of the run ===")
-        from utils.tables import format_table
-        for k in letters:
-            print("\n" + format_table(summaries[k]["tables"][0]))
-    from utils.report import build_report
-    report = build_report(run_dir)
-    print(f"\nfinished in {wall:.1f} s; report: {report}")
-    print(f"run folder: {run_dir}", flush=True)
-    return 0
-
-
-# --------------------------------------------------------------------------
-# --report and --compare: from saved folders, no training
-# --------------------------------------------------------------------------
-
-def rebuild_report(run_dir: Path) -> int:
-    """--report: redraw every figure from the saved arrays, rebuild report.html."""
-    from experiments import registry
-    from utils import runs
-    from utils.report import build_report
-    if not (run_dir / "summary.json").is_file():
-        raise UsageError(f"--report {run_dir}: not a finished run folder (no summary.json)")
-    mods = registry()
-    try:
-        top = runs.read_json(run_dir / "summary.json")
-        parts = (top.get("parts", {}) if top.get("experiment") == "all"
-                 else {str(top.get("experiment", "")).lower(): "."})
-        if not isinstance(parts, dict):
-            raise ValueError("'parts' is not a mapping")
-    except (ValueError, AttributeError) as e:
-        raise UsageError(f"--report {run_dir}: summary.json is not readable ({e})") from None
-    for k, sub in parts.items():
-        if k not in mods:
-            continue
-        try:
-            mods[k].render_figures(run_dir / sub)
-            mods[k].render_dose(run_dir / sub)
-        except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError,
-                zipfile.BadZipFile) as e:
-            raise UsageError(f"--report {run_dir / sub}: its saved arrays or config cannot "
-                             f"be read ({type(e).__name__}: {e})") from None
-    print(f"report: {build_report(run_dir)}")
-    return 0
-
-
-def compare(run_dirs: list[str], out_root: Path, state) -> int:
-    """--compare: one report overlaying several run folders (checked before
-    the comparison folder is created)."""
-    from utils import runs
-    from utils.report import build_comparison
-    from utils.report.loading import load_run
-    if len(run_dirs) < 2:
-        raise UsageError(f"--compare: expected at least 2 run folders, got {len(run_dirs)}")
-    for d in run_dirs:
-        try:
-            load_run(Path(d))
-        except (ValueError, OSError, KeyError, TypeError) as e:
-            raise UsageError(f"--compare {d}: {_one_line(e)}") from None
-    runs.check_writable(out_root)
-    out = runs.create_run_dir(out_root, "compare")
-    state["run_dir"] = out
-    print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out)}")
-    return 0
 
 
 def cli() -> None:

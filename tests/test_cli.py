@@ -61,13 +61,13 @@ def test_dash_and_underscore_spellings_agree():
 
 
 def test_flags_and_overrides_reach_the_config():
-    from experiments import registry
+    from experiments import runner
     args = main.build_parser().parse_args(
         ["--epochs", "777", "--l2_reg", "0.003", "--dropout", "0.2", "--seeds", "4",
          "--set", "width=32", "--set", "a.lr=0.004", "--quick"])
-    cfg = main.build_configs(["a"], registry(), "cpu", flags=main.flag_values(args, "cpu"),
-                             overrides=main.split_overrides(args.overrides, ["a"], registry()),
-                             quick=args.quick)["a"]
+    cfg = runner.build_configs(["a"], "cpu", quick=args.quick,
+                               changes=main.config_changes(main.flag_values(args, "cpu"), ["a"]),
+                               overrides=runner.split_overrides(args.overrides, ["a"]))["a"]
     assert (cfg.steps, cfg.l2_reg, cfg.dropout, cfg.seeds) == (777, 0.003, 0.2, (0, 1, 2, 3))
     assert (cfg.width, cfg.lr) == (32, 0.004)
     assert cfg.n_checkpoints == 40          # --quick shrank it; explicit flags won
