@@ -18,7 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from experiments import LETTERS, registry
+from experiments import LETTERS, dose, registry
 from utils import runs
 from utils.config import apply_overrides, config_from_fields, split_override
 from utils.executor import Launch
@@ -297,5 +297,5 @@ def compare(run_dirs: list[str], out_root: Path, state) -> int:
     runs.check_writable(out_root)
     out = runs.create_run_dir(out_root, "compare")
     state["run_dir"] = out
-    print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out)}")
+    print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out, dose.DOSE)}")
     return 0
