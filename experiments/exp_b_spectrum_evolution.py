@@ -271,7 +271,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     model = new_model(cfg, data, arm)
     model.load_state_dict(init)
     model = training.place_model(model, device, settings["channels_last"])
-    opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=arm.l2, l2_mode=arm.l2_mode)
+    opt = make_optimizer(model, arm, lr=cfg.lr, momentum=cfg.momentum)
     steps = training.steps_per_epoch(x_tr.shape[0], cfg.batch_size)
     sched = make_schedule(opt, cfg.schedule, total_steps=steps * cfg.epochs,
                           warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
