@@ -84,10 +84,14 @@ def test_enormous_l2_stops_on_the_objective(capsys, tmp_path):
 # --------------------------------------------------------------------------- resume
 
 def _quick_all(out: Path, env=None):
+    """A quick 'all' run in a subprocess; ``FREQREG_FAULT_AFTER_WRITES`` in
+    ``env`` kills it mid-write (tests/fault_seam/sitecustomize.py)."""
     cmd = [sys.executable, str(ROOT / "main.py"), "--experiment", "all", "--quick", "--seeds", "1",
            "--workers", "1", "--set", "b.epochs=2", "--out", str(out)]
+    seam = os.pathsep.join([str(ROOT / "tests" / "fault_seam"), os.environ.get("PYTHONPATH", "")])
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=900)
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": seam,
+                               **(env or {})}, timeout=900)
 
 
 def _arrays(run_dir: Path) -> dict:
