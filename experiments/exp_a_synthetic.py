@@ -33,7 +33,7 @@ from utils.executor import Job, Launch, local_workers, run_jobs
 from utils.jobs import JobStore
 from utils.config import Range, check_numbers
 from utils.optim import lr_multiplier
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
 from utils.tables import format_table
 from utils.visualization import exp_a as viz
 
@@ -78,7 +78,6 @@ class Config:
                                           # NAME:knob=value,... e.g. "l2d:l2=1e-3,l2_mode=decoupled"
     l2_reg: float = 1e-4                  # lambda of the shorthands: lambda * sum ||W||^2 over weights
     l2_mode: str = "penalty"              # base regimen: "penalty" (added to the loss) | "decoupled" (AdamW)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
     sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-5,1e-4,1e-3": arms
                                           # "KNOB=value" on the base regimen, the base one is baseline
     dropout: float = 0.1                  # rate of the shorthands on hidden layers, measured in eval mode
@@ -135,7 +134,7 @@ PLACEMENTS = ("hidden",)
 RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=True),
           "depth": Range(ge=1, integer=True), "steps": Range(ge=1, integer=True),
           "lr": Range(gt=0), "warmup_steps": Range(ge=0, integer=True),
-          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "l2_reg": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "seeds": Range(ge=0, integer=True), "n_checkpoints": Range(ge=2, integer=True),
           "eps": Range(gt=0, lt=1), "window_checkpoints": Range(ge=1, integer=True),
           "window_fraction": Range(ge=0, lt=1), "spectrum_kmax": Range(ge=1, integer=True),
@@ -153,12 +152,12 @@ def build_arms(cfg: Config) -> list[Regimen]:
     """The arms of the run (``arms`` specs, then the sweep), validated."""
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
-                          sweep_spec(cfg.sweep, cfg.l2_sweep), allowed=KNOBS, placements=PLACEMENTS)
+                          cfg.sweep, allowed=KNOBS, placements=PLACEMENTS)
 
 
 def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
     """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
 
 
 def describe(arm: Regimen, cfg: Config | None = None) -> str:
@@ -175,8 +174,6 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"seeds: expected distinct seeds, at least one, got {cfg.seeds}")
     if cfg.warmup_steps > cfg.steps:
         raise ValueError(f"warmup_steps: expected <= steps={cfg.steps}, got {cfg.warmup_steps}")
-    if cfg.sweep and cfg.l2_sweep:
-        raise ValueError("sweep, l2_sweep: give one of them")
     if cfg.activation not in ("relu", "tanh", "gelu", "silu"):
         raise ValueError(f"activation: expected relu, tanh, gelu or silu, got {cfg.activation!r}")
     if cfg.amplitudes and len(cfg.amplitudes) != len(cfg.freqs):

@@ -34,7 +34,7 @@ from utils import runs, training
 from utils.config import Range, check_numbers
 from utils.executor import Job, Launch, run_jobs
 from utils.optim import make_optimizer, make_schedule
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
 
 NAME = "exp_b"
 STABLE_FIGURES = ("exp_b_spectrum_evolution.png", "exp_b_ssr_comparison.png",
@@ -68,7 +68,6 @@ class Config:
     arms: tuple[str, ...] = ("baseline", "l2", "dropout", "l2+dropout")  # or NAME:knob=value,...
     l2_reg: float = 5e-4                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
     l2_mode: str = "penalty"              # penalty | decoupled (SGDW: W <- W - lr*lambda*W)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
     sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-4,5e-4,1e-3"
     dropout: float = 0.5                  # rate of the dropout shorthands
     dropout_at: str = "classifier"        # classifier (the seed's ResNet18) | conv (Dropout2d
@@ -122,7 +121,7 @@ RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer
           "widths": Range(ge=1, integer=True), "epochs": Range(ge=1, integer=True),
           "batch_size": Range(ge=1, integer=True), "lr": Range(gt=0),
           "momentum": Range(ge=0, lt=1), "warmup_epochs": Range(ge=0),
-          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "l2_reg": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
           "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, lt=0.5 * 2 ** 0.5),
           "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True)}
@@ -138,12 +137,12 @@ def base_regimen(cfg: Config) -> Regimen:
 def build_arms(cfg: Config) -> list[Regimen]:
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
-                          sweep_spec(cfg.sweep, cfg.l2_sweep), placements=("classifier", "conv"))
+                          cfg.sweep, placements=("classifier", "conv"))
 
 
 def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
     """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
 
 
 def describe(arm: Regimen, cfg: Config | None = None) -> str:
@@ -177,8 +176,6 @@ def validate(cfg: Config) -> None:
     if cfg.model == "small_cnn" and cfg.k1 > 15:
         raise ValueError(f"k1: expected a kernel of at most 15 pixels (the images are 28-32), "
                          f"got {cfg.k1}")
-    if cfg.sweep and cfg.l2_sweep:
-        raise ValueError("sweep, l2_sweep: give one of them")
     if any(e > cfg.epochs for e in cfg.keep_epochs):
         raise ValueError(f"keep_epochs: expected epochs in 1..{cfg.epochs}, got {cfg.keep_epochs}")
     if cfg.compile and not cfg.device.startswith("cuda"):

@@ -319,14 +319,6 @@ def parse_sweep(text: str) -> tuple[str, tuple]:
     return key, vals
 
 
-def sweep_spec(sweep: str, l2_sweep: Sequence[float] = ()) -> str:
-    """A config's sweep as ``KNOB=v1,v2,...`` ("" for none); the older
-    ``l2_sweep`` tuple reads as an L2 sweep from 0."""
-    if sweep or not l2_sweep:
-        return sweep
-    return "l2=" + ",".join(repr(float(v)) for v in (0.0, *(v for v in l2_sweep if v != 0)))
-
-
 def sweep_name(knob: str, value) -> str:
     return f"{knob}={value:g}" if isinstance(value, float) else f"{knob}={value}"
 
