@@ -299,9 +299,14 @@ def build_launch(fields: dict, saved: dict | None = None, quick: bool = False):
         raise
     except ValueError as e:  # "field: ..." -> "--flag: ..."
         field, _, rest = str(e).partition(":")
-        flag = next((a.option_strings[0] for a in build_parser()._actions
-                     if a.dest == field and a.option_strings), field)
-        raise UsageError(f"{flag}:{rest}") from None
+        raise UsageError(f"{_flag(field)}:{rest}") from None
+
+
+def _flag(dest: str) -> str:
+    """The command-line spelling of a flag's destination (``slurm_time_min``
+    -> ``--slurm-time``)."""
+    return next((a.option_strings[0] for a in build_parser()._actions
+                 if a.dest == dest and a.option_strings), dest)
 
 
 # Flag -> config field, per experiment (a flag only touches configs that have the field).
