@@ -20,6 +20,23 @@ beside each competitor.
     python benchmarks/bench_contention.py [--seconds 4]
 
 Target: contended / quiet >= 0.4 for every workload beside both competitors.
+
+``--jobs N1,N2,...``: jobs at once against one job alone instead:
+experiment B's training throughput (train images per second of wall time,
+all jobs together) with N jobs sharing the machine's device(s). On a GPU
+machine N jobs share each GPU (``--jobs-per-gpu N``: N processes per GPU,
+each its own CUDA context); on a CPU, N processes of one thread each
+(``--workers N``). Every job is one (arm, seed) of B's preset for the device,
+trained for ``--epochs``; its results are bitwise those of the job alone
+(tests/test_executor.py), so only the speed is compared.
+
+    python benchmarks/bench_contention.py --jobs 1,2,4 --device cuda --epochs 2
+    python benchmarks/bench_contention.py --jobs 1,2 --device cpu --epochs 1
+
+Target: the aggregate with N jobs well above one job's rate where one job
+leaves the GPU idle (ResNet-18 at batch 512 used about 20% of an H100's bf16
+matmul rate).
+
 Prints, asserts nothing. The machine must be otherwise idle for the numbers
 to mean anything; the load average at start is printed.
 """
@@ -31,10 +48,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import REPO_ROOT as ROOT, environment_line
 
 WORKER = r"""
 import json, sys, time
@@ -110,12 +128,66 @@ def measure(kind: str, env: dict, seconds: float, competitor: str | None, n: int
     return sum(json.loads(o.strip().splitlines()[-1])["rate"] for o in outs)
 
 
+ARMS = ("baseline", "l2", "dropout", "l2+dropout")
+
+
+def one_round(device: str, n_jobs: int, epochs: int, extra: list[str], out: Path) -> dict:
+    import main
+    arms = ARMS[:min(n_jobs, len(ARMS))]            # n jobs: arms x seeds, n_jobs of them
+    seeds = -(-n_jobs // len(arms))
+    flags = ["--experiment", "b", "--device", device, "--epochs", str(epochs),
+             "--seeds", str(seeds), "--progress", "off", "--out", str(out), *extra]
+    for arm in arms:
+        flags += ["--arm", arm]
+    flags += (["--jobs-per-gpu", str(n_jobs)] if device == "cuda" else ["--workers", str(n_jobs)])
+    t0 = time.perf_counter()
+    code = main.main(flags)
+    wall = time.perf_counter() - t0
+    if code != 0:
+        raise SystemExit(f"bench_contention: the run with {n_jobs} jobs failed (exit {code})")
+    run = sorted(out.iterdir())[-1]
+    s = json.loads((run / "summary.json").read_text())
+    return {"jobs": len(s["checkpoints"]), "wall_s": wall, "jobs_wall_s": s["wall_seconds"]["jobs"],
+            "images_per_s_all": s["wall_seconds"]["train_images_per_s_all_jobs"],
+            "images_per_s_per_job": s["wall_seconds"]["train_images_per_s"]}
+
+
+def concurrent_jobs(args) -> None:
+    import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench_contention: no CUDA device; nothing measured (use --device cpu)")
+        return
+    extra = [x for kv in args.sets for x in ("--set", kv)]
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_jobs_"))
+    rows = []
+    for n in [int(v) for v in args.jobs.split(",")]:
+        r = one_round(args.device, n, args.epochs, extra, out / f"n{n}")
+        rows.append((n, r))
+        print(f"{n} job(s) at once: {r['jobs']} jobs in {r['jobs_wall_s']:.1f} s of jobs "
+              f"({r['wall_s']:.1f} s in all): {r['images_per_s_all']:,.0f} train images/s "
+              f"together, {r['images_per_s_per_job']:,.0f} per job", flush=True)
+    base = rows[0][1]["images_per_s_all"]
+    print(f"\nratio = aggregate images/s / that of {rows[0][0]} job(s) at once")
+    for n, r in rows:
+        print(f"  {n} at once: {r['images_per_s_all'] / base:.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     p.add_argument("--workloads", default="a64,a192d,b,c", help="comma list (default all)")
+    g = p.add_argument_group("jobs at once (instead of the contention table)")
+    g.add_argument("--jobs", default=None, help="comma list of jobs at once, e.g. 1,2,4")
+    g.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    g.add_argument("--epochs", type=int, default=2)
+    g.add_argument("--set", dest="sets", action="append", default=[],
+                   help="passed to main.py as --set (e.g. n_train=10000)")
+    g.add_argument("--out", default=None, help="where the runs go (default: a temp folder)")
     args = p.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(environment_line())
+    if args.jobs:
+        concurrent_jobs(args)
+        return
     rows = []
     for kind in args.workloads.split(","):
         for name, env in SETTINGS.items():

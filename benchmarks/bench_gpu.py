@@ -42,6 +42,7 @@ import torch.nn.functional as F  # noqa: E402
 from models.resnet import ResNet18  # noqa: E402
 from utils import training  # noqa: E402
 from utils.optim import make_optimizer, make_schedule  # noqa: E402
+from utils.regimen import Regimen  # noqa: E402
 
 TARGET_IMAGES_PER_S = 20_000
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # any per-channel values do; CIFAR-10's for realism
@@ -87,7 +88,8 @@ class Variant:
         self.model = training.place_model(ResNet18(), device, channels_last=True)
         steps = training.steps_per_epoch(x.shape[0], args.batch)
         if kind == "engine":
-            self.opt = make_optimizer(self.model, lr=0.2, l2=5e-4)
+            self.arm = Regimen(name="l2", l2=5e-4, augment="crop_flip")
+            self.opt = make_optimizer(self.model, self.arm, lr=0.2)
             self.sched = make_schedule(self.opt, "cosine", total_steps=steps * 1000)
         else:
             self.opt = torch.optim.SGD(self.model.parameters(), lr=0.2, momentum=0.9,
@@ -110,7 +112,7 @@ class Variant:
             if self.kind == "engine":
                 training.train_one_epoch(self.net, self.x, self.y, optimizer=self.opt,
                                          scheduler=self.sched, batch_size=bs, mean=CIFAR_MEAN,
-                                         std=CIFAR_STD, epoch=self.epoch, seed=0,
+                                         std=CIFAR_STD, epoch=self.epoch, seed=0, regimen=self.arm,
                                          device=self.device, amp_dtype=self.amp, channels_last=True)
             else:
                 for i in range(steps):

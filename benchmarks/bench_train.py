@@ -47,6 +47,7 @@ import torch.nn.functional as F  # noqa: E402
 from experiments import exp_b_spectrum_evolution as exp_b  # noqa: E402
 from utils import runs, training  # noqa: E402
 from utils.optim import make_optimizer, make_schedule  # noqa: E402
+from utils.regimen import Regimen  # noqa: E402
 
 TARGET_VS_BARE = 0.90
 TARGET_VS_DATALOADER = 2.0
@@ -180,14 +181,14 @@ def main(argv=None) -> None:
     def engine(augment: bool, l2: float):
         def run() -> float:
             model = fresh()
-            opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=l2)
+            arm = Regimen(name="arm", l2=l2, augment="crop_flip" if augment else "none")
+            opt = make_optimizer(model, arm, lr=cfg.lr, momentum=cfg.momentum)
             sched = make_schedule(opt, cfg.schedule, total_steps=steps * epochs)
             t0 = time.perf_counter()
             for e in range(epochs):
                 training.train_one_epoch(model, x_tr, y_tr, optimizer=opt, scheduler=sched,
                                          batch_size=bs, mean=data.mean, std=data.std, epoch=e,
-                                         seed=0, device=device, channels_last=True,
-                                         **({} if augment else {"augment": None}))
+                                         seed=0, regimen=arm, device=device, channels_last=True)
             return images / (time.perf_counter() - t0)
         return run
 

@@ -63,8 +63,8 @@ timeout 170 $py benchmarks/bench_gpu.py --epochs 1 --repeats 2 --budget-s 140 \
   --out /tmp/bench_compiled 2>&1 | tee "$out/bench_gpu_compiled.log"
 cp /tmp/bench_compiled/bench_gpu.json "$out/bench_gpu_compiled.json" 2>/dev/null
 echo "== 5. N concurrent B jobs per GPU vs one alone (benchmark 9; ResNet-18, 2 epochs)"
-timeout 240 $py benchmarks/bench_concurrent_jobs.py --device cuda --jobs 1,2,4 --epochs 2 \
-  2>&1 | tee "$out/bench_concurrent_jobs.log" | grep -v "^  \[exp B\]" | tail -n 12
+timeout 240 $py benchmarks/bench_contention.py --jobs 1,2,4 --device cuda --epochs 2 \
+  2>&1 | tee "$out/bench_contention_jobs.log" | grep -v "^  \[exp B\]" | tail -n 12
 
 [ "${FULL:-0}" = 1 ] && full_preset
 echo "== done"

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from data import cache
-from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
+from data.record import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_HOST = ("www.cs.toronto.edu", 443)

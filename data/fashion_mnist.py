@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from data import cache
-from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
+from data.record import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 FILES = {
     "train_x": "train-images-idx3-ubyte",

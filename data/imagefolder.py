@@ -55,7 +55,7 @@ import torch
 from PIL import Image
 
 from data import cache
-from data.images import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
+from data.record import DatasetInvalid, DatasetUnavailable, ImageData, make_image_data
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm",

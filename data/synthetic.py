@@ -70,7 +70,7 @@ import math
 import numpy as np
 import torch
 
-from data.images import ImageData, make_image_data
+from data.record import ImageData, make_image_data
 
 DATASET_ID = "synthetic-v1"
 NUM_CLASSES = 10

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from data import synthetic as v1
-from data.images import ImageData, make_image_data
+from data.record import ImageData, make_image_data
 
 DATASET_ID = "synthetic-v2"
 NUM_CLASSES, SIZE, CLASSES = v1.NUM_CLASSES, v1.SIZE, v1.CLASSES

@@ -11,26 +11,28 @@ An experiment is a module (listed in :data:`MODULES`) with:
     raises ``ValueError`` naming the field for a config that cannot run. It
     runs before any folder is created, and again at the top of ``run``, so a
     config from Python or from a saved ``config.json`` is checked the same way.
-``run(cfg, run_dir, log=print, **parts) -> dict``
+``run(cfg, run_dir, log=print, resume=False, launch=None, [data=None]) -> dict``
     does the work, writes arrays, figures and ``summary.json`` into
-    ``run_dir`` and returns the summary. No argparse, no printing of the config.
+    ``run_dir`` and returns the summary. No argparse, no printing of the
+    config. ``resume=True`` continues an interrupted folder, keeping every
+    finished job; ``launch`` says how the jobs run.
+``render_figures(run_dir)``, ``render_dose(run_dir)``
+    redraw every figure from the saved arrays (``--report``);
+``STABLE_FIGURES``
+    figure names copied to ``results/figures/`` after a full run.
 
 Optional parts, used when present:
 
 ``preset(cfg, device)``
     the device's preset (CPU or GPU sizes);
-``prepare(cfg)``
+``prepare(cfg, data=None, parts=())``
     loads the input before any work (its result is passed to ``run`` as
     ``data=``), so missing data stops the run before the folder exists;
-``render_figures(run_dir)``
-    redraws every figure from the saved arrays (``--report``);
-``config_from_run(run_dir)``
-    the Config a folder was made with;
-``resume``
-    ``run(..., resume=True)`` continues an interrupted folder, keeping every
-    finished job;
-``STABLE_FIGURES``
-    figure names copied to ``results/figures/`` after a full run.
+    ``data``: images given from Python; ``parts``: the letters of the run;
+``in_run(cfg, folders)``
+    the config inside a run whose experiments write to ``folders`` (letter
+    -> folder): how an experiment reads another's output of the same run
+    (C evaluates that run's B).
 
 ``main.py`` derives its ``--experiment`` choices and the order of ``all`` from
 :data:`MODULES`; nothing else lists the experiments.

@@ -34,9 +34,9 @@ from data.toy_data import make_target, validate_grid
 from experiments import exp_a_modes as modes
 from models.mlp import MLP
 from utils import runs
-from utils.config import Range, check_numbers
+from utils.config import config_from_fields, Range, check_numbers
 from utils.optim import lr_multiplier
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
 
 @dataclass(frozen=True)
 class Config:
@@ -62,7 +62,6 @@ class Config:
                                           # NAME:knob=value,... e.g. "l2d:l2=1e-3,l2_mode=decoupled"
     l2_reg: float = 1e-4                  # lambda of the shorthands: lambda * sum ||W||^2 over weights
     l2_mode: str = "penalty"              # base regimen: "penalty" (added to the loss) | "decoupled" (AdamW)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
     sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-5,1e-4,1e-3": arms
                                           # "KNOB=value" on the base regimen, the base one is baseline
     dropout: float = 0.1                  # rate of the shorthands on hidden layers, measured in eval mode
@@ -101,10 +100,6 @@ class Config:
     train_points: str = "all"             # "all" | "even": train on the even grid points, measure
                                           # on all; train-grid vs held-out spectra: exp_a_heldout.npz
 
-    # Retired: ``workers`` (processes) is the launcher's now (main.py --workers);
-    # ``batched``: every job trains through the one stacked trainer now.
-    RETIRED = ("workers", "batched")
-
     def quick(self) -> "Config":
         """Every axis shrunk, same code path (what CI and smoke tests run).
         (``main.py --quick`` also runs the jobs in its own process: a
@@ -123,7 +118,7 @@ PLACEMENTS = ("hidden",)
 RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=True),
           "depth": Range(ge=1, integer=True), "steps": Range(ge=1, integer=True),
           "lr": Range(gt=0), "warmup_steps": Range(ge=0, integer=True),
-          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "l2_reg": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "seeds": Range(ge=0, integer=True), "n_checkpoints": Range(ge=2, integer=True),
           "eps": Range(gt=0, lt=1), "window_checkpoints": Range(ge=1, integer=True),
           "window_fraction": Range(ge=0, lt=1), "spectrum_kmax": Range(ge=1, integer=True),
@@ -141,12 +136,12 @@ def build_arms(cfg: Config) -> list[Regimen]:
     """The arms of the run (``arms`` specs, then the sweep), validated."""
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
-                          sweep_spec(cfg.sweep, cfg.l2_sweep), allowed=KNOBS, placements=PLACEMENTS)
+                          cfg.sweep, allowed=KNOBS, placements=PLACEMENTS)
 
 
 def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
     """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
 
 
 def describe(arm: Regimen, cfg: Config | None = None) -> str:
@@ -163,8 +158,6 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"seeds: expected distinct seeds, at least one, got {cfg.seeds}")
     if cfg.warmup_steps > cfg.steps:
         raise ValueError(f"warmup_steps: expected <= steps={cfg.steps}, got {cfg.warmup_steps}")
-    if cfg.sweep and cfg.l2_sweep:
-        raise ValueError("sweep, l2_sweep: give one of them")
     if cfg.activation not in ("relu", "tanh", "gelu", "silu"):
         raise ValueError(f"activation: expected relu, tanh, gelu or silu, got {cfg.activation!r}")
     if cfg.amplitudes and len(cfg.amplitudes) != len(cfg.freqs):
@@ -649,10 +642,7 @@ PROGRESS_SECONDS = 5.0
 def config_from_run(run_dir: Path) -> Config:
     """The Config a run folder was made with (its ``config.json``)."""
     saved = runs.read_json(Path(run_dir) / "config.json")
-    fields = saved["experiments"]["a"] if "experiments" in saved else saved
-    types_ = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in fields.items() if k in types_})
+    return config_from_fields(Config, saved["experiments"]["a"] if "experiments" in saved else saved)
 
 
 # Measured with the default network and optimiser, baseline seeds 0, 1, 2,

@@ -35,7 +35,7 @@ from utils import runs, training
 from utils.config import Range, check_numbers
 from utils.executor import Job, Launch, run_jobs
 from utils.optim import make_optimizer, make_schedule
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis, sweep_spec
+from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
 
 NAME = "exp_b"
 STABLE_FIGURES = ("exp_b_spectrum_evolution.png", "exp_b_ssr_comparison.png",
@@ -73,7 +73,6 @@ class Config:
                              "dropconv:dropout=0.1,dropout_at=conv")  # or NAME:knob=value,...
     l2_reg: float = 5e-3                  # lambda in lambda * sum ||W||^2 (conv + linear weights)
     l2_mode: str = "penalty"              # penalty | decoupled (SGDW: W <- W - lr*lambda*W)
-    l2_sweep: tuple[float, ...] = ()      # extra arms "l2=<lambda>" (older form of sweep="l2=...")
     sweep: str = ""                       # one knob over values, e.g. "l2=0,1e-4,5e-4,1e-3"
     dropout: float = 0.5                  # rate of the dropout shorthands
     dropout_at: str = "classifier"        # classifier (the seed's ResNet18) | conv (Dropout2d
@@ -146,7 +145,7 @@ RANGES = {"data_seed": Range(ge=0, integer=True), "n_train": Range(ge=1, integer
           "widths": Range(ge=1, integer=True), "epochs": Range(ge=1, integer=True),
           "batch_size": Range(ge=1, integer=True), "lr": Range(gt=0),
           "momentum": Range(ge=0, lt=1), "warmup_epochs": Range(ge=0),
-          "l2_reg": Range(ge=0), "l2_sweep": Range(ge=0), "dropout": Range(ge=0, lt=1),
+          "l2_reg": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "label_smoothing": Range(ge=0, lt=1), "input_noise": Range(ge=0, le=1),
           "seeds": Range(ge=0, integer=True), "hff_cutoff": Range(gt=0, lt=0.5 * 2 ** 0.5),
           "eval_batch_size": Range(ge=1, integer=True), "keep_epochs": Range(ge=1, integer=True),
@@ -163,12 +162,12 @@ def base_regimen(cfg: Config) -> Regimen:
 def build_arms(cfg: Config) -> list[Regimen]:
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
-                          sweep_spec(cfg.sweep, cfg.l2_sweep), placements=("classifier", "conv"))
+                          cfg.sweep, placements=("classifier", "conv"))
 
 
 def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
     """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, sweep_spec(cfg.sweep, cfg.l2_sweep), base_regimen(cfg))
+    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
 
 
 def describe(arm: Regimen, cfg: Config | None = None) -> str:
@@ -204,8 +203,6 @@ def validate(cfg: Config) -> None:
     if cfg.model == "small_cnn" and cfg.k1 > 15:
         raise ValueError(f"k1: expected a kernel of at most 15 pixels (the images are 28-32), "
                          f"got {cfg.k1}")
-    if cfg.sweep and cfg.l2_sweep:
-        raise ValueError("sweep, l2_sweep: give one of them")
     if any(e > cfg.epochs for e in cfg.keep_epochs):
         raise ValueError(f"keep_epochs: expected epochs in 1..{cfg.epochs}, got {cfg.keep_epochs}")
     if cfg.compile and not cfg.device.startswith("cuda"):
@@ -308,7 +305,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     model = new_model(cfg, data, arm)
     model.load_state_dict(init)
     model = training.place_model(model, device, settings["channels_last"])
-    opt = make_optimizer(model, lr=cfg.lr, momentum=cfg.momentum, l2=arm.l2, l2_mode=arm.l2_mode)
+    opt = make_optimizer(model, arm, lr=cfg.lr, momentum=cfg.momentum)
     steps = training.steps_per_epoch(x_tr.shape[0], cfg.batch_size)
     sched = make_schedule(opt, cfg.schedule, total_steps=steps * cfg.epochs,
                           warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
@@ -436,9 +433,10 @@ def load_history(path: Path) -> list[dict]:
             for i in range(arrays["epoch"].shape[0])]
 
 
-def prepare(cfg: Config) -> ImageData:
-    """Load the data before any work (main calls this to fail fast)."""
-    return load_data(cfg)
+def prepare(cfg: Config, data: ImageData | None = None, parts: tuple[str, ...] = ()) -> ImageData:
+    """The data, before any work (main calls this to fail fast): loaded, or
+    ``data`` given from Python cut as a built-in set is."""
+    return load_data(cfg) if data is None else subset_like(cfg, data)
 
 
 def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
@@ -516,8 +514,5 @@ def render_dose(run_dir: Path) -> list[Path]:
 
 
 def config_from_run(run_dir: Path) -> Config:
-    saved = runs.read_json(Path(run_dir) / "config.json")
-    fields = saved["experiments"]["b"]
-    names = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in fields.items() if k in names})
+    from utils.config import config_from_fields
+    return config_from_fields(Config, runs.read_json(Path(run_dir) / "config.json")["experiments"]["b"])

@@ -230,10 +230,31 @@ def locate_b_run(cfg: Config, run_dir: Path, log=print) -> Path:
     return b_dir
 
 
-def prepare(cfg: Config) -> None:
+def prepare(cfg: Config, data: ImageData | None = None,
+            parts: tuple[str, ...] = ()) -> ImageData | None:
     """Check, before any folder is made or any model evaluated, that the B
     run to evaluate exists and its summary, config, arrays and checkpoints
-    can be read (C alone; in an ``all`` run C evaluates that run's B)."""
+    can be read; returns ``data`` (B's images given from Python). In a run
+    that trains B too (``"b" in parts``) C evaluates that B (:func:`in_run`):
+    nothing to check yet."""
+    if "b" not in parts:
+        _check_input(cfg)
+    return data
+
+
+def in_run(cfg: Config, parts: dict[str, Path]) -> Config:
+    """C's config inside a run folder whose experiments' folders are
+    ``parts``: it evaluates the B of that run when there is one."""
+    return dataclasses.replace(cfg, b_run=str(parts["b"])) if "b" in parts else cfg
+
+
+def render_figures(run_dir: Path) -> list[Path]:
+    """Every figure of C from its saved arrays (``--report``)."""
+    from experiments import exp_c_analysis as analysis
+    return analysis.render_figures(run_dir)
+
+
+def _check_input(cfg: Config) -> None:
     if cfg.b_run is None:
         found = find_b_run(cfg.results_root)
         if found is None:

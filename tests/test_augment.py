@@ -1,9 +1,9 @@
-"""Tests for data/augment.py: batched crop/flip against a per-image reference
+"""Tests for utils/augment.py: batched crop/flip against a per-image reference
 loop, determinism, flip rate, dtypes, and normalisation."""
 import pytest
 import torch
 
-from data.augment import normalize, random_crop_flip, to_float
+from utils.augment import normalize, random_crop_flip, to_float
 from data.images import channel_stats
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from models.cnn import SmallCNN
 from utils.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from utils.regimen import Regimen
 from utils.training import make_optimizer, make_schedule
 
 META = {"model": "small_cnn", "model_kwargs": {"widths": [4, 8], "k1": 3}, "dataset_id": "cifar10",
@@ -23,7 +24,7 @@ def tiny(widths=(4, 8), k1=3, seed=0):
 
 def trained_objects():
     model = tiny()
-    opt = make_optimizer(model, lr=0.1, l2=1e-3)
+    opt = make_optimizer(model, Regimen(name="l2", l2=1e-3), lr=0.1)
     sched = make_schedule(opt, "cosine", total_steps=10, warmup_steps=2)
     x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
     for _ in range(3):
@@ -45,7 +46,7 @@ def saved(tmp_path):
 def test_round_trip_restores_every_state(saved):
     path, model, opt, sched = saved
     fresh = tiny(seed=5)
-    opt2 = make_optimizer(fresh, lr=0.1, l2=1e-3)
+    opt2 = make_optimizer(fresh, Regimen(name="l2", l2=1e-3), lr=0.1)
     sched2 = make_schedule(opt2, "cosine", total_steps=10, warmup_steps=2)
     ckpt = load_checkpoint(path, model=fresh, optimizer=opt2, scheduler=sched2,
                            expect={"model": "small_cnn", "dataset_id": "cifar10", "seed": 1})

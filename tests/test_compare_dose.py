@@ -12,6 +12,7 @@ import pytest
 
 import main
 from experiments import dose
+from utils.report.dose_overlay import overlay_panels
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_overlay_panels_one_panel_per_measure_one_series_per_run():
              "series": [(f"k={k}", np.full((V, S), float(k))) for k in (5, 20, 50)]},
             {"title": "gain", "ylabel": "gain", "reference": 1.0,
              "series": [(f"k={k}", np.ones((V, S))) for k in (5, 20, 50)]}]}
-    values, panels, ncols = dose.overlay_panels([fake([0.0, 1e-3], 2), fake([0.0, 1e-2], 3)],
+    values, panels, ncols = overlay_panels([fake([0.0, 1e-3], 2), fake([0.0, 1e-2], 3)],
                                                 ["r1", "r2"])
     assert values == [0.0, 1e-3, 1e-2] and ncols == 3
     assert [p["title"] for p in panels] == ["delay\nk=5", "delay\nk=20", "delay\nk=50",

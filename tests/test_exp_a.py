@@ -334,7 +334,7 @@ def _main_a(out, *extra, env=None):
             "--set", "n_checkpoints=10", "--set", "stack=1", "--set", "gif_frames=4",
             "--progress", "off", "--threads", "1", "--out", str(out), *extra]
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+                          env=subprocess_env(env))
 
 
 def _a_arrays(run_dir):

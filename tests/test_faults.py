@@ -38,7 +38,6 @@ def _one_line(err: str) -> str:
     (["--experiment", "a", "--set", "l2_reg=nan"], "l2_reg"),
     (["--experiment", "a", "--set", "l2_reg=inf"], "l2_reg"),
     (["--experiment", "a", "--sweep", "l2=0,1e-4,nan"], "l2"),
-    (["--experiment", "a", "--set", "l2_sweep=1e-4,nan"], "l2_sweep"),
     (["--experiment", "a", "--arm", "x:l2=nan"], "l2"),
     (["--experiment", "b", "--set", "lr=nan"], "lr"),
     (["--experiment", "b", "--set", "momentum=1.5"], "momentum"),

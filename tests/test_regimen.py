@@ -48,7 +48,8 @@ def test_decoupled_decay_matches_sgd_weight_decay_and_adamw():
 
     lam, lr = 0.05, 0.1
     ours, ref = model(), model()
-    opt = make_optimizer(ours, lr=lr, momentum=0.0, nesterov=False, l2=lam, l2_mode="decoupled")
+    opt = make_optimizer(ours, Regimen(name="d", l2=lam, l2_mode="decoupled"), lr=lr, momentum=0.0,
+                         nesterov=False)
     sgd = torch.optim.SGD(ref.parameters(), lr=lr, weight_decay=lam)  # (1 - lr lam) W - lr g
     for _ in range(5):
         for m, o in ((ours, opt), (ref, sgd)):
@@ -121,8 +122,7 @@ class _Recorder(nn.Module):
 def _epoch(regimen, epoch, x, y, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)):
     torch.manual_seed(0)
     model = _Recorder()
-    opt = make_optimizer(model, lr=0.01, momentum=0.0, nesterov=False, l2=regimen.l2,
-                         l2_mode=regimen.l2_mode)
+    opt = make_optimizer(model, regimen, lr=0.01, momentum=0.0, nesterov=False)
     training.train_one_epoch(model, x, y, optimizer=opt, scheduler=None, batch_size=4, mean=mean,
                              std=std, epoch=epoch, seed=3, regimen=regimen, device="cpu")
     m = torch.tensor(mean).view(1, 3, 1, 1)

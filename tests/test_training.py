@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from models.cnn import SmallCNN
-from utils.training import (SGDL2, NonFiniteLoss, device_settings, evaluate, l2_params, l2_penalty,
-                            make_optimizer, make_schedule, predict, select_device, steps_per_epoch,
+from utils.regimen import Regimen
+from utils.training import (NonFiniteLoss, device_settings, evaluate, l2_params, l2_penalty,
+                            make_optimizer, make_schedule, predict, steps_per_epoch,
                             stream_seed, train_one_epoch)
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
@@ -48,15 +49,17 @@ def flip_augment(x, generator):
 def run(model, x, y, *, epochs=1, first_epoch=0, seed=0, lr=0.05, l2=0.0, l2_mode="penalty",
         batch_size=16, momentum=0.9, nesterov=True, augment=flip_augment, kind="cosine",
         optimizer=None, scheduler=None, warmup=2, **kw):
-    optimizer = optimizer or make_optimizer(model, lr=lr, momentum=momentum, nesterov=nesterov,
-                                            l2=l2, l2_mode=l2_mode)
+    regimen = Regimen(name="arm", l2=l2, l2_mode=l2_mode)
+    optimizer = optimizer or make_optimizer(model, regimen, lr=lr, momentum=momentum,
+                                            nesterov=nesterov)
     total = 3 * steps_per_epoch(x.shape[0], batch_size)
     scheduler = scheduler or make_schedule(optimizer, kind, total_steps=total, warmup_steps=warmup)
     out = []
     for epoch in range(first_epoch, first_epoch + epochs):
         out.append(train_one_epoch(model, x, y, optimizer=optimizer, scheduler=scheduler,
                                    batch_size=batch_size, mean=MEAN, std=STD, epoch=epoch,
-                                   seed=seed, augment=augment, device="cpu", **kw))
+                                   seed=seed, regimen=regimen, augment=augment, device="cpu",
+                                   **kw))
     return optimizer, scheduler, out
 
 
@@ -134,7 +137,7 @@ def test_decoupled_step_is_lr_lambda_w(data):
 def test_decoupled_decay_exact_with_zero_gradients():
     model = tiny_model()
     lr, lam = 0.2, 0.05
-    opt = make_optimizer(model, lr=lr, l2=lam, l2_mode="decoupled")
+    opt = make_optimizer(model, Regimen(name="d", l2=lam, l2_mode="decoupled"), lr=lr)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
@@ -144,35 +147,24 @@ def test_decoupled_decay_exact_with_zero_gradients():
         expected = before[name] * (1 - lr * lam) if name in decayed else before[name]
         assert torch.equal(p.detach(), expected), name
     # the same optimiser in penalty mode leaves zero-gradient weights alone
-    pen = make_optimizer(model, lr=lr, l2=lam, l2_mode="penalty")
+    pen = make_optimizer(model, Regimen(name="p", l2=lam, l2_mode="penalty"), lr=lr)
     now = {n: p.detach().clone() for n, p in model.named_parameters()}
     pen.step()
     assert all(torch.equal(p.detach(), now[n]) for n, p in model.named_parameters())
 
 
-def test_l2_rule_comes_from_the_optimizer(data):
+def test_the_l2_rule_comes_from_the_regimen(data):
+    """The penalty is in the objective in penalty mode only (decoupled decay
+    is the optimiser's, built from the same regimen)."""
     x, y = data
-    model = tiny_model()
-    opt = make_optimizer(model, lr=0.05, l2=1e-3, l2_mode="penalty")
-    assert isinstance(opt, SGDL2) and opt.l2 == 1e-3 and opt.l2_mode == "penalty"
-    def epoch(optimizer, **kw):
-        return train_one_epoch(model, x, y, optimizer=optimizer, scheduler=None, batch_size=16,
-                               mean=MEAN, std=STD, epoch=0, seed=0, augment=None, device="cpu", **kw)
-    with pytest.raises(ValueError, match="l2_lambda"):
-        epoch(opt, l2_lambda=0.1)
-    with pytest.raises(ValueError, match="l2_mode"):
-        epoch(opt, l2_mode="decoupled")
-    assert math.isfinite(epoch(opt, l2_lambda=1e-3, l2_mode="penalty")["loss"])  # agreeing is fine
-    plain = torch.optim.SGD(model.parameters(), lr=0.05)
-    with pytest.raises(ValueError, match="decoupled"):
-        epoch(plain, l2_lambda=1e-3, l2_mode="decoupled")
-    # a plain optimiser with an explicit penalty works, and the penalty shows in the objective
-    out = epoch(plain, l2_lambda=1.0)
-    assert out["objective"] > out["loss"]
+    for mode, penalised in (("penalty", True), ("decoupled", False)):
+        _, _, out = run(tiny_model(), x, y, l2=1.0, l2_mode=mode, augment=None)
+        assert (out[0]["objective"] > out[0]["loss"]) == penalised
+        assert penalised or out[0]["objective"] == out[0]["loss"]
 
 
 @pytest.mark.parametrize("kwargs, word", [
-    ({"l2_mode": "adamw"}, "l2_mode"), ({"l2": -1.0}, "l2"), ({"lr": 0.0}, "lr"),
+    ({"lr": 0.0}, "lr"),
     ({"momentum": 0.0}, "nesterov"), ({"momentum": 1.0}, "momentum")])
 def test_make_optimizer_rejects_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -273,18 +265,25 @@ def test_resume_gives_identical_weights(tmp_path, data, l2_mode):
     path = save_checkpoint(tmp_path / "ckpt.pt", model=first, optimizer=opt, scheduler=sched,
                            epoch=2, meta={"model": "small_cnn"})
     resumed = tiny_model(0.3, init_seed=1)  # different init: everything must come from the file
-    opt2 = make_optimizer(resumed, lr=0.05, l2=1e-2, l2_mode=l2_mode)
+    opt2 = make_optimizer(resumed, Regimen(name="arm", l2=1e-2, l2_mode=l2_mode), lr=0.05)
     sched2 = make_schedule(opt2, "cosine", total_steps=3 * steps_per_epoch(64, 16), warmup_steps=2)
     ckpt = load_checkpoint(path, model=resumed, optimizer=opt2, scheduler=sched2)
-    run(resumed, x, y, epochs=1, first_epoch=ckpt["epoch"], optimizer=opt2, scheduler=sched2)
+    run(resumed, x, y, epochs=1, first_epoch=ckpt["epoch"], optimizer=opt2, scheduler=sched2,
+        l2=1e-2, l2_mode=l2_mode)
     assert_same_state(straight, resumed)
 
 
-def test_default_augment_runs(data):
-    pytest.importorskip("data.augment")
+def test_the_regimens_augmentation_is_applied(data):
     x, y = data
-    _, _, out = run(tiny_model(), x, y, augment=train_one_epoch.__kwdefaults__["augment"])
-    assert math.isfinite(out[0]["loss"])
+    seen = {}
+    for knob in ("none", "crop_flip"):
+        model = tiny_model()
+        reg = Regimen(name=knob, augment=knob)
+        model.register_forward_pre_hook(lambda m, a: seen.setdefault(knob, a[0].clone()))
+        train_one_epoch(model, x, y, optimizer=make_optimizer(model, reg, lr=0.05), scheduler=None,
+                        batch_size=16, mean=MEAN, std=STD, epoch=0, seed=0, regimen=reg,
+                        device="cpu")
+    assert not torch.equal(seen["none"], seen["crop_flip"])
 
 
 # ---------------------------------------------------------------- the epoch itself
@@ -428,12 +427,6 @@ def test_evaluate_rejects_bf16_on_cpu(data):
 
 # ---------------------------------------------------------------- devices
 
-def test_device_selection(monkeypatch):
+def test_device_settings(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert select_device("auto") == torch.device("cpu")
-    assert select_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="cuda"):
-        select_device("cuda")
-    with pytest.raises(ValueError, match="device"):
-        select_device("tpu")
     assert device_settings("cpu")["amp_dtype"] is None

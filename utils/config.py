@@ -89,6 +89,20 @@ def apply_overrides(cfg: Any, overrides: dict[str, str]) -> Any:
     return dataclasses.replace(cfg, **parsed)
 
 
+def config_from_fields(cls: type, fields: Any) -> Any:
+    """A frozen config ``cls`` from the fields a run folder's ``config.json``
+    saved (lists become tuples). The one reader of a saved config: unknown
+    fields are refused in one line naming the known ones, never dropped."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"expected the fields of a {cls.__name__}, got {type(fields).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(fields) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown} (saved by another version?); "
+                         f"known: {', '.join(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
 def split_override(item: str) -> tuple[str, str]:
     """``'a.lr=1e-3'`` -> ``('a.lr', '1e-3')``; ValueError without ``=``."""
     if "=" not in item:

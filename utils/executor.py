@@ -406,12 +406,5 @@ def _run_ray(todo, launch, device, store_dir, finished, run_dir) -> None:
             ray.shutdown()
 
 
-def launch_from(record: dict | None) -> Launch:
-    """A :class:`Launch` from config.json's ``launch`` record (unknown or
-    missing fields: the defaults)."""
-    names = {f.name for f in dataclasses.fields(Launch)}
-    return Launch(**{k: v for k, v in (record or {}).items() if k in names})
-
-
 __all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "local_workers", "run_jobs",
-           "launch_from", "Progress"]
+           "Progress"]

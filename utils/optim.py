@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from utils.regimen import L2_MODES, l2_penalty, weight_params  # noqa: F401  (re-exported)
+from utils.regimen import L2_MODES, Regimen, l2_penalty, weight_params  # noqa: F401  (re-exported)
 
 SCHEDULES = ("cosine", "onecycle", "constant")
 
@@ -54,14 +54,6 @@ class SGDL2(torch.optim.SGD):
     def __init__(self, groups: list[dict], *, lr: float, momentum: float, nesterov: bool):
         super().__init__(groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=0.0)
 
-    @property
-    def l2(self) -> float:
-        return max(float(g.get("l2", 0.0)) for g in self.param_groups)
-
-    @property
-    def l2_mode(self) -> str:
-        return self.param_groups[0].get("l2_mode", "penalty")
-
     @torch.no_grad()
     def step(self, closure=None):
         if closure is not None:
@@ -75,25 +67,23 @@ class SGDL2(torch.optim.SGD):
         return super().step()
 
 
-def make_optimizer(model: nn.Module, *, lr: float, momentum: float = 0.9, nesterov: bool = True,
-                   l2: float = 0.0, l2_mode: str = "penalty") -> SGDL2:
-    """SGD for ``model`` with the L2 rule recorded on it (see :class:`SGDL2`).
-    ``train_one_epoch`` reads ``l2``/``l2_mode`` from the returned optimiser."""
-    if l2_mode not in L2_MODES:
-        raise ValueError(f"l2_mode: expected one of {L2_MODES}, got {l2_mode!r}")
+def make_optimizer(model: nn.Module, regimen: Regimen | None = None, *, lr: float,
+                   momentum: float = 0.9, nesterov: bool = True) -> SGDL2:
+    """SGD for ``model`` carrying ``regimen``'s L2 rule (see :class:`SGDL2`;
+    None: no regulariser). The regimen is the one place the L2 strength is
+    set: build the optimiser from the regimen :func:`train_one_epoch` gets."""
+    regimen = regimen or Regimen(name="none")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr: expected a finite number > 0, got {lr}")
-    if not (l2 >= 0 and math.isfinite(l2)):
-        raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum: expected 0 <= momentum < 1, got {momentum}")
     if nesterov and momentum == 0:
         raise ValueError("nesterov: Nesterov momentum needs momentum > 0, got momentum=0")
-    decay = l2_params(model)
+    decay = regimen.penalised(model)
     decay_ids = {id(p) for p in decay}
     rest = [p for p in model.parameters() if id(p) not in decay_ids]
-    groups = [{"params": decay, "l2": float(l2), "l2_mode": l2_mode},
-              {"params": rest, "l2": 0.0, "l2_mode": l2_mode}]
+    groups = [{"params": decay, "l2": float(regimen.l2), "l2_mode": regimen.l2_mode},
+              {"params": rest, "l2": 0.0, "l2_mode": regimen.l2_mode}]
     return SGDL2([g for g in groups if g["params"]], lr=lr, momentum=momentum, nesterov=nesterov)
 
 

@@ -180,7 +180,7 @@ class Regimen:
         ``augment`` says so, then cutout when ``cutout > 0``."""
         if self.augment == "none" and self.cutout == 0:
             return None
-        from data.augment import random_crop_flip  # the engine must load without data/
+        from utils.augment import random_crop_flip
 
         def augment(x, g):
             if self.augment == "crop_flip":
@@ -317,14 +317,6 @@ def parse_sweep(text: str) -> tuple[str, tuple]:
     if len(set(vals)) != len(vals):
         raise ValueError(f"sweep: values repeat in {text!r}")
     return key, vals
-
-
-def sweep_spec(sweep: str, l2_sweep: Sequence[float] = ()) -> str:
-    """A config's sweep as ``KNOB=v1,v2,...`` ("" for none); the older
-    ``l2_sweep`` tuple reads as an L2 sweep from 0."""
-    if sweep or not l2_sweep:
-        return sweep
-    return "l2=" + ",".join(repr(float(v)) for v in (0.0, *(v for v in l2_sweep if v != 0)))
 
 
 def sweep_name(knob: str, value) -> str:

@@ -44,21 +44,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # atomic writes
 # --------------------------------------------------------------------------
 
-# Fault injection for tests/test_faults.py: with FREQREG_FAULT_AFTER_WRITES=N
-# the process dies (as under kill -9) in the middle of its N-th atomic write,
-# after the temporary file is written and before it replaces the target.
-_writes = 0
-
-
-def _maybe_die() -> None:
-    global _writes
-    limit = os.environ.get("FREQREG_FAULT_AFTER_WRITES")
-    if limit:
-        _writes += 1
-        if _writes >= int(limit):
-            os._exit(137)
-
-
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +53,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        _maybe_die()
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # (tests/fault_seam kills a process here)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -165,11 +149,6 @@ class JsonlLogger:
         if dropped:
             write_text(self.path, "".join(line + "\n" for line in keep))
         return dropped
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 # --------------------------------------------------------------------------

@@ -11,3 +11,10 @@ def format_table(table: dict) -> str:
     head = "  ".join(str(c).ljust(w) for c, w in zip(cols, width))
     body = ["  ".join(str(v).ljust(w) for v, w in zip(r, width)) for r in rows]
     return "\n".join([table["title"], head, "-" * len(head), *body])
+
+
+def interval(d: dict, fmt: str = ".3f") -> str:
+    """``"mean [lo, hi]"`` of a ``{"mean", "lo", "hi"}`` record, each number
+    in format ``fmt`` (``".3f"``, ``"+.0f"``, ...): the one spelling of an
+    estimate with its interval in tables and the console."""
+    return f"{d['mean']:{fmt}} [{d['lo']:{fmt}}, {d['hi']:{fmt}}]"

@@ -15,7 +15,6 @@ uninterrupted one exactly without saving any RNG state.
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import time
 from typing import Callable, Sequence
@@ -33,11 +32,10 @@ from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
            "l2_params", "l2_penalty", "make_optimizer", "make_schedule", "maybe_compile",
-           "place_model", "predict", "select_device", "steps_per_epoch", "stream_seed",
+           "place_model", "predict", "steps_per_epoch", "stream_seed",
            "train_one_epoch"]
 
 _STREAMS = {"order": 1, "augment": 2, "dropout": 3, "input_noise": 4}
-_FROM_REGIMEN = object()  # train_one_epoch's augment default: the regimen's (crop + flip without one)
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -48,25 +46,6 @@ class NonFiniteLoss(FloatingPointError):
 # --------------------------------------------------------------------------
 # devices
 # --------------------------------------------------------------------------
-
-def select_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` as asked, or ValueError when not available."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (device.index or 0) >= count:
-            raise ValueError(f"device: {name!r} was asked for, but torch sees {count} CUDA "
-                             "device(s); use 'cpu' or 'auto'")
-    return device
-
 
 def device_settings(device: torch.device | str) -> dict:
     """Speed settings for ``device``: bf16 autocast on CUDA (when supported),
@@ -163,12 +142,6 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
 
 
-def _default_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    # Imported here: the engine must not need the data package to load.
-    from data.augment import random_crop_flip
-    return random_crop_flip(x, generator, pad=4, flip=True)
-
-
 def _progress(iterable, total: int, enabled: bool, desc: str):
     if not (enabled and sys.stderr.isatty()):
         return iterable
@@ -180,46 +153,11 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
 # train / evaluate
 # --------------------------------------------------------------------------
 
-def _check_regimen_optimizer(regimen: Regimen, optimizer, l2_lambda, l2_mode) -> None:
-    if l2_lambda is not None or l2_mode is not None:
-        raise ValueError("l2_lambda/l2_mode: give the regimen or these, not both")
-    if isinstance(optimizer, SGDL2) and (optimizer.l2, optimizer.l2_mode) != (regimen.l2,
-                                                                              regimen.l2_mode):
-        raise ValueError(f"regimen: {regimen.label()} but the optimiser was built with "
-                         f"l2={optimizer.l2}, l2_mode={optimizer.l2_mode!r}; build it with "
-                         "make_optimizer(model, ..., l2=regimen.l2, l2_mode=regimen.l2_mode)")
-
-
-def _resolve_l2(optimizer, l2_lambda, l2_mode) -> tuple[float, str]:
-    """The L2 rule comes from the optimiser when it records one; an explicit
-    argument that disagrees with it is an error, never a silent double."""
-    if isinstance(optimizer, SGDL2):
-        own = (optimizer.l2, optimizer.l2_mode)
-        asked = (own[0] if l2_lambda is None else float(l2_lambda),
-                 own[1] if l2_mode is None else l2_mode)
-        if asked != own:
-            raise ValueError(f"l2_lambda/l2_mode: the optimiser was built with l2={own[0]}, "
-                             f"l2_mode={own[1]!r}, but train_one_epoch got l2_lambda={asked[0]}, "
-                             f"l2_mode={asked[1]!r}; pass neither and let the optimiser decide")
-        return own
-    lam = 0.0 if l2_lambda is None else float(l2_lambda)
-    mode = "penalty" if l2_mode is None else l2_mode
-    if mode not in L2_MODES:
-        raise ValueError(f"l2_mode: expected one of {L2_MODES}, got {mode!r}")
-    if not (lam >= 0 and math.isfinite(lam)):
-        raise ValueError(f"l2_lambda: expected a finite number >= 0, got {l2_lambda}")
-    if mode == "decoupled" and lam > 0:
-        raise ValueError("l2_mode: decoupled decay is applied by the optimiser; build it with "
-                         "make_optimizer(..., l2=lambda, l2_mode='decoupled')")
-    return lam, mode
-
-
 def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                     optimizer: torch.optim.Optimizer, scheduler, batch_size: int,
                     mean: Sequence[float], std: Sequence[float], epoch: int, seed: int,
-                    l2_lambda: float | None = None, l2_mode: str | None = None,
-                    regimen: Regimen | None = None,
-                    augment: Callable | None = _FROM_REGIMEN, device: torch.device | str,
+                    regimen: Regimen | None = None, augment: Callable | None = None,
+                    device: torch.device | str,
                     amp_dtype: torch.dtype | None = None, channels_last: bool = False,
                     progress: bool = False, check_every: int = 50) -> dict:
     """One pass over a random permutation of ``(x, y)``; returns
@@ -227,9 +165,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 
     x: ``(N, C, H, W)`` uint8 (0..255) or float in [0, 1], already on
     ``device``; y: ``(N,)`` int64 on ``device``. Each batch is gathered on the
-    device, augmented by ``augment(batch, generator)`` (default: random
-    4-pixel crop and flip from :mod:`data.augment`; ``None`` for none),
-    turned into floats in [0, 1], normalised with ``mean``/``std`` and fed
+    device, augmented (the regimen's augmentation, or ``augment(batch,
+    generator)`` of your own in its place), turned into floats in [0, 1], normalised with ``mean``/``std`` and fed
     to the model.
 
     - ``epoch`` is the 0-based epoch index and, with ``seed``, the only
@@ -240,15 +177,13 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     - The last partial batch is dropped (``steps = N // batch_size``): every
       step has the same shape (no recompiles, no tiny batch-norm batch), and
       the permutation changes every epoch, so no image is left out for long.
-    - ``regimen`` (:class:`utils.regimen.Regimen`): the arm's regularisers --
-      its L2 penalty (``loss = CE + l2 * l2_penalty(l2_params(model))`` in
-      penalty mode; decoupled decay is the optimiser's, which must agree),
-      label smoothing, augmentation (when ``augment`` is not given) and
-      input noise (``clip(x + sigma n, 0, 1)`` on [0, 1] pixels after the
-      augmentation and before normalisation, ``n`` from its own
-      ``(seed, epoch)`` stream). Without a regimen the legacy arguments
-      apply: ``l2_lambda``/``l2_mode`` default from an optimiser made by
-      :func:`make_optimizer`, and ``augment`` defaults to crop + flip.
+    - ``regimen`` (:class:`utils.regimen.Regimen`; None: no regulariser):
+      the arm's regularisers -- its L2 penalty (``loss = CE + l2 *
+      l2_penalty(l2_params(model))`` in penalty mode; decoupled decay is the
+      optimiser's: build it with ``make_optimizer(model, regimen, ...)``),
+      label smoothing, augmentation and input noise (``clip(x + sigma n, 0,
+      1)`` on [0, 1] pixels after the augmentation and before
+      normalisation, ``n`` from its own ``(seed, epoch)`` stream).
     - No host sync per step: loss and accuracy sums stay on the device; every
       ``check_every`` steps and at the end one sync checks them, and a
       non-finite loss raises :class:`NonFiniteLoss` naming the first bad
@@ -271,15 +206,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     steps = steps_per_epoch(n, batch_size)
     if steps == 0:
         raise ValueError(f"batch_size: expected at most the {n} training images, got {batch_size}")
-    if regimen is None:
-        lam, mode = _resolve_l2(optimizer, l2_lambda, l2_mode)
-        regimen = Regimen(name="arm", l2=lam, l2_mode=mode)
-        if augment is _FROM_REGIMEN:
-            augment = _default_augment
-    else:
-        _check_regimen_optimizer(regimen, optimizer, l2_lambda, l2_mode)
-        if augment is _FROM_REGIMEN:
-            augment = regimen.augmenter()
+    regimen = regimen or Regimen(name="none")
+    augment = augment or regimen.augmenter()
     penalised = regimen.penalised(model) if regimen.has_penalty else []
     dtype = _model_dtype(model)
     mean_t = _stats(mean, x.shape[1], "mean", device, dtype)

@@ -16,6 +16,8 @@ from typing import Any
 
 from utils.runs import write_text
 
+from .dose_overlay import compare_overlay
+
 from .findings import findings_section
 from .loading import Figure, Run, Table, load_run
 from .markup import esc, fmt_cell, fmt_seconds, figure, href, page, table, warning_box
@@ -89,14 +91,15 @@ def overlay_name(letter: str) -> str:
     return f"figures/compare_exp_{letter.lower()}_dose.png"
 
 
-def _dose_overlay(letter: str, parts: list, labels: list[str], out_dir: Path) -> str:
+def _dose_overlay(letter: str, parts: list, labels: list[str], out_dir: Path, load) -> str:
     """Runs holding a sweep of the same knob overlaid on one dose-response
-    figure (drawn from the runs' saved arrays by ``experiments.dose``), or
-    notes saying why not; nothing when no run swept."""
-    from experiments import dose  # the per-run panel data, shared with each run's own figure
-    fig, caption, notes = dose.compare_overlay(
+    figure (drawn from the runs' saved arrays by ``load``), or notes saying
+    why not; nothing when no run swept or no ``load`` is given."""
+    if load is None:
+        return ""
+    fig, caption, notes = compare_overlay(
         letter, [p.path if p is not None else None for p in parts], labels,
-        out_dir / overlay_name(letter))
+        out_dir / overlay_name(letter), load)
     out = []
     if fig is not None:
         out += [f'<h3 id="exp-{esc(letter.lower())}-dose">Dose-response, runs overlaid</h3>',
@@ -105,10 +108,11 @@ def _dose_overlay(letter: str, parts: list, labels: list[str], out_dir: Path) ->
     return "\n".join(out)
 
 
-def _experiment_section(letter: str, runs: list[Run], labels: list[str], out_dir: Path) -> str:
+def _experiment_section(letter: str, runs: list[Run], labels: list[str], out_dir: Path,
+                        dose_loaders: dict) -> str:
     parts = [{p.letter: p for p in r.parts}.get(letter) for r in runs]
     out = [f'<section id="exp-{esc(letter.lower())}"><h2>Experiment {esc(letter)}</h2>',
-           _dose_overlay(letter, parts, labels, out_dir)]
+           _dose_overlay(letter, parts, labels, out_dir, dose_loaders.get(letter))]
     for label, part in zip(labels, parts):
         if part is None:
             out.append(f"<p>{esc(label)}: experiment {esc(letter)} not in this run.</p>")
@@ -153,7 +157,7 @@ def _experiment_section(letter: str, runs: list[Run], labels: list[str], out_dir
     return "\n".join(x for x in out if x)
 
 
-def render(runs: list[Run], out_dir: Path) -> str:
+def render(runs: list[Run], out_dir: Path, dose_loaders: dict | None = None) -> str:
     labels = _labels(runs)
     overview = []
     for label, r in zip(labels, runs):
@@ -183,12 +187,15 @@ def render(runs: list[Run], out_dir: Path) -> str:
             "<nav><strong>Experiments</strong><ul>" + "".join(
                 f'<li><a href="#exp-{esc(x.lower())}">Experiment {esc(x)}</a></li>'
                 for x in letters) + "</ul></nav>"]
-    body += [_experiment_section(x, runs, labels, out_dir) for x in letters]
+    body += [_experiment_section(x, runs, labels, out_dir, dose_loaders or {}) for x in letters]
     return page(title, "\n".join(body))
 
 
-def build_comparison(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
+def build_comparison(run_dirs: list[str | Path], out_dir: str | Path,
+                     dose_loaders: dict | None = None) -> Path:
     """Write ``<out_dir>/comparison.html`` comparing ``run_dirs`` and return its path.
+    ``dose_loaders``: experiment letter -> ``load(run_dir)`` of its
+    dose-response panels (``experiments.dose.DOSE``), for the overlay.
 
     Each folder must hold a summary.json (else ``ValueError`` naming it). Links
     to the runs' figures are relative to ``out_dir`` (``os.path.relpath``).
@@ -200,5 +207,5 @@ def build_comparison(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
     runs = [load_run(d) for d in run_dirs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_text(out_dir / COMPARISON_NAME, render(runs, out_dir))
+    return write_text(out_dir / COMPARISON_NAME, render(runs, out_dir, dose_loaders))
 

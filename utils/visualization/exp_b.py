@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize
 
 from .common import arm_style, integer_ticks, legend_below, new_figure, save_figure, style
 
@@ -182,9 +182,3 @@ def plot_kernels(path: Path, kernels, arms, title: str, n_show: int = 16) -> Pat
         fig.suptitle(title, fontsize=9)
         out = save_figure(fig, path)
     return out
-
-
-def diverging_norm(values) -> TwoSlopeNorm:
-    """Colour norm centred at 0 with symmetric limits (difference maps)."""
-    m = float(np.nanmax(np.abs(values))) or 1.0
-    return TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m)

@@ -1,0 +1,303 @@
+"""Running experiments into a run folder: the one path behind ``main.py``
+and :func:`main.run_experiment`.
+
+:func:`build_configs` and :func:`build_launch` resolve what runs and how;
+:func:`start` loads each experiment's input (missing input stops before any
+folder exists), creates the folder, writes ``config.json`` and ``env.json``,
+runs the experiments in the registry's order and writes the report;
+:func:`resume` continues an interrupted folder; :func:`rebuild_report` and
+:func:`compare` work from saved folders without training. Bad input raises
+``ValueError`` in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import zipfile
+from pathlib import Path
+
+from experiments import LETTERS, dose, registry
+from utils import runs
+from utils.config import apply_overrides, config_from_fields, split_override
+from utils.executor import Launch
+from utils.report import build_comparison, build_report
+from utils.report.loading import load_run
+from utils.tables import format_table
+
+
+# --------------------------------------------------------------------------
+# what runs (configs) and how (launch)
+# --------------------------------------------------------------------------
+
+def split_overrides(items, letters: list[str]) -> dict[str, dict[str, str]]:
+    """``--set`` items (``key=value`` strings or ``(key, value)`` pairs) ->
+    experiment -> {field: text}; ``a.lr=...`` names one experiment, a bare
+    key goes to every experiment of the run that has the field."""
+    mods = registry()
+    overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
+    for item in items:
+        key, value = split_override(item) if isinstance(item, str) else item
+        prefix, _, rest = key.partition(".")
+        if rest and prefix in mods:
+            if prefix not in letters:
+                raise ValueError(f"--set {key}={value}: experiment {prefix} is not part of this run")
+            overrides[prefix][rest] = value
+            continue
+        owners = [k for k in letters
+                  if key in {f.name for f in dataclasses.fields(mods[k].Config)}]
+        if not owners:
+            raise ValueError(f"--set {key}={value}: unknown config key {key!r} for experiment(s) "
+                             f"{', '.join(letters)}")
+        for k in owners:
+            overrides[k][key] = value
+    return overrides
+
+
+def build_configs(letters: list[str], device: str, *, changes: dict[str, dict],
+                  overrides: dict[str, dict[str, str]], quick: bool = False,
+                  saved: dict | None = None, preset: str | None = None) -> dict:
+    """Each experiment's config: its defaults (the device's preset) or the
+    config a folder saved; ``preset`` a named preset (``--preset``) of the
+    experiments that define one -> ``quick()`` -> ``changes`` (letter -> {field:
+    value}; a field the config lacks is skipped) -> ``overrides`` (letter ->
+    {field: text}, type-checked), validated."""
+    mods = registry()
+    cfgs = {}
+    for k in letters:
+        mod = mods[k]
+        try:
+            if saved and k in saved:  # --config: the folder's own resolved config is the base
+                cfg = config_from_fields(mod.Config, saved[k])
+            else:
+                make = getattr(mod, "preset", None)
+                cfg = make(mod.Config(), device, preset) if make else mod.Config()
+            if quick:
+                cfg = cfg.quick()
+            names = {f.name for f in dataclasses.fields(cfg)}
+            given = {f: v for f, v in changes.get(k, {}).items() if f in names}
+            cfg = apply_overrides(dataclasses.replace(cfg, **given), overrides.get(k, {}))
+            mod.validate(cfg)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"experiment {k}: {e}") from None
+        cfgs[k] = cfg
+    return cfgs
+
+
+def load_saved_configs(path: str, flag: str = "--config") -> dict:
+    """``experiments`` of a run folder's config.json (a folder is accepted too)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        saved = json.loads(p.read_text())
+        exps = saved["experiments"]
+        if not isinstance(exps, dict) or not exps:
+            raise ValueError("no experiments in it")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{flag} {path}: not a run folder's config.json ({e})") from None
+    return exps
+
+
+def saved_launch(path) -> dict | None:
+    p = Path(path)
+    p = p / "config.json" if p.is_dir() else p
+    try:
+        record = json.loads(p.read_text()).get("launch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def build_launch(fields: dict, saved: dict | None = None, quick: bool = False) -> Launch:
+    """How jobs run, from the given :class:`Launch` fields (None: not given),
+    validated here, once. ``saved``: a folder's recorded launch, whose thread
+    count is kept unless given (the bits depend on it; the rest is this
+    machine's). ``quick``: one worker unless given (seconds of work)."""
+    changes = {k: v for k, v in fields.items() if v is not None}
+    known = [f.name for f in dataclasses.fields(Launch)]
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise ValueError(f"jobs: unknown key {unknown[0]!r} (expected one of {', '.join(known)})")
+    if "threads" not in changes and saved and isinstance(saved.get("threads"), int):
+        changes["threads"] = saved["threads"]
+    if "workers" not in changes and quick:
+        changes["workers"] = 1
+    launch = Launch(**changes)
+    launch.validate()
+    return launch
+
+
+# --------------------------------------------------------------------------
+# running: a new folder, or one resumed
+# --------------------------------------------------------------------------
+
+def _parts(run_dir: Path, letters, registry) -> dict[str, Path]:
+    """Each experiment's folder: the run folder itself, or ``<NAME>/`` in an 'all' run."""
+    return {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
+
+
+def _in_run(registry, cfgs: dict, parts: dict[str, Path]) -> dict:
+    """Each config as it runs beside the run's other parts (an experiment
+    that reads another's output says how, in its ``in_run``)."""
+    return {k: getattr(registry[k], "in_run", lambda c, f: c)(c, parts) for k, c in cfgs.items()}
+
+
+def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *, argv,
+          device: str, quick: bool, user_data=None) -> int:
+    """Load each experiment's input (missing input stops here, before any
+    folder exists), create the run folder, run the experiments in order,
+    write the report."""
+    mods = registry()
+    prepared = {k: getattr(mods[k], "prepare", lambda c, data=None, parts=(): None)(
+        cfgs[k], data=user_data, parts=tuple(letters)) for k in letters}
+    runs.check_writable(out_root)
+    run_dir = runs.create_run_dir(out_root, experiment + ("_quick" if quick else ""))
+    state["run_dir"] = run_dir
+    print(f"run folder: {run_dir}", flush=True)
+    sub_dirs = _parts(run_dir, letters, mods)
+    cfgs = _in_run(mods, cfgs, sub_dirs)
+    env = runs.env_record(device, sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())}))
+    resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
+    # config.json first: a folder holding it can always be resumed
+    for sub, keys in {run_dir: letters, **{s: [k] for k, s in sub_dirs.items() if s != run_dir}}.items():
+        runs.write_json(sub / "config.json", {"argv": argv,
+                                              "experiments": {k: resolved[k] for k in keys},
+                                              "launch": launch.record()})
+        runs.write_json(sub / "env.json", env)
+    print(f"config: {run_dir / 'config.json'}", flush=True)
+    t0 = time.perf_counter()
+    summaries = {}
+    for k in letters:
+        summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch,
+                                 **({"data": prepared[k]} if prepared[k] is not None else {}))
+        if not quick:  # a smoke run never replaces the stable (README) figures
+            runs.publish_stable(sub_dirs[k], out_root, mods[k].STABLE_FIGURES)
+    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
+
+
+def _part_finished(folder: Path) -> bool:
+    from utils import runs
+    path = folder / "summary.json"
+    try:
+        return path.is_file() and bool(runs.read_json(path).get("finished"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def resume(run_dir: Path, state, launch) -> int:
+    """Continue an interrupted run folder (one experiment or ``all``) with its
+    own config: finished parts are kept, the unfinished one continues from its
+    finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
+    saved = load_saved_configs(str(run_dir), "--resume")
+    mods = registry()
+    letters = [k for k in LETTERS if k in saved]
+    cfgs = {}
+    for k in letters:
+        try:
+            cfgs[k] = config_from_fields(mods[k].Config, saved[k])
+            mods[k].validate(cfgs[k])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"--resume {run_dir}: experiment {k}: {e}") from None
+    sub_dirs = _parts(run_dir, letters, mods)
+    cfgs = _in_run(mods, cfgs, sub_dirs)
+    state["run_dir"] = run_dir
+    removed = runs.remove_orphan_temporaries(run_dir)
+    # A run killed right after its top config.json has no per-part files yet.
+    top = runs.read_json(run_dir / "config.json")
+    for k, sub in sub_dirs.items():
+        if sub != run_dir and not (sub / "config.json").is_file():
+            runs.write_json(sub / "config.json", {"argv": top.get("argv"),
+                                                  "experiments": {k: saved[k]},
+                                                  "launch": top.get("launch")})
+        if sub != run_dir and not (sub / "env.json").is_file() and (run_dir / "env.json").is_file():
+            runs.write_json(sub / "env.json", runs.read_json(run_dir / "env.json"))
+    if not (run_dir / "env.json").is_file():
+        runs.write_json(run_dir / "env.json", runs.env_record(
+            getattr(cfgs[letters[0]], "device", "cpu"),
+            sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})))
+    print(f"run folder: {run_dir} (resuming{f'; removed {removed} stale temporary files' if removed else ''})",
+          flush=True)
+    summaries = {}
+    t0 = time.perf_counter()
+    for k in letters:
+        if _part_finished(sub_dirs[k]):
+            print(f"  [{mods[k].NAME}] finished earlier: kept", flush=True)
+            summaries[k] = runs.read_json(sub_dirs[k] / "summary.json")
+        else:
+            summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
+    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
+
+
+def _run_part(mod, cfg, sub: Path, launch, **kwargs) -> dict:
+    """One experiment into its folder; its summary is marked finished only
+    when everything (arrays, figures) is written, which is what --resume reads."""
+    summary = mod.run(cfg, sub, launch=launch, **kwargs)
+    summary["finished"] = True
+    runs.write_json(sub / "summary.json", summary)
+    return summary
+
+
+def _finish(run_dir: Path, letters, registry, summaries: dict, wall: float) -> int:
+    """The top summary of an 'all' folder and the report."""
+    if len(letters) > 1:
+        runs.write_json(run_dir / "summary.json", {
+            "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
+            "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
+            "headline": {k: summaries[k]["tables"][0] for k in letters}, "finished": True})
+        print("\n=== summary of the run ===")
+        for k in letters:
+            print("\n" + format_table(summaries[k]["tables"][0]))
+    report = build_report(run_dir)
+    print(f"\nfinished in {wall:.1f} s; report: {report}")
+    print(f"run folder: {run_dir}", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# --report and --compare: from saved folders, no training
+# --------------------------------------------------------------------------
+
+def rebuild_report(run_dir: Path) -> int:
+    """--report: redraw every figure from the saved arrays, rebuild report.html."""
+    if not (run_dir / "summary.json").is_file():
+        raise ValueError(f"--report {run_dir}: not a finished run folder (no summary.json)")
+    mods = registry()
+    try:
+        top = runs.read_json(run_dir / "summary.json")
+        parts = (top.get("parts", {}) if top.get("experiment") == "all"
+                 else {str(top.get("experiment", "")).lower(): "."})
+        if not isinstance(parts, dict):
+            raise ValueError("'parts' is not a mapping")
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"--report {run_dir}: summary.json is not readable ({e})") from None
+    for k, sub in parts.items():
+        if k not in mods:
+            continue
+        try:
+            mods[k].render_figures(run_dir / sub)
+            mods[k].render_dose(run_dir / sub)
+        except (KeyError, IndexError, TypeError, ValueError, OSError, EOFError,
+                zipfile.BadZipFile) as e:
+            raise ValueError(f"--report {run_dir / sub}: its saved arrays or config cannot "
+                             f"be read ({type(e).__name__}: {e})") from None
+    print(f"report: {build_report(run_dir)}")
+    return 0
+
+
+def compare(run_dirs: list[str], out_root: Path, state) -> int:
+    """--compare: one report overlaying several run folders (checked before
+    the comparison folder is created)."""
+    if len(run_dirs) < 2:
+        raise ValueError(f"--compare: expected at least 2 run folders, got {len(run_dirs)}")
+    for d in run_dirs:
+        try:
+            load_run(Path(d))
+        except (ValueError, OSError, KeyError, TypeError) as e:
+            raise ValueError(f"--compare {d}: {' '.join(str(e).split()) or type(e).__name__}") from None
+    runs.check_writable(out_root)
+    out = runs.create_run_dir(out_root, "compare")
+    state["run_dir"] = out
+    print(f"comparison: {build_comparison([Path(d) for d in run_dirs], out, dose.DOSE)}")
+    return 0
