@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ray: GPUs per job, fractions share one (default 0)")
     g.add_argument("--progress", default="auto", choices=["auto", "on", "off"],
                    help="the bar over the jobs: auto shows it on a terminal only")
+    g.add_argument("--trust-model-code", "--trust_model_code", dest="trust_model_code",
+                   action="store_true",
+                   help="import the model code (b.model 'pkg.module:factory') that a run folder "
+                        "names (--config, --resume, experiment c); without it only the built-in "
+                        "models and import paths given with --set b.model= on this command line "
+                        "are imported; --report and --compare never import it (default: off)")
     return p
 
 
@@ -531,6 +537,7 @@ def _main(argv, state, user_data=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     validate_flags(args)
+    _trust_model_code(args)
     import matplotlib
     matplotlib.use("Agg")  # chosen here, never at import of a library module
     if args.resume or args.report or args.compare:
@@ -582,13 +589,33 @@ def _main(argv, state, user_data=None) -> int:
     return execute(args, argv, letters, registry, cfgs, prepared, device, out_root, state, launch)
 
 
+def _trust_model_code(args) -> None:
+    """A run folder is data, not code: the model import paths this command
+    may import are the ones on its command line (``--set b.model=...``), or
+    any with ``--trust-model-code``; ``--report``/``--compare`` import none."""
+    from models import set_trusted_model_code
+    from utils.config import split_override
+    specs = []
+    for item in args.overrides:
+        try:
+            key, value = split_override(item)
+        except ValueError:
+            continue  # refused with its own message where the overrides are parsed
+        if key in ("model", "b.model"):
+            specs.append(value)
+    drawing_only = bool(args.report or args.compare)
+    set_trusted_model_code(() if drawing_only else specs,
+                           trust_all=args.trust_model_code and not drawing_only)
+
+
 def refuse_flags_with_resume(parser, args) -> None:
     """--resume reruns the folder's own config: any other flag would be
     silently ignored, so it is refused."""
     defaults = vars(parser.parse_args([]))
     how = (set(LAUNCH_FLAGS) - {"threads"}) | {"progress"}  # where it runs, never what
     given = [k for k, v in vars(args).items()
-             if k not in ("resume", "debug", *how) and v != defaults.get(k)]
+             if k not in ("resume", "debug", "trust_model_code", *how)
+             and v != defaults.get(k)]
     if given:
         flags = ", ".join("--" + k.replace("overrides", "set") for k in sorted(given))
         raise UsageError(f"--resume takes no other flags but the job flags (--launcher, "

@@ -152,12 +152,13 @@ def describe(arm: Regimen, cfg: Config | None = None) -> str:
 
 def validate(cfg: Config) -> None:
     from data.images import DATASET_NAMES
-    from models import MODELS, resolve_model_factory
+    from models import MODELS, check_model_trusted, resolve_model_factory
 
     check_numbers(cfg, RANGES)
     if cfg.dataset not in DATASET_NAMES:
         raise ValueError(f"dataset: expected one of {list(DATASET_NAMES)}, got {cfg.dataset!r}")
     if ":" in cfg.model:  # bring your own: "pkg.module:factory" (models.resolve_model_factory)
+        check_model_trusted(cfg.model, "the config")  # before anything is imported
         resolve_model_factory(cfg.model)
     elif cfg.model not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)} or an import path "

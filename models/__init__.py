@@ -17,6 +17,32 @@ from models.resnet import ResNet18
 
 MODELS = {"small_cnn": SmallCNN, "resnet18": ResNet18}
 
+# A run folder is data, not code: an import path read from a folder
+# (config.json, a checkpoint's meta) is imported only when the user named it
+# on this command line (``--set b.model=...``) or said ``--trust-model-code``.
+# The built-in names above are always fine. main.py sets this per command;
+# Python code that builds its own config is the user's code: trusted.
+_TRUST: dict = {"all": True, "specs": frozenset()}
+
+
+def set_trusted_model_code(specs=(), *, trust_all: bool = False) -> None:
+    """The import paths this process may import from a run folder's files
+    (``specs``: those the user gave on the command line), or any
+    (``trust_all``: ``--trust-model-code``). Replaces the previous setting."""
+    _TRUST["all"] = bool(trust_all)
+    _TRUST["specs"] = frozenset(specs)
+
+
+def check_model_trusted(spec: str, where: str) -> None:
+    """ValueError (one line) unless ``spec`` is a built-in model name, was
+    named by the user, or all model code is trusted. ``where``: the file or
+    folder the name was read from."""
+    if not isinstance(spec, str) or ":" not in spec or _TRUST["all"] or spec in _TRUST["specs"]:
+        return
+    raise ValueError(f"model: {where} names model code to import ({spec!r}); a run folder is "
+                     f"data, not code, so it is not imported unless you say so: add "
+                     f"--set b.model={spec} or --trust-model-code if you trust that folder")
+
 
 def build_model(name: str, num_classes: int, in_channels: int, dropout: float = 0.0, *,
                 dropout_at: str = "classifier", **kwargs) -> nn.Module:
