@@ -278,10 +278,12 @@ LAUNCH_FLAGS = {"launcher": "launcher", "workers": "workers", "threads": "thread
                 "ray_num_cpus": "ray_num_cpus", "ray_gpus": "ray_gpus"}
 
 
-def build_launch(args, saved: dict | None = None):
+def build_launch(args, saved: dict | None = None, resuming: bool = False):
     """How jobs run (utils.executor.Launch) from the flags. ``saved``: a
     folder's recorded launch, whose thread count is kept unless --threads
-    says otherwise (the bits depend on it; the rest is this machine's)."""
+    says otherwise (the bits depend on it; the rest is this machine's);
+    ``resuming``: a run that ran its jobs in its own process (``--quick``)
+    continues that way unless --workers says otherwise."""
     from utils.executor import Launch, LauncherUnavailable
     changes = {field: getattr(args, flag) for flag, field in LAUNCH_FLAGS.items()
                if getattr(args, flag) is not None}
@@ -289,6 +291,8 @@ def build_launch(args, saved: dict | None = None):
         changes["threads"] = saved["threads"]
     if args.workers is None and getattr(args, "quick", False):
         changes["workers"] = 1  # seconds of work: no process start-up
+    if args.workers is None and resuming and saved and saved.get("workers") == 1:
+        changes["workers"] = 1
     changes["progress"] = {"auto": None, "on": True, "off": False}[args.progress]
     launch = Launch(**changes)
     try:
@@ -551,7 +555,7 @@ def _main(argv, state, user_data=None) -> int:
             return compare(args.compare, Path(args.out), state)
         refuse_flags_with_resume(parser, args)
         return resume(Path(args.resume), state,
-                      build_launch(args, _saved_launch(args.resume)))
+                      build_launch(args, _saved_launch(args.resume), resuming=True))
     saved = load_saved_configs(args.config) if args.config else {}
     registry = _experiments()
     from experiments import LETTERS
@@ -633,6 +637,26 @@ def _part_finished(folder: Path) -> bool:
         return False
 
 
+def _damaged_file(folder: Path) -> Path | None:
+    """The first saved array file or checkpoint under ``folder`` that does
+    not read back whole (a finished part is verified before it is kept)."""
+    import numpy as np
+    import torch
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".npz", ".pt") or not path.is_file():
+            continue
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    for name in z.files:
+                        z[name]
+            else:
+                torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - any failure to read back is damage
+            return path
+    return None
+
+
 def resume(run_dir: Path, state, launch) -> int:
     """Continue an interrupted run folder (one experiment or ``all``) with its
     own config: finished parts are kept, the unfinished one continues from its
@@ -670,9 +694,13 @@ def resume(run_dir: Path, state, launch) -> int:
     for k in letters:
         mod, sub = registry[k], sub_dirs[k]
         if _part_finished(sub):
-            print(f"  [{mod.NAME}] finished earlier: kept", flush=True)
-            summaries[k] = runs.read_json(sub / "summary.json")
-            continue
+            damaged = _damaged_file(sub)
+            if damaged is None:
+                print(f"  [{mod.NAME}] finished earlier: kept", flush=True)
+                summaries[k] = runs.read_json(sub / "summary.json")
+                continue
+            print(f"  [{mod.NAME}] finished earlier, but {damaged} does not read back: its "
+                  f"jobs are checked and the damaged ones run again", flush=True)
         kwargs = {"resume": True} if "resume" in inspect.signature(mod.run).parameters else {}
         if k == "c" and "b" in sub_dirs:
             cfgs[k] = dataclasses.replace(cfgs[k], b_run=str(sub_dirs["b"]))

@@ -49,6 +49,24 @@ class JobStore:
         return save_npz(self.path(name), **arrays)
 
 
+def key_difference(saved, key, where: str = "") -> str | None:
+    """The first field where two job keys differ, as ``'lr: saved 0.05, this
+    run 0.1'`` (nested fields dotted); None when they are equal."""
+    saved, key = _plain(saved), _plain(key)
+    if isinstance(saved, dict) and isinstance(key, dict):
+        for k in sorted(set(saved) | set(key)):
+            if k not in saved or k not in key:
+                return (f"{where}{k}: saved {saved.get(k, '<missing>')!r}, this run "
+                        f"{key.get(k, '<missing>')!r}")
+            diff = key_difference(saved[k], key[k], where + (f"{k}." if k != "config" else ""))
+            if diff:
+                return diff
+        return None
+    if saved != key:
+        return f"{where.rstrip('.') or 'value'}: saved {saved!r}, this run {key!r}"
+    return None
+
+
 def _plain(obj):
     """JSON-normal form (tuples as lists, numpy scalars as numbers)."""
     return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: o.tolist()
