@@ -434,28 +434,94 @@ def _input_errors() -> tuple:
 
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
-    return text if isinstance(e, (UsageError, ValueError)) else f"{type(e).__name__}: {text}"
+    if isinstance(e, (UsageError, ValueError)) or text.startswith(type(e).__name__):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the pool's workers are stopped, the
+    folder to resume is named; exit code 143 (128 + SIGTERM)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _write_error_log(run_dir) -> Path | None:
+    """Append the current traceback to ``run_dir/error.log`` (never through a
+    link); None when it cannot be written."""
+    import traceback
+    if run_dir is None:
+        return None
+    log = Path(run_dir) / "error.log"
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o644)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(traceback.format_exc())
+    except OSError:
+        return None
+    return log
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run. Every failure ends in one line on stderr and a
-    non-zero exit: 2 for bad input (before any folder is made, where it can
-    be known then), 1 for a run that diverged or failed, 130 for Ctrl-C. An
-    unexpected error also writes its traceback to the run folder's
+    non-zero exit, by cause: 2 for bad input (before any folder is made,
+    where it can be known then); 1 for a run that diverged, a fault of the
+    machine during the run (disk full, read-only folder: the folder to
+    resume is named) or the user's model failing (its traceback kept in
+    ``error.log``); 130 for Ctrl-C, 143 for SIGTERM. An unexpected error (a
+    bug of this tool) also writes its traceback to the run folder's
     ``error.log`` (``--debug`` shows it instead)."""
+    import signal
+    import threading
     state = {"run_dir": None, "debug": argv is not None and "--debug" in argv
              or argv is None and "--debug" in sys.argv[1:]}
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main_boundary(argv, state)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_boundary(argv, state) -> int:
+    from models import UserModelError
+
+    def resume_hint() -> str:
+        where = state["run_dir"]
+        return (f"; finished jobs are kept in {where} (continue with --resume {where})"
+                if where else "")
+
     try:
         return _main(argv, state)
-    except KeyboardInterrupt:
-        where = state["run_dir"]
-        print("main.py: interrupted" + (f"; finished jobs are kept in {where} (continue with "
-                                        f"--resume {where})" if where else ""), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"main.py: {what}{resume_hint()}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except FloatingPointError as e:
         print(f"main.py: error: training stopped: {_one_line(e)}", file=sys.stderr)
         if state["run_dir"]:
             print(f"run folder: {state['run_dir']}")
+        return EXIT_RUN_FAILED
+    except UserModelError as e:
+        if state["debug"]:
+            raise
+        log = _write_error_log(state["run_dir"])
+        print(f"main.py: error: {' '.join(str(e).split())} ("
+              + (f"traceback in {log}" if log else "rerun with --debug for the traceback")
+              + f"){resume_hint()}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except OSError as e:
+        if state["run_dir"] is None:  # reading the user's input before any work
+            print(f"main.py: error: {_one_line(e)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # the machine during the run: disk full, read-only or vanished folder
+        print(f"main.py: error: the run stopped: {_one_line(e)}{resume_hint()}; fix that, "
+              f"then resume", file=sys.stderr)
         return EXIT_RUN_FAILED
     except _input_errors() as e:
         print(f"main.py: error: {_one_line(e)}", file=sys.stderr)
@@ -465,16 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line here, the traceback kept
         if state["debug"]:
             raise
-        import traceback
-        log = None
-        if state["run_dir"] is not None:
-            log = Path(state["run_dir"]) / "error.log"
-            try:
-                with open(log, "a") as fh:
-                    fh.write(traceback.format_exc())
-            except OSError:
-                log = None
-        print(f"main.py: internal error: {type(e).__name__}: {_one_line(e)} ("
+        log = _write_error_log(state["run_dir"])
+        print(f"main.py: internal error: {_one_line(e)} ("
               + (f"traceback in {log}" if log else "rerun with --debug for the traceback")
               + ")", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -586,6 +644,9 @@ def _main(argv, state, user_data=None) -> int:
             result = mod.prepare(cfgs[k])  # raises on missing input; may return the data
             if result is not None:
                 prepared[k] = result
+    for k, ready in prepared.items():  # the model on the data, once, before any folder
+        if hasattr(registry[k], "preflight"):
+            registry[k].preflight(cfgs[k], ready)
     from utils import runs
     out_root = Path(args.out)
     runs.check_writable(out_root)

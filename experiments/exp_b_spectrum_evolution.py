@@ -449,6 +449,20 @@ def load_history(path: Path, key: dict | None = None) -> list[dict]:
         return []  # missing, torn or foreign: the job runs again
 
 
+def preflight(cfg: Config, data: ImageData) -> None:
+    """Before any folder: the batch fits the data, and the network (built
+    once aside, global RNG untouched) takes two blank images of the data's
+    shape and returns one logit per class (models.check_forward)."""
+    from models import check_forward
+    n = data.train_x.shape[0]
+    if cfg.batch_size > n:
+        raise ValueError(f"batch_size: expected at most the {n} training images, got "
+                         f"{cfg.batch_size}")
+    with torch.random.fork_rng(devices=[]):
+        model = new_model(cfg, data, None)
+    check_forward(model, data.num_classes, tuple(data.image_shape), cfg.model)
+
+
 def prepare(cfg: Config) -> ImageData:
     """Load the data before any work (main calls this to fail fast)."""
     return load_data(cfg)

@@ -99,6 +99,8 @@ class Launch:
         if self.ray_num_cpus is not None and not (isinstance(self.ray_num_cpus, int)
                                                   and 1 <= self.ray_num_cpus <= 2**31):
             raise ValueError(f"ray_num_cpus: expected an integer >= 1, got {self.ray_num_cpus!r}")
+        if self.launcher == "ray" and self.ray_address not in (None, "auto", "local"):
+            _check_reachable(self.ray_address)
         if self.launcher != "local":
             _require(self.launcher)
         if self.launcher == "slurm" and self.slurm_cluster in (None, "slurm"):
@@ -119,6 +121,22 @@ class LauncherUnavailable(ValueError):
 
 
 _EXTRA = {"slurm": ("submitit", "slurm"), "ray": ("ray", "ray")}
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """A Ray address (``host:port``, ``ray://host:port``) with something
+    listening behind it, checked in seconds: Ray itself retries for minutes."""
+    import socket
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"ray_address: expected host:port (or auto), got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise LauncherUnavailable(f"--ray-address {address}: nothing answers there ({e}); start "
+                                  f"the cluster (ray start --head) or leave out --ray-address "
+                                  f"for a fresh local instance") from None
 
 
 def _require(launcher: str):
@@ -321,7 +339,9 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
                             other.cancel()
                     continue
                 finished(futures[fut], result, time.perf_counter() - started[fut])
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM (main.py): stop the workers now, not after their job
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
