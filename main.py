@@ -484,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main_boundary(argv, state)
     finally:
+        from utils.jobs import release_run_dirs
+        release_run_dirs()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -590,6 +592,9 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
             code = _main(argv, state, user_data=user)
         except UsageError as e:
             raise ValueError(str(e)) from None
+        finally:
+            from utils.jobs import release_run_dirs
+            release_run_dirs()
     if code != 0:
         raise RuntimeError(f"run_experiment: the run ended with exit code {code}")
     return Path(state["run_dir"])
@@ -627,6 +632,7 @@ def _main(argv, state, user_data=None) -> int:
                              f"{missing}")
     device = resolve_device(args.device)
     cfgs = build_configs(args, letters, registry, device)
+    _check_devices(cfgs)
     launch = build_launch(args, _saved_launch(args.config) if args.config else None)
     # Load image data (and find B's models for C alone) now, so missing
     # input stops before any folder exists.
@@ -652,6 +658,30 @@ def _main(argv, state, user_data=None) -> int:
     runs.check_writable(out_root)
     args.experiment = experiment
     return execute(args, argv, letters, registry, cfgs, prepared, device, out_root, state, launch)
+
+
+def _take_folder(run_dir: Path, flag: str) -> None:
+    """One folder, one writer (a lock held for the run's life), and writes
+    stay inside it: a folder holding a link is refused before anything is
+    written."""
+    from utils.jobs import links_inside, lock_run_dir
+    link = links_inside(run_dir)
+    if link is not None:
+        raise UsageError(f"{flag} {run_dir}: {link} is a link (to {os.readlink(link)}); a run "
+                         f"writes only inside its folder: replace the link by the real file "
+                         f"or folder")
+    lock_run_dir(run_dir)
+
+
+def _check_devices(cfgs: dict) -> None:
+    """A config's ``device`` (``--set a.device=cuda``) exists here, checked
+    before any folder."""
+    import torch
+    for k, cfg in cfgs.items():
+        device = str(getattr(cfg, "device", "cpu"))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"experiment {k}: device: {device!r} asked for, but no CUDA device "
+                             f"is available (use cpu or auto)")
 
 
 def _trust_model_code(args) -> None:
@@ -725,6 +755,7 @@ def resume(run_dir: Path, state, launch) -> int:
     from experiments import LETTERS
     from utils import runs
     saved = load_saved_configs(str(run_dir), "--resume")
+    _take_folder(run_dir, "--resume")
     registry = _experiments()
     letters = [k for k in LETTERS if k in saved]
     cfgs = {}
@@ -734,6 +765,7 @@ def resume(run_dir: Path, state, launch) -> int:
             registry[k].validate(cfgs[k])
         except (ValueError, TypeError) as e:
             raise UsageError(f"--resume {run_dir}: experiment {k}: {e}") from None
+    _check_devices(cfgs)
     sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
     state["run_dir"] = run_dir
     removed = runs.remove_orphan_temporaries(run_dir)
@@ -788,6 +820,7 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
 
     name = args.experiment + ("_quick" if args.quick else "")
     run_dir = runs.create_run_dir(out_root, name)
+    _take_folder(run_dir, "--out")
     state["run_dir"] = run_dir
     print(f"run folder: {run_dir}", flush=True)
     sub_dirs = {k: run_dir if len(letters) == 1 else run_dir / registry[k].NAME for k in letters}
@@ -853,6 +886,16 @@ def rebuild_report(run_dir: Path) -> int:
             raise ValueError("'parts' is not a mapping")
     except (ValueError, AttributeError) as e:
         raise UsageError(f"--report {run_dir}: summary.json is not readable ({e})") from None
+    unknown = sorted(k for k in parts if k not in registry)
+    if unknown:
+        raise UsageError(f"--report {run_dir}: summary.json names experiment(s) {unknown}; this "
+                         f"version knows {sorted(registry)}")
+    inside = run_dir.resolve()
+    for k, sub in parts.items():
+        if not isinstance(sub, str) or not (run_dir / sub).resolve().is_relative_to(inside):
+            raise UsageError(f"--report {run_dir}: part {k!r} is {sub!r}, not a folder inside "
+                             f"the run folder")
+    _take_folder(run_dir, "--report")
     for k, sub in parts.items():
         mod = registry.get(k)
         if mod is not None and hasattr(mod, "render_figures"):

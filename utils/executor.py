@@ -45,6 +45,7 @@ from typing import Any, Callable
 from utils.jobs import JobStore
 
 LAUNCHERS = ("local", "slurm", "ray")
+MAX_THREADS = 1024  # CPU threads of one job: more than any one machine's cores
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,10 @@ class Launch:
                      "slurm_array_parallelism"):
             value = getattr(self, name)
             low = 0 if name in ("workers", "slurm_gpus") else 1
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 2**31:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+            high = MAX_THREADS if name == "threads" else 2**31 - 1  # what torch/the OS take
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{name}: expected an integer >= {low} and <= {high}, got "
+                                 f"{value!r}")
         for name in ("ray_gpus", "slurm_mem_gb"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1e6):
