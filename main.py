@@ -398,7 +398,10 @@ def config_from_fields(cls, fields: dict):
     unknown = sorted(set(fields) - names)
     if unknown:
         raise ValueError(f"unknown config fields {unknown} (saved by another version?)")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    from utils.config import check_types
+    cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    check_types(cfg)  # "batch_norm": "false" is not a boolean
+    return cfg
 
 
 def load_saved_configs(path: str, flag: str = "--config") -> dict:
