@@ -495,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main_boundary(argv, state) -> int:
     from models import UserModelError
+    from utils.executor import WorkerDied
 
     def resume_hint() -> str:
         where = state["run_dir"]
@@ -507,6 +508,9 @@ def _main_boundary(argv, state) -> int:
         what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(f"main.py: {what}{resume_hint()}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
+    except WorkerDied as e:
+        print(f"main.py: error: {_one_line(e)}{resume_hint()}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except FloatingPointError as e:
         print(f"main.py: error: training stopped: {_one_line(e)}", file=sys.stderr)
         if state["run_dir"]:
@@ -543,6 +547,23 @@ def _main_boundary(argv, state) -> int:
         return EXIT_RUN_FAILED
 
 
+def _refuse_in_a_worker() -> None:
+    """A script that calls run_experiment without an ``if __name__ ==
+    '__main__':`` guard is imported again by every pool worker (spawn), which
+    would start the run again: the worker says so in one line and ends; the
+    parent then reports the broken pool (utils.executor.WorkerDied)."""
+    import multiprocessing
+    frame, importing = sys._getframe(), False
+    while frame is not None and not importing:  # spawn running the script as __mp_main__
+        importing = (frame.f_code.co_name == "_fixup_main_from_path"
+                     and frame.f_code.co_filename.endswith("spawn.py"))
+        frame = frame.f_back
+    if importing and multiprocessing.current_process().name != "MainProcess":
+        print("run_experiment: called while a worker process imports your script; put the "
+              "call under `if __name__ == '__main__':`", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
 def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
                    out: str | Path = "results", quick: bool = False, device: str = "auto",
                    data=None, dataset_id: str | None = None, log_to_stdout: bool = True,
@@ -563,6 +584,7 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     same one-line message the command line prints; a diverged run raises
     ``FloatingPointError``.
     """
+    _refuse_in_a_worker()
     argv = ["--experiment", experiment, "--out", str(out), "--device", device]
     if quick:
         argv.append("--quick")

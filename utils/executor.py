@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -117,6 +118,10 @@ class Launch:
     def record(self) -> dict:
         """What config.json keeps (the thread count decides the bits)."""
         return dataclasses.asdict(self)
+
+
+class WorkerDied(RuntimeError):
+    """A pool worker process ended without finishing its job."""
 
 
 class LauncherUnavailable(ValueError):
@@ -335,6 +340,13 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
             for fut in sorted(done, key=lambda f: todo.index(futures[f])):
                 try:
                     result = fut.result()
+                except BrokenProcessPool:
+                    if error is None:
+                        error = WorkerDied(
+                            f"a worker process ended before finishing job {futures[fut].name} "
+                            f"(killed, out of memory, or a script that calls run_experiment "
+                            f"without an `if __name__ == '__main__':` guard)")
+                    continue
                 except BaseException as e:  # noqa: BLE001 - first error wins, the rest finish
                     if error is None:
                         error = e
@@ -436,5 +448,5 @@ def launch_from(record: dict | None) -> Launch:
     return Launch(**{k: v for k, v in (record or {}).items() if k in names})
 
 
-__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "local_workers", "run_jobs",
+__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "WorkerDied", "local_workers", "run_jobs",
            "launch_from", "Progress"]
