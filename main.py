@@ -942,6 +942,9 @@ def compare(run_dirs: list[str], out_root: Path, state) -> int:
     from utils import runs
     from utils.report import build_comparison
     from utils.report.loading import load_run
+    if len(set(run_dirs)) < 2:
+        raise UsageError(f"--compare: expected at least two different run folders, got "
+                         f"{len(set(run_dirs))}")
     for d in run_dirs:
         try:
             load_run(Path(d))

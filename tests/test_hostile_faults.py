@@ -364,3 +364,12 @@ def test_report_of_an_unknown_experiment(capsys, tmp_path):
     (run / "summary.json").write_text(json.dumps({"experiment": "q"}))
     code, out, err = _run(capsys, "--report", run)
     assert code == 2 and "'q'" in _one_line(err)
+
+
+@pytest.mark.parametrize("folders", [["one"], ["one", "one"]])
+def test_compare_of_one_folder_is_refused_before_its_folder(capsys, tmp_path, folders):
+    (tmp_path / "one").mkdir()
+    code, out, err = _run(capsys, "--compare", *[tmp_path / f for f in folders],
+                          "--out", tmp_path / "cmp")
+    assert code == 2 and "at least two" in _one_line(err)
+    assert not (tmp_path / "cmp").exists()
