@@ -176,7 +176,8 @@ class Net(nn.Module):
     ("import not_a_module_anywhere_xyz\n", 1, "failed at import: ModuleNotFoundError"),
     ("def make(num_classes, in_channels, regimen=None):\n    raise RuntimeError('boom')\n", 1,
      "failed in its factory: RuntimeError: boom"),
-    ("def make(num_classes, in_channels, regimen=None):\n    return 3\n", 2, "expected an nn.Module"),
+    ("def make(num_classes, in_channels, regimen=None):\n    return 3\n", 2,
+     "expected an nn.Module"),
     (_GOOD + "def make(num_classes, in_channels, regimen=None):\n"
              "    return Net(num_classes, in_channels, outputs=num_classes - 1)\n", 2,
      "expected logits of shape"),

@@ -448,5 +448,5 @@ def launch_from(record: dict | None) -> Launch:
     return Launch(**{k: v for k, v in (record or {}).items() if k in names})
 
 
-__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "WorkerDied", "local_workers", "run_jobs",
-           "launch_from", "Progress"]
+__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "WorkerDied", "local_workers",
+           "run_jobs", "launch_from", "Progress"]
