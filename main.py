@@ -215,6 +215,12 @@ def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
                    help="ray: GPUs per job, fractions share one (default 0)")
     g.add_argument("--progress", default="auto", choices=["auto", "on", "off"],
                    help="the bar over the jobs: auto shows it on a terminal only")
+    g.add_argument("--trust-model-code", "--trust_model_code", dest="trust_model_code",
+                   action="store_true",
+                   help="import the model code (b.model 'pkg.module:factory') that a run folder "
+                        "names (--config, --resume, experiment c); without it only the built-in "
+                        "models and import paths given with --set b.model= on this command line "
+                        "are imported; --report and --compare never import it (default: off)")
     return p
 
 
@@ -290,12 +296,13 @@ def launch_fields(args) -> dict:
             "progress": {"auto": None, "on": True, "off": False}[args.progress]}
 
 
-def build_launch(fields: dict, saved: dict | None = None, quick: bool = False):
+def build_launch(fields: dict, saved: dict | None = None, quick: bool = False,
+                 resuming: bool = False):
     """:func:`experiments.runner.build_launch`, its messages naming the flag."""
     from experiments import runner
     from utils.executor import LauncherUnavailable
     try:
-        return runner.build_launch(fields, saved, quick)
+        return runner.build_launch(fields, saved, quick, resuming=resuming)
     except LauncherUnavailable:
         raise
     except ValueError as e:  # "field: ..." -> "--flag: ..."
@@ -371,28 +378,101 @@ def _input_errors() -> tuple:
 
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
-    return text if isinstance(e, (UsageError, ValueError)) else f"{type(e).__name__}: {text}"
+    if isinstance(e, (UsageError, ValueError)) or text.startswith(type(e).__name__):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: the pool's workers are stopped, the
+    folder to resume is named; exit code 143 (128 + SIGTERM)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _write_error_log(run_dir) -> Path | None:
+    """Append the current traceback to ``run_dir/error.log`` (never through a
+    link); None when it cannot be written."""
+    import traceback
+    if run_dir is None:
+        return None
+    log = Path(run_dir) / "error.log"
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o644)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(traceback.format_exc())
+    except OSError:
+        return None
+    return log
 
 
 def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
     """Parse, validate, run. Every failure ends in one line on stderr and a
-    non-zero exit: 2 for bad input (before any folder is made, where it can
-    be known then), 1 for a run that diverged or failed, 130 for Ctrl-C. An
-    unexpected error also writes its traceback to the run folder's
+    non-zero exit, by cause: 2 for bad input (before any folder is made,
+    where it can be known then); 1 for a run that diverged, a fault of the
+    machine during the run (disk full, read-only folder: the folder to
+    resume is named) or the user's model failing (its traceback kept in
+    ``error.log``); 130 for Ctrl-C, 143 for SIGTERM. An unexpected error (a
+    bug of this tool) also writes its traceback to the run folder's
     ``error.log`` (``--debug`` shows it instead)."""
+    import signal
+    import threading
     state = {"run_dir": None, "debug": argv is not None and "--debug" in argv
              or argv is None and "--debug" in sys.argv[1:], "prog": prog}
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main_boundary(argv, state)
+    finally:
+        from utils.jobs import release_run_dirs
+        release_run_dirs()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_boundary(argv, state) -> int:
+    from models import UserModelError
+    from utils.executor import WorkerDied
+    prog = state["prog"]
+
+    def resume_hint() -> str:
+        where = state["run_dir"]
+        return (f"; finished jobs are kept in {where} (continue with --resume {where})"
+                if where else "")
+
     try:
         return _main(argv, state)
-    except KeyboardInterrupt:
-        where = state["run_dir"]
-        print(f"{prog}: interrupted" + (f"; finished jobs are kept in {where} (continue with "
-                                        f"--resume {where})" if where else ""), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"{prog}: {what}{resume_hint()}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except WorkerDied as e:
+        print(f"{prog}: error: {_one_line(e)}{resume_hint()}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except FloatingPointError as e:
         print(f"{prog}: error: training stopped: {_one_line(e)}", file=sys.stderr)
         if state["run_dir"]:
             print(f"run folder: {state['run_dir']}")
+        return EXIT_RUN_FAILED
+    except UserModelError as e:
+        if state["debug"]:
+            raise
+        log = _write_error_log(state["run_dir"])
+        print(f"{prog}: error: {' '.join(str(e).split())} ("
+              + (f"traceback in {log}" if log else "rerun with --debug for the traceback")
+              + f"){resume_hint()}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except OSError as e:
+        if state["run_dir"] is None:  # reading the user's input before any work
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # the machine during the run: disk full, read-only or vanished folder
+        print(f"{prog}: error: the run stopped: {_one_line(e)}{resume_hint()}; fix that, "
+              f"then resume", file=sys.stderr)
         return EXIT_RUN_FAILED
     except _input_errors() as e:
         print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
@@ -402,19 +482,28 @@ def main(argv: list[str] | None = None, prog: str = "main.py") -> int:
     except Exception as e:  # a bug: one line here, the traceback kept
         if state["debug"]:
             raise
-        import traceback
-        log = None
-        if state["run_dir"] is not None:
-            log = Path(state["run_dir"]) / "error.log"
-            try:
-                with open(log, "a") as fh:
-                    fh.write(traceback.format_exc())
-            except OSError:
-                log = None
-        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(e)} ("
+        log = _write_error_log(state["run_dir"])
+        print(f"{prog}: internal error: {_one_line(e)} ("
               + (f"traceback in {log}" if log else "rerun with --debug for the traceback")
               + ")", file=sys.stderr)
         return EXIT_RUN_FAILED
+
+
+def _refuse_in_a_worker() -> None:
+    """A script that calls run_experiment without an ``if __name__ ==
+    '__main__':`` guard is imported again by every pool worker (spawn), which
+    would start the run again: the worker says so in one line and ends; the
+    parent then reports the broken pool (utils.executor.WorkerDied)."""
+    import multiprocessing
+    frame, importing = sys._getframe(), False
+    while frame is not None and not importing:  # spawn running the script as __mp_main__
+        importing = (frame.f_code.co_name == "_fixup_main_from_path"
+                     and frame.f_code.co_filename.endswith("spawn.py"))
+        frame = frame.f_back
+    if importing and multiprocessing.current_process().name != "MainProcess":
+        print("run_experiment: called while a worker process imports your script; put the "
+              "call under `if __name__ == '__main__':`", file=sys.stderr, flush=True)
+        os._exit(1)
 
 
 def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
@@ -442,6 +531,8 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     import matplotlib
     matplotlib.use("Agg")
     from experiments import LETTERS, runner
+    from utils.jobs import release_run_dirs
+    _refuse_in_a_worker()
     state = {"run_dir": None}
     try:
         if experiment not in (*LETTERS, "all"):
@@ -464,9 +555,12 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     except UsageError as e:
         raise ValueError(str(e)) from None
     sink = contextlib.nullcontext() if log_to_stdout else contextlib.redirect_stdout(io.StringIO())
-    with sink:
-        runner.start(experiment, letters, cfgs, launch, Path(out), state, argv=None,
-                     device=flags["device"], quick=quick, user_data=user)
+    try:
+        with sink:
+            runner.start(experiment, letters, cfgs, launch, Path(out), state, argv=None,
+                         device=flags["device"], quick=quick, user_data=user)
+    finally:
+        release_run_dirs()
     return Path(state["run_dir"])
 
 
@@ -484,6 +578,7 @@ def _as_text(value) -> str:
 def _main(argv, state) -> int:
     args = build_parser(state["prog"]).parse_args(argv)
     validate_flags(args)
+    _trust_model_code(args)
     import matplotlib
     matplotlib.use("Agg")  # chosen here, never at import of a library module
     from experiments import runner
@@ -498,7 +593,7 @@ def _main(argv, state) -> int:
     if args.resume:
         refuse_flags_with_resume(args)
         return runner.resume(Path(args.resume), state, build_launch(
-            launch_fields(args), runner.saved_launch(args.resume)))
+            launch_fields(args), runner.saved_launch(args.resume), resuming=True))
     saved = runner.load_saved_configs(args.config) if args.config else {}
     experiment, letters = choose_letters(args.experiment, saved, args.config)
     device = resolve_device(args.device)
@@ -517,13 +612,33 @@ def _main(argv, state) -> int:
                         quick=args.quick)
 
 
+def _trust_model_code(args) -> None:
+    """A run folder is data, not code: the model import paths this command
+    may import are the ones on its command line (``--set b.model=...``), or
+    any with ``--trust-model-code``; ``--report``/``--compare`` import none."""
+    from models import set_trusted_model_code
+    from utils.config import split_override
+    specs = []
+    for item in args.overrides:
+        try:
+            key, value = split_override(item)
+        except ValueError:
+            continue  # refused with its own message where the overrides are parsed
+        if key in ("model", "b.model"):
+            specs.append(value)
+    drawing_only = bool(args.report or args.compare)
+    set_trusted_model_code(() if drawing_only else specs,
+                           trust_all=args.trust_model_code and not drawing_only)
+
+
 def refuse_flags_with_resume(args) -> None:
     """--resume reruns the folder's own config: any other flag would be
     silently ignored, so it is refused."""
     defaults = vars(build_parser().parse_args([]))
     how = (set(_launch_flags()) - {"threads"}) | {"progress"}  # where it runs, never what
     given = [k for k, v in vars(args).items()
-             if k not in ("resume", "debug", *how) and v != defaults.get(k)]
+             if k not in ("resume", "debug", "trust_model_code", *how)
+             and v != defaults.get(k)]
     if given:
         flags = ", ".join("--" + k.replace("overrides", "set") for k in sorted(given))
         raise UsageError(f"--resume takes no other flags but the job flags (--launcher, "

@@ -95,6 +95,12 @@ def as_image_data(data, *, dataset_id: str | None = None, classes=None, n_train:
     train_x, test_x = _as_uint8(train_x, "train_x"), _as_uint8(test_x, "test_x")
     train_y = _as_labels(train_y, train_x.shape[0], "train_y")
     test_y = _as_labels(test_y, test_x.shape[0], "test_y")
+    unseen = sorted(set(test_y.unique().tolist()) - set(train_y.unique().tolist()))
+    if unseen:  # the model never learns them: accuracy on them is 0 by construction
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        raise ValueError(f"test_y: labels {unseen[:5]}{more} never appear in train_y; a model "
+                         f"cannot learn classes it never sees: drop those test images or add "
+                         f"training images of them")
     k = int(max(train_y.max(), test_y.max())) + 1
     classes = tuple(str(c) for c in (classes if classes is not None else range(k)))
     data = make_image_data(train_x, train_y, test_x, test_y, classes=classes,

@@ -116,7 +116,7 @@ KNOBS = ("l2", "l2_mode", "dropout", "dropout_at")
 PLACEMENTS = ("hidden",)
 # Ranges of the numeric fields (utils.config.check_numbers: finiteness for all).
 RANGES = {"n_points": Range(ge=8, integer=True), "width": Range(ge=1, integer=True),
-          "depth": Range(ge=1, integer=True), "steps": Range(ge=1, integer=True),
+          "depth": Range(ge=1, integer=True), "steps": Range(ge=1, le=10**8, integer=True),
           "lr": Range(gt=0), "warmup_steps": Range(ge=0, integer=True),
           "l2_reg": Range(ge=0), "dropout": Range(ge=0, lt=1),
           "seeds": Range(ge=0, integer=True), "n_checkpoints": Range(ge=2, integer=True),

@@ -176,12 +176,13 @@ def describe(arm: Regimen, cfg: Config | None = None) -> str:
 
 def validate(cfg: Config) -> None:
     from data.images import DATASET_NAMES
-    from models import MODELS, resolve_model_factory
+    from models import MODELS, check_model_trusted, resolve_model_factory
 
     check_numbers(cfg, RANGES)
     if cfg.dataset not in DATASET_NAMES:
         raise ValueError(f"dataset: expected one of {list(DATASET_NAMES)}, got {cfg.dataset!r}")
     if ":" in cfg.model:  # bring your own: "pkg.module:factory" (models.resolve_model_factory)
+        check_model_trusted(cfg.model, "the config")  # before anything is imported
         resolve_model_factory(cfg.model)
     elif cfg.model not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)} or an import path "
@@ -285,8 +286,59 @@ def input_grad_indices(cfg: Config, n_test: int) -> np.ndarray:
     return np.sort(np.random.default_rng([cfg.data_seed, 22]).choice(n_test, k, replace=False))
 
 
-def job_paths(run_dir: Path, arm: Regimen, seed: int) -> tuple[Path, Path]:
-    stem = f"{arm.name}_seed{seed}"
+
+# Config fields that change what a job computes; with the regimen, the seed,
+# the data and the thread count they are the job's key, stored in its
+# checkpoint and history (a resume continues only the same computation).
+JOB_FIELDS = ("dataset", "data_seed", "n_train", "n_test", "model", "k1", "widths", "norm",
+              "epochs", "batch_size", "lr", "momentum", "schedule", "warmup_epochs",
+              "track_all_convs", "eval_batch_size", "input_grad_images", "device", "compile")
+
+
+def job_key(cfg: Config, data: ImageData, arm: Regimen, seed: int, threads: int) -> dict:
+    return {"config": {f: getattr(cfg, f) for f in JOB_FIELDS}, "dataset_id": data.dataset_id,
+            "data_sha256": data_digest(data), "threads": threads, "arm": arm.name,
+            "regimen": arm.knobs(), "seed": seed}
+
+
+_WHOSE = ("arm", "regimen", "seed")  # a file whose key differs here is another job's
+
+
+def resume_point(run_dir: Path, key: dict) -> tuple[int, list[dict], str | None]:
+    """Where the job of ``key`` continues: ``(epochs done, history so far,
+    note)``. A checkpoint of this job computed with another config or thread
+    count raises CheckpointError naming the field (the folder's config.json
+    was changed: refuse). A missing, damaged or foreign (another arm's or
+    seed's) checkpoint or history is a miss: ``(0, [], why)``, the job runs
+    again from its initial weights, never keeps what it found."""
+    from utils.jobs import key_difference
+    ckpt_path, hist_path = job_paths(run_dir, key["arm"], key["seed"])
+    if not ckpt_path.is_file():
+        return 0, [], None
+    try:
+        saved = ckpt.load_checkpoint(ckpt_path)
+    except ckpt.CheckpointError as e:
+        return 0, [], f"{e}; the job runs again"
+    skey = saved["meta"].get("job_key") if isinstance(saved["meta"], dict) else None
+    if not isinstance(skey, dict) or key_difference({k: skey.get(k) for k in _WHOSE},
+                                                    {k: key[k] for k in _WHOSE}):
+        return 0, [], f"{ckpt_path} belongs to another job; the job runs again"
+    diff = key_difference(skey, key)
+    if diff:
+        raise ckpt.CheckpointError(
+            f"--resume: {ckpt_path} was computed with another setting ({diff}): the folder's "
+            f"config.json changed since; restore it, or start a new run with --config")
+    start = int(saved["epoch"])
+    history = load_history(hist_path, key)[: start + 1]
+    if [h["epoch"] for h in history] != list(range(start + 1)):
+        return 0, [], (f"{hist_path} is missing, damaged or another job's (epochs 0..{start} "
+                       f"expected); the job runs again")
+    return start, history, None
+
+
+def job_paths(run_dir: Path, arm: Regimen | str, seed: int) -> tuple[Path, Path]:
+    arm = arm if isinstance(arm, str) else arm.name
+    stem = f"{arm}_seed{seed}"
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
 
 
@@ -309,7 +361,8 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     steps = training.steps_per_epoch(x_tr.shape[0], cfg.batch_size)
     sched = make_schedule(opt, cfg.schedule, total_steps=steps * cfg.epochs,
                           warmup_steps=min(steps * cfg.epochs, int(round(cfg.warmup_epochs * steps))))
-    meta = checkpoint_meta(cfg, data, arm, seed)
+    key = job_key(cfg, data, arm, seed, torch.get_num_threads())
+    meta = {**checkpoint_meta(cfg, data, arm, seed), "job_key": key}
     ckpt_path, hist_path = job_paths(run_dir, arm, seed)
     res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
     eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
@@ -339,12 +392,10 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
 
     history: list[dict] = []
     start = 0
-    if resume and ckpt_path.is_file():
-        saved = ckpt.load_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched,
-                                     expect={k: meta[k] for k in ("model", "dataset_id", "data_sha256",
-                                                                  "arm", "seed", "epochs")})
-        start = int(saved["epoch"])
-        history = load_history(hist_path)[: start + 1]
+    if resume:
+        start, history, _ = resume_point(run_dir, key)
+        if start:
+            ckpt.load_checkpoint(ckpt_path, model=model, optimizer=opt, scheduler=sched)
     if not history:
         history = [snapshot(0, None)]  # initialisation: before the first optimiser step
     model = training.maybe_compile(model, cfg.compile and device.type == "cuda")
@@ -361,7 +412,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         history.append(rec)
         # History, metrics, then the checkpoint: a resume continues from the
         # checkpoint and rewrites whatever of the other two came after it.
-        save_history(hist_path, history)
+        save_history(hist_path, history, key)
         metrics.log("epoch", arm=arm.name, seed=seed, epoch=epoch + 1, train_loss=tr["loss"],
                     train_acc=tr["acc"], test_loss=rec["test_loss"], test_acc=rec["test_acc"],
                     lr=tr["lr"], images_per_s=tr["images_per_s"], seconds=tr["seconds"])
@@ -410,27 +461,50 @@ def _headline(job, out: dict) -> str:
             f"{out['images'] / max(out['seconds'], 1e-9):,.0f} train images/s incl. eval")
 
 
-def _checkpoint_epoch(path: Path) -> int:
-    """The epoch a checkpoint holds (0 without a readable one)."""
+_HISTORY_KEY = "__job_key__"
+
+
+def save_history(path: Path, history: list[dict], key: dict | None = None) -> None:
+    """One array per key, epochs along axis 0 (atomic), with the job's key."""
+    arrays = {k: np.stack([np.asarray(h[k]) for h in history]) for k in history[0]}
+    if key is not None:
+        arrays[_HISTORY_KEY] = np.array(json.dumps(_plain_key(key), sort_keys=True))
+    runs.save_npz(path, **arrays)
+
+
+def _plain_key(key: dict):
+    return json.loads(json.dumps(key, sort_keys=True, default=list))
+
+
+def load_history(path: Path, key: dict | None = None) -> list[dict]:
+    """Inverse of :func:`save_history`: empty when there is no readable file,
+    or (with ``key``) when it was saved for another job."""
+    import zipfile
     try:
-        return int(ckpt.load_checkpoint(path)["epoch"])
-    except ckpt.CheckpointError:  # missing or unreadable: the job says why when it loads it
-        return 0
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if key is not None and (_HISTORY_KEY not in arrays or json.loads(
+                str(arrays[_HISTORY_KEY])) != _plain_key(key)):
+            return []
+        arrays.pop(_HISTORY_KEY, None)
+        return [{k: (v[i].item() if v.ndim == 1 else v[i]) for k, v in arrays.items()}
+                for i in range(arrays["epoch"].shape[0])]
+    except (OSError, ValueError, EOFError, KeyError, IndexError, zipfile.BadZipFile):
+        return []  # missing, torn or foreign: the job runs again
 
 
-def save_history(path: Path, history: list[dict]) -> None:
-    """One array per key, epochs along axis 0 (atomic)."""
-    runs.save_npz(path, **{k: np.stack([np.asarray(h[k]) for h in history]) for k in history[0]})
-
-
-def load_history(path: Path) -> list[dict]:
-    """Inverse of :func:`save_history` (empty when there is no file)."""
-    if not Path(path).is_file():
-        return []
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    return [{k: (v[i].item() if v.ndim == 1 else v[i]) for k, v in arrays.items()}
-            for i in range(arrays["epoch"].shape[0])]
+def preflight(cfg: Config, data: ImageData) -> None:
+    """Before any folder: the batch fits the data, and the network (built
+    once aside, global RNG untouched) takes two blank images of the data's
+    shape and returns one logit per class (models.check_forward)."""
+    from models import check_forward
+    n = data.train_x.shape[0]
+    if cfg.batch_size > n:
+        raise ValueError(f"batch_size: expected at most the {n} training images, got "
+                         f"{cfg.batch_size}")
+    with torch.random.fork_rng(devices=[]):
+        model = new_model(cfg, data, None)
+    check_forward(model, data.num_classes, tuple(data.image_shape), cfg.model)
 
 
 def prepare(cfg: Config, data: ImageData | None = None, parts: tuple[str, ...] = ()) -> ImageData:
@@ -458,8 +532,15 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     arms = build_arms(cfg)
     metrics = runs.JsonlLogger(run_dir / "metrics.jsonl")
     if resume:  # lines of epochs a checkpoint does not hold are written again by its job
-        starts = {(arm.name, seed): _checkpoint_epoch(job_paths(run_dir, arm, seed)[0])
-                  for arm in arms for seed in cfg.seeds}
+        threads = (launch or Launch(workers=1)).threads  # what the jobs run with (run_jobs)
+        starts = {}
+        for arm in arms:  # a changed config refuses here, before any work
+            for seed in cfg.seeds:
+                start, _, note = resume_point(run_dir, job_key(cfg, data, arm, seed,
+                                                                threads))
+                starts[arm.name, seed] = start
+                if note:
+                    log(f"NOTE: {note}")
         metrics.drop(lambda r: r.get("kind") == "epoch" and r.get("epoch", 0) > starts.get(
             (r.get("arm"), r.get("seed")), 0))
     _DATA[_data_key(cfg)] = data

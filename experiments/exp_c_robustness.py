@@ -301,6 +301,8 @@ def check_b_run(b_dir: Path, epoch: int | None = None) -> None:
             zipfile.BadZipFile) as e:
         raise MissingModels(f"b_run {b_dir}: cannot read {reading} ({type(e).__name__}: "
                             f"{' '.join(str(e).split())})") from None
+    from models import check_model_trusted  # a folder is data: its model code needs consent
+    check_model_trusted(exp_b.config_from_run(b_dir).model, str(b_dir / "config.json"))
 
 
 def b_data(b_dir: Path, b_summary: dict) -> tuple[exp_b.Config, ImageData]:

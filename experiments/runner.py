@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from experiments import LETTERS, dose, registry
 from utils import runs
 from utils.config import apply_overrides, config_from_fields, split_override
 from utils.executor import Launch
+from utils.jobs import links_inside, lock_run_dir
 from utils.report import build_comparison, build_report
 from utils.report.loading import load_run
 from utils.tables import format_table
@@ -110,11 +112,14 @@ def saved_launch(path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def build_launch(fields: dict, saved: dict | None = None, quick: bool = False) -> Launch:
+def build_launch(fields: dict, saved: dict | None = None, quick: bool = False,
+                 resuming: bool = False) -> Launch:
     """How jobs run, from the given :class:`Launch` fields (None: not given),
     validated here, once. ``saved``: a folder's recorded launch, whose thread
     count is kept unless given (the bits depend on it; the rest is this
-    machine's). ``quick``: one worker unless given (seconds of work)."""
+    machine's). ``quick``: one worker unless given (seconds of work);
+    ``resuming``: a run that ran its jobs in its own process (``--quick``)
+    continues that way unless workers are given."""
     changes = {k: v for k, v in fields.items() if v is not None}
     known = [f.name for f in dataclasses.fields(Launch)]
     unknown = sorted(set(changes) - set(known))
@@ -122,7 +127,7 @@ def build_launch(fields: dict, saved: dict | None = None, quick: bool = False) -
         raise ValueError(f"jobs: unknown key {unknown[0]!r} (expected one of {', '.join(known)})")
     if "threads" not in changes and saved and isinstance(saved.get("threads"), int):
         changes["threads"] = saved["threads"]
-    if "workers" not in changes and quick:
+    if "workers" not in changes and (quick or resuming and saved and saved.get("workers") == 1):
         changes["workers"] = 1
     launch = Launch(**changes)
     launch.validate()
@@ -132,6 +137,49 @@ def build_launch(fields: dict, saved: dict | None = None, quick: bool = False) -
 # --------------------------------------------------------------------------
 # running: a new folder, or one resumed
 # --------------------------------------------------------------------------
+
+def take_folder(run_dir: Path, flag: str) -> None:
+    """One folder, one writer (a lock held for the run's life), and writes
+    stay inside it: a folder holding a link is refused before anything is
+    written."""
+    link = links_inside(run_dir)
+    if link is not None:
+        raise ValueError(f"{flag} {run_dir}: {link} is a link (to {os.readlink(link)}); a run "
+                         f"writes only inside its folder: replace the link by the real file "
+                         f"or folder")
+    lock_run_dir(run_dir)
+
+
+def check_devices(cfgs: dict) -> None:
+    """A config's ``device`` (``--set a.device=cuda``) exists here, checked
+    before any folder."""
+    import torch
+    for k, cfg in cfgs.items():
+        device = str(getattr(cfg, "device", "cpu"))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"experiment {k}: device: {device!r} asked for, but no CUDA device "
+                             f"is available (use cpu or auto)")
+
+
+def _damaged_file(folder: Path) -> Path | None:
+    """The first saved array file or checkpoint under ``folder`` that does
+    not read back whole (a finished part is verified before it is kept)."""
+    import numpy as np
+    import torch
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".npz", ".pt") or not path.is_file():
+            continue
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    for name in z.files:
+                        z[name]
+            else:
+                torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - any failure to read back is damage
+            return path
+    return None
+
 
 def _parts(run_dir: Path, letters, registry) -> dict[str, Path]:
     """Each experiment's folder: the run folder itself, or ``<NAME>/`` in an 'all' run."""
@@ -150,10 +198,15 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
     folder exists), create the run folder, run the experiments in order,
     write the report."""
     mods = registry()
+    check_devices(cfgs)
     prepared = {k: getattr(mods[k], "prepare", lambda c, data=None, parts=(): None)(
         cfgs[k], data=user_data, parts=tuple(letters)) for k in letters}
+    for k, ready in prepared.items():  # the model on the data, once, before any folder
+        if ready is not None and hasattr(mods[k], "preflight"):
+            mods[k].preflight(cfgs[k], ready)
     runs.check_writable(out_root)
     run_dir = runs.create_run_dir(out_root, experiment + ("_quick" if quick else ""))
+    take_folder(run_dir, "--out")
     state["run_dir"] = run_dir
     print(f"run folder: {run_dir}", flush=True)
     sub_dirs = _parts(run_dir, letters, mods)
@@ -191,6 +244,7 @@ def resume(run_dir: Path, state, launch) -> int:
     own config: finished parts are kept, the unfinished one continues from its
     finished jobs (A: per-job results; B: per-epoch checkpoints), the rest run."""
     saved = load_saved_configs(str(run_dir), "--resume")
+    take_folder(run_dir, "--resume")
     mods = registry()
     letters = [k for k in LETTERS if k in saved]
     cfgs = {}
@@ -200,6 +254,7 @@ def resume(run_dir: Path, state, launch) -> int:
             mods[k].validate(cfgs[k])
         except (ValueError, TypeError) as e:
             raise ValueError(f"--resume {run_dir}: experiment {k}: {e}") from None
+    check_devices(cfgs)
     sub_dirs = _parts(run_dir, letters, mods)
     cfgs = _in_run(mods, cfgs, sub_dirs)
     state["run_dir"] = run_dir
@@ -223,10 +278,14 @@ def resume(run_dir: Path, state, launch) -> int:
     t0 = time.perf_counter()
     for k in letters:
         if _part_finished(sub_dirs[k]):
-            print(f"  [{mods[k].NAME}] finished earlier: kept", flush=True)
-            summaries[k] = runs.read_json(sub_dirs[k] / "summary.json")
-        else:
-            summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
+            damaged = _damaged_file(sub_dirs[k])
+            if damaged is None:
+                print(f"  [{mods[k].NAME}] finished earlier: kept", flush=True)
+                summaries[k] = runs.read_json(sub_dirs[k] / "summary.json")
+                continue
+            print(f"  [{mods[k].NAME}] finished earlier, but {damaged} does not read back: its "
+                  f"jobs are checked and the damaged ones run again", flush=True)
+        summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
     return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
 
 
@@ -272,9 +331,17 @@ def rebuild_report(run_dir: Path) -> int:
             raise ValueError("'parts' is not a mapping")
     except (ValueError, AttributeError) as e:
         raise ValueError(f"--report {run_dir}: summary.json is not readable ({e})") from None
+    unknown = sorted(k for k in parts if k not in mods)
+    if unknown:
+        raise ValueError(f"--report {run_dir}: summary.json names experiment(s) {unknown}; this "
+                         f"version knows {sorted(mods)}")
+    inside = run_dir.resolve()
     for k, sub in parts.items():
-        if k not in mods:
-            continue
+        if not isinstance(sub, str) or not (run_dir / sub).resolve().is_relative_to(inside):
+            raise ValueError(f"--report {run_dir}: part {k!r} is {sub!r}, not a folder inside "
+                             f"the run folder")
+    take_folder(run_dir, "--report")
+    for k, sub in parts.items():
         try:
             mods[k].render_figures(run_dir / sub)
             mods[k].render_dose(run_dir / sub)
@@ -289,8 +356,9 @@ def rebuild_report(run_dir: Path) -> int:
 def compare(run_dirs: list[str], out_root: Path, state) -> int:
     """--compare: one report overlaying several run folders (checked before
     the comparison folder is created)."""
-    if len(run_dirs) < 2:
-        raise ValueError(f"--compare: expected at least 2 run folders, got {len(run_dirs)}")
+    if len(set(run_dirs)) < 2:
+        raise ValueError(f"--compare: expected at least two different run folders, got "
+                         f"{len(set(run_dirs))}")
     for d in run_dirs:
         try:
             load_run(Path(d))

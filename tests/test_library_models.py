@@ -83,5 +83,7 @@ def buggy(num_classes, in_channels, regimen):
 
 
 def test_an_error_inside_the_factory_is_not_relabelled():
-    with pytest.raises(TypeError, match="unsupported operand"):
+    from models import UserModelError  # named as the user's, with the original type and text
+    with pytest.raises(UserModelError,
+                       match="failed in its factory: TypeError: unsupported operand"):
         resolve_model_factory(f"{__name__}:buggy")(10, 3)

@@ -100,7 +100,9 @@ def config_from_fields(cls: type, fields: Any) -> Any:
     if unknown:
         raise ValueError(f"unknown {cls.__name__} fields {unknown} (saved by another version?); "
                          f"known: {', '.join(names)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    check_types(cfg)  # "augment": "false" is not a boolean
+    return cfg
 
 
 def split_override(item: str) -> tuple[str, str]:
@@ -152,13 +154,67 @@ def _numbers(value):
         yield value
 
 
+def _type_name(typ: Any) -> str:
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        return f"a list of {_type_name(args[0])}" if len(args) == 2 and args[1] is Ellipsis \
+            else f"a list of {len(args)} values"
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string",
+            type(None): "null"}.get(typ, str(typ))
+
+
+def _fits(value: Any, typ: Any) -> bool:
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if typ is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+    if typ is type(None):
+        return value is None
+    if typ is bool:
+        return isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typ is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(typ, type):
+        return isinstance(value, typ)
+    return True
+
+
+def check_types(cfg: Any) -> None:
+    """Every field of config dataclass ``cfg`` holds a value of its annotated
+    type, whatever path it came by (a saved config.json, Python): ``"false"``
+    is not a boolean, ``3`` is not a list of seeds. Raises ValueError naming
+    the field, the expected type and what came."""
+    for name, typ in field_types(type(cfg)).items():
+        value = getattr(cfg, name)
+        if not _fits(value, typ):
+            raise ValueError(f"{name}: expected {_type_name(typ)}, got {value!r} "
+                             f"({type(value).__name__})")
+
+
 def check_numbers(cfg: Any, ranges: dict[str, Range]) -> None:
     """Validate every numeric field of config dataclass ``cfg``, whatever path
     it came by (flag, ``--set``, a saved config.json, Python): each float
     finite (NaN passes ``x < 0`` checks and then silently disables what
     ``if x > 0`` guards), each int within int64, each field of ``ranges``
     (a field or the items of a tuple field) inside its :class:`Range`.
-    Raises ValueError naming the field, what was expected and what came."""
+    Raises ValueError naming the field, what was expected and what came.
+    Each field's type is checked first (:func:`check_types`)."""
+    check_types(cfg)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         rule = ranges.get(f.name)

@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +46,7 @@ from typing import Any, Callable
 from utils.jobs import JobStore
 
 LAUNCHERS = ("local", "slurm", "ray")
+MAX_THREADS = 1024  # CPU threads of one job: more than any one machine's cores
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,10 @@ class Launch:
                      "slurm_array_parallelism"):
             value = getattr(self, name)
             low = 0 if name in ("workers", "slurm_gpus") else 1
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 2**31:
-                raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+            high = MAX_THREADS if name == "threads" else 2**31 - 1  # what torch/the OS take
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{name}: expected an integer >= {low} and <= {high}, got "
+                                 f"{value!r}")
         for name in ("ray_gpus", "slurm_mem_gb"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1e6):
@@ -99,6 +103,8 @@ class Launch:
         if self.ray_num_cpus is not None and not (isinstance(self.ray_num_cpus, int)
                                                   and 1 <= self.ray_num_cpus <= 2**31):
             raise ValueError(f"ray_num_cpus: expected an integer >= 1, got {self.ray_num_cpus!r}")
+        if self.launcher == "ray" and self.ray_address not in (None, "auto", "local"):
+            _check_reachable(self.ray_address)
         if self.launcher != "local":
             _require(self.launcher)
         if self.launcher == "slurm" and self.slurm_cluster in (None, "slurm"):
@@ -114,11 +120,31 @@ class Launch:
         return dataclasses.asdict(self)
 
 
+class WorkerDied(RuntimeError):
+    """A pool worker process ended without finishing its job."""
+
+
 class LauncherUnavailable(ValueError):
     """The chosen backend's package is not installed (one line, exit 2)."""
 
 
 _EXTRA = {"slurm": ("submitit", "slurm"), "ray": ("ray", "ray")}
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """A Ray address (``host:port``, ``ray://host:port``) with something
+    listening behind it, checked in seconds: Ray itself retries for minutes."""
+    import socket
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"ray_address: expected host:port (or auto), got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise LauncherUnavailable(f"--ray-address {address}: nothing answers there ({e}); start "
+                                  f"the cluster (ray start --head) or leave out --ray-address "
+                                  f"for a fresh local instance") from None
 
 
 def _require(launcher: str):
@@ -314,6 +340,13 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
             for fut in sorted(done, key=lambda f: todo.index(futures[f])):
                 try:
                     result = fut.result()
+                except BrokenProcessPool:
+                    if error is None:
+                        error = WorkerDied(
+                            f"a worker process ended before finishing job {futures[fut].name} "
+                            f"(killed, out of memory, or a script that calls run_experiment "
+                            f"without an `if __name__ == '__main__':` guard)")
+                    continue
                 except BaseException as e:  # noqa: BLE001 - first error wins, the rest finish
                     if error is None:
                         error = e
@@ -321,7 +354,9 @@ def _run_local(todo, launch, device, store_dir, finished, run_dir) -> None:
                             other.cancel()
                     continue
                 finished(futures[fut], result, time.perf_counter() - started[fut])
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM (main.py): stop the workers now, not after their job
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
@@ -406,5 +441,5 @@ def _run_ray(todo, launch, device, store_dir, finished, run_dir) -> None:
             ray.shutdown()
 
 
-__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "local_workers", "run_jobs",
-           "Progress"]
+__all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "WorkerDied", "local_workers",
+           "run_jobs", "Progress"]

@@ -13,6 +13,7 @@ what ran them, so a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -49,7 +50,78 @@ class JobStore:
         return save_npz(self.path(name), **arrays)
 
 
+def key_difference(saved, key, where: str = "") -> str | None:
+    """The first field where two job keys differ, as ``'lr: saved 0.05, this
+    run 0.1'`` (nested fields dotted); None when they are equal."""
+    saved, key = _plain(saved), _plain(key)
+    if isinstance(saved, dict) and isinstance(key, dict):
+        for k in sorted(set(saved) | set(key)):
+            if k not in saved or k not in key:
+                return (f"{where}{k}: saved {saved.get(k, '<missing>')!r}, this run "
+                        f"{key.get(k, '<missing>')!r}")
+            diff = key_difference(saved[k], key[k], where + (f"{k}." if k != "config" else ""))
+            if diff:
+                return diff
+        return None
+    if saved != key:
+        return f"{where.rstrip('.') or 'value'}: saved {saved!r}, this run {key!r}"
+    return None
+
+
 def _plain(obj):
     """JSON-normal form (tuples as lists, numpy scalars as numbers)."""
     return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: o.tolist()
                                  if hasattr(o, "tolist") else str(o)))
+
+
+# --------------------------------------------------------------------------
+# one folder, one writer
+# --------------------------------------------------------------------------
+
+class RunFolderBusy(ValueError):
+    """Another process is writing the run folder (one line, exit 2)."""
+
+
+_HELD: dict[str, int] = {}
+
+
+def lock_run_dir(run_dir: str | Path) -> None:
+    """Hold an exclusive ``flock`` on ``run_dir/.lock`` until
+    :func:`release_run_dirs` (or this process ends: the kernel drops it,
+    even after ``kill -9``). A folder another process holds raises
+    RunFolderBusy naming it and the holder's pid; a ``.lock`` that is a link
+    is refused (OSError), never followed."""
+    import fcntl
+    run_dir = Path(run_dir)
+    key = str(run_dir.resolve())
+    if key in _HELD:
+        return
+    path = run_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RunFolderBusy(f"{run_dir} is being written by another process (pid {holder}); "
+                            f"one folder has one writer: wait for it to end, or stop it and "
+                            f"--resume {run_dir}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = fd
+
+
+def release_run_dirs() -> None:
+    """Drop every run-folder lock this process holds."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
+
+
+def links_inside(folder: str | Path) -> Path | None:
+    """The first entry under ``folder`` that is a symbolic link (a write
+    through it could land outside the run folder), or None."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(root, name)):
+                return Path(root) / name
+    return None

@@ -357,6 +357,10 @@ def build_regimens(specs: Iterable[str], base: Regimen, shorthands: dict[str, Re
                 raise ValueError(f"arms: {b.name!r} and {a.name!r} are the same regimen "
                                  f"({a.label()}); each would train the same model")
     for a in arms:
+        if a.name == "baseline" and not a.is_baseline_of(base):
+            raise ValueError(f"arm 'baseline' carries a regulariser ({a.label()}); it is every "
+                             f"paired verdict's reference, so it must be the base regimen: "
+                             f"give this arm another name")
         if a.is_baseline_of(base) and a.name != "baseline":
             raise ValueError(f"arm {a.name!r} is the base regimen itself; name it 'baseline' "
                              "(every paired comparison looks for the baseline by that name)")

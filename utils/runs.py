@@ -198,6 +198,9 @@ def remove_orphan_temporaries(folder: Path) -> int:
 def check_writable(folder: Path) -> None:
     """Raise ``OSError`` with a clear message if ``folder`` can't be written."""
     folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        raise OSError(f"output folder {folder} is a link to {os.readlink(folder)}, which does "
+                      f"not exist")
     probe_root = folder
     while not probe_root.exists():
         probe_root = probe_root.parent

@@ -58,11 +58,31 @@ def save_figure(fig: Figure, path: Path, pdf: bool = True, dpi: int = 150) -> Pa
     Returns the PNG path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    names_as_typed(fig)
     with matplotlib.rc_context(RC):
         fig.savefig(path, dpi=dpi)
         if pdf:
             fig.savefig(path.with_suffix(".pdf"))
     return path
+
+
+def names_as_typed(fig: Figure) -> None:
+    """Titles, figure texts and legend entries carry the user's names
+    (dataset ids, arms), never intended mathtext: they are drawn as typed
+    (mathtext off for them; axis labels keep theirs, e.g. ``$\\Delta_k$``).
+    ``save_figure`` applies it to every figure."""
+    texts = list(fig.texts)
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for legend in legends:
+        texts += list(legend.get_texts())
+        if legend.get_title() is not None:
+            texts.append(legend.get_title())
+    for text in texts:
+        text.set_parse_math(False)
 
 
 def legend_below(fig: Figure, axes, ncol: int | None = None, **kw):
