@@ -110,7 +110,7 @@ def test_usage_names_the_command_typed(capsys):
 def test_compare_of_one_folder_leaves_no_folder(capsys, tmp_path):
     (tmp_path / "run").mkdir()
     code, out, err = _run(capsys, "--compare", str(tmp_path / "run"), "--out", str(tmp_path / "o"))
-    assert code == 2 and "at least 2" in err and not (tmp_path / "o").exists()
+    assert code == 2 and "at least two different run folders" in err and not (tmp_path / "o").exists()
 
 
 def test_arm_help_lists_every_knob():
