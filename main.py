@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "c: robustness of b's models; all: " + ", ".join(LETTERS)
                         + " in one run folder (default: all, or what --config holds)")
     g.add_argument("--quick", action="store_true",
-                   help="same code path with every axis shrunk (smoke test, seconds; leaves "
-                        "OUT/figures/ alone; default: off)")
+                   help="same code path with every axis shrunk (smoke test, about a minute for "
+                        "all; recorded in config.json; default: off)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run folder (any experiment, or an 'all' "
                         "folder) with its own config: finished jobs and parts are kept; takes "
@@ -296,13 +296,19 @@ def build_launch(args, saved: dict | None = None):
     return launch
 
 
-def _saved_launch(path) -> dict | None:
+def _saved_record(path) -> dict:
+    """A run folder's config.json (or the file itself) as a dict; {} if unreadable."""
     p = Path(path)
     p = p / "config.json" if p.is_dir() else p
     try:
-        record = json.loads(p.read_text()).get("launch")
-    except (OSError, ValueError, AttributeError):
-        return None
+        record = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _saved_launch(path) -> dict | None:
+    record = _saved_record(path).get("launch")
     return record if isinstance(record, dict) else None
 
 
@@ -670,7 +676,9 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     """Create the run folder, run the experiments in order, write the report."""
     from utils import runs
 
-    name = args.experiment + ("_quick" if args.quick else "")
+    # quick is part of what ran: a --config rerun of a quick folder is quick too
+    quick = bool(args.quick or (args.config and _saved_record(args.config).get("quick")))
+    name = args.experiment + ("_quick" if quick else "")
     run_dir = runs.create_run_dir(out_root, name)
     state["run_dir"] = run_dir
     print(f"run folder: {run_dir}", flush=True)
@@ -682,11 +690,11 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
     argv_used = sys.argv[1:] if argv is None else list(argv)
     resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
     # config.json first: a folder holding it can always be resumed
-    runs.write_json(run_dir / "config.json", {"argv": argv_used, "experiments": resolved,
-                                              "launch": launch.record()})
+    runs.write_json(run_dir / "config.json", {"argv": argv_used, "quick": quick,
+                                              "experiments": resolved, "launch": launch.record()})
     for k, sub in sub_dirs.items():
         if sub != run_dir:  # each experiment's folder describes itself too
-            runs.write_json(sub / "config.json", {"argv": argv_used,
+            runs.write_json(sub / "config.json", {"argv": argv_used, "quick": quick,
                                                   "experiments": {k: resolved[k]},
                                                   "launch": launch.record()})
     for sub in {run_dir, *sub_dirs.values()}:
@@ -698,8 +706,6 @@ def execute(args, argv, letters, registry, cfgs, prepared, device, out_root: Pat
         mod = registry[k]
         summaries[k] = _run_part(mod, cfgs[k], sub_dirs[k], launch,
                                  **({"data": prepared[k]} if k in prepared else {}))
-        if not args.quick:  # a smoke run never replaces the stable (README) figures
-            runs.publish_stable(sub_dirs[k], out_root, mod.STABLE_FIGURES)
     return _finish(run_dir, letters, registry, summaries, time.perf_counter() - t0)
 
 

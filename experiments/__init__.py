@@ -30,7 +30,8 @@ Optional parts, used when present:
     ``run(..., resume=True)`` continues an interrupted folder, keeping every
     finished job;
 ``STABLE_FIGURES``
-    figure names copied to ``results/figures/`` after a full run.
+    the headline figures ``docs/refresh_figures.py`` copies to ``docs/figures/``
+    (runs themselves write only into their own folder).
 
 ``main.py`` derives its ``--experiment`` choices and the order of ``all`` from
 :data:`MODULES`; nothing else lists the experiments.
