@@ -1,5 +1,5 @@
-"""The README must stay true: its python examples run as written, and CI runs
-its test command verbatim."""
+"""The README and the docs must stay true: every python example in them runs
+as written, and CI runs the README's test command verbatim."""
 
 import re
 import subprocess
@@ -10,18 +10,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
+BLOCKS = [(f"{path.relative_to(ROOT)} block {i}", code) for path in DOCS
+          for i, code in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))]
 
 
-def test_readme_has_examples():
+def test_readme_and_docs_have_examples():
+    assert re.search(r"```python\n", README), "the README shows the library in use"
     assert len(BLOCKS) >= 5
 
 
-@pytest.mark.parametrize("i", range(len(BLOCKS)))
-def test_readme_python_block_runs(i):
-    out = subprocess.run([sys.executable, "-c", BLOCKS[i]], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize("name,code", BLOCKS, ids=[name for name, _ in BLOCKS])
+def test_python_block_runs(name, code):
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
-    assert out.returncode == 0, f"README block {i} failed:\n{BLOCKS[i]}\n{out.stderr[-2000:]}"
+    assert out.returncode == 0, f"{name} failed:\n{code}\n{out.stderr[-2000:]}"
+
+
+def test_readme_is_a_front_page_and_its_links_resolve():
+    assert len(README.splitlines()) <= 250
+    for path in DOCS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+            if "://" not in target:
+                assert (path.parent / target).exists(), f"{path.relative_to(ROOT)}: {target}"
 
 
 def _commands():
