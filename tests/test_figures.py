@@ -18,7 +18,7 @@ from utils import frequency as fq
 from utils import runs
 from utils.visualization import exp_b as viz_b
 from utils.visualization import exp_c as viz_c
-from utils.visualization.common import style
+from utils.visualization.common import split_label, style
 
 P, CUT, A, S, E1 = 16, 0.3, 8, 2, 4   # grid, HFF cut, arms, seeds, epochs + init
 NAMES = [f"arm{i}" for i in range(A)]
@@ -143,9 +143,10 @@ def test_b_epoch_axes_have_integer_ticks_and_legends_below(tmp_path, saved):
         fig = saved[name]
         assert_integer_ticks(fig.axes[0], "x")
         assert_legend_outside_axes(fig)
-        # every arm (and the white-noise line of the HFF figure) is in the legend
-        texts = [t.get_text() for t in fig.legends[0].get_texts()]
-        assert texts[:A] == LABELS
+        # every arm (and the white-noise line of the HFF figure) is in the legend,
+        # as "name: regimen" (wrapped lines joined back)
+        texts = [t.get_text().replace("\n   ", " ") for t in fig.legends[0].get_texts()]
+        assert texts[:A] == [": ".join(split_label(lab)) for lab in LABELS]
     assert_legend_outside_axes(saved["exp_b_radial_profiles.png"])
     evo = saved["exp_b_spectrum_evolution.png"]
     assert_integer_ticks(evo.axes[0], "y")
@@ -169,3 +170,90 @@ def test_c_scatter_legend_is_below_the_panels(tmp_path, saved):
     fig = saved["s.png"]
     assert_legend_outside_axes(fig)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == NAMES
+
+
+# --- layout: no text off the canvas, no two labels on top of each other ---------
+
+LONG_ARMS = ["baseline", "l2_small_penalty_on_every_weight:l2=1e-5",
+             "l2_medium_penalty_on_every_weight:l2=1e-4", "l2_large_penalty_on_every_weight:l2=1e-3",
+             "decoupled_weight_decay_like_adamw:l2=1e-4,l2_mode=decoupled",
+             "dropout_light_in_the_hidden_layers:dropout=0.1",
+             "dropout_heavy_in_the_hidden_layers:dropout=0.3",
+             "l2_and_dropout_combined_regimen:l2=1e-4,dropout=0.2"]
+
+
+def _layout_of_a_run(tmp_path_factory, monkeypatch_cls, extra):
+    """{png name: layout problems} of every figure a quick ``all`` run saves
+    (checked on the Figure as it is saved, so nothing is missed)."""
+    from matplotlib.figure import Figure
+
+    import main
+    from utils.visualization.common import layout_problems
+
+    found = {}
+    original = Figure.savefig
+
+    def checked(self, fname, *args, **kw):
+        if str(fname).endswith(".png"):
+            with style():
+                FigureCanvasAgg(self)
+                found[str(fname).rsplit("/", 1)[-1]] = layout_problems(self)
+        return original(self, fname, *args, **kw)
+
+    monkeypatch_cls.setattr(Figure, "savefig", checked)
+    out = tmp_path_factory.mktemp("layout")
+    assert main.main(["--experiment", "all", "--quick", "--seeds", "2", "--workers", "1",
+                      "--set", "a.steps=150", "--progress", "off", "--out", str(out), *extra]) == 0
+    monkeypatch_cls.undo()
+    return found
+
+
+@pytest.fixture(scope="module")
+def layout_default(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        return _layout_of_a_run(tmp_path_factory, mp, [])
+
+
+@pytest.fixture(scope="module")
+def layout_eight_long_arms(tmp_path_factory):
+    extra = [a for arm in LONG_ARMS for a in ("--arm", arm)]
+    with pytest.MonkeyPatch.context() as mp:
+        return _layout_of_a_run(tmp_path_factory, mp, extra)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["layout_default", "layout_eight_long_arms"])
+def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
+    found = request.getfixturevalue(run)
+    # every experiment's figures were checked, not just some
+    assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
+    bad = {name: problems for name, problems in found.items() if problems}
+    assert not bad, "\n".join(f"{n}: {p}" for n, ps in bad.items() for p in ps[:5])
+
+
+def test_layout_check_sees_clipped_and_overlapping_text():
+    """The checker itself: a legend pushed off the canvas and two labels drawn
+    on the same spot are reported; a clean figure is not."""
+    from matplotlib.figure import Figure
+
+    from utils.visualization.common import layout_problems, new_figure
+
+    with style():
+        clean = new_figure(4, 3)
+        ax = clean.add_subplot()
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set_title("title")
+        assert layout_problems(clean) == []
+
+        clipped = Figure(figsize=(4, 3))
+        ax = clipped.add_subplot()
+        ax.plot([0, 1], [0, 1], label="an arm whose label is far too long to fit " * 2)
+        clipped.legend(loc="center left", bbox_to_anchor=(0.6, 0.5))
+        FigureCanvasAgg(clipped)
+        assert any("outside the canvas" in p for p in layout_problems(clipped))
+
+        crowded = Figure(figsize=(4, 3))
+        crowded.text(0.4, 0.5, "first label")
+        crowded.text(0.42, 0.5, "second label")
+        FigureCanvasAgg(crowded)
+        assert any("overlap" in p for p in layout_problems(crowded))
