@@ -8,6 +8,7 @@ Figure is caught as it is saved by wrapping ``save_figure``.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -205,6 +206,8 @@ def _layout_of_a_run(tmp_path_factory, monkeypatch_cls, extra):
     assert main.main(["--experiment", "all", "--quick", "--seeds", "2", "--workers", "1",
                       "--set", "a.steps=150", "--progress", "off", "--out", str(out), *extra]) == 0
     monkeypatch_cls.undo()
+    (run,) = out.iterdir()
+    found["run folder"] = run
     return found
 
 
@@ -224,7 +227,8 @@ def layout_eight_long_arms(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("run", ["layout_default", "layout_eight_long_arms"])
 def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
-    found = request.getfixturevalue(run)
+    found = dict(request.getfixturevalue(run))
+    del found["run folder"]
     # every experiment's figures were checked, not just some
     assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
     bad = {name: problems for name, problems in found.items() if problems}
@@ -257,3 +261,64 @@ def test_layout_check_sees_clipped_and_overlapping_text():
         crowded.text(0.42, 0.5, "second label")
         FigureCanvasAgg(crowded)
         assert any("overlap" in p for p in layout_problems(crowded))
+
+
+# --- tables for machines hold numbers, not display strings -----------------------
+
+# a number standing alone (not the 2 of "l2"): what a display string packs several of
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])", re.I)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def display_cells(path) -> list[str]:
+    """Cells of a CSV that a program cannot read as numbers although they hold
+    them: two or more numbers in one cell ("0.78 [0.75, 0.81]", "3/3", "249 231"),
+    or text in a column whose other cells are numbers ("not learned by T=400")."""
+    import csv
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    bad = []
+    for col in (rows[0].keys() if rows else ()):
+        cells = [r[col] for r in rows if r[col] not in ("", None)]
+        numeric = any(_is_number(c) for c in cells)
+        for c in cells:
+            if len(_NUMBER.findall(c)) >= 2 or "/" in c and _NUMBER.search(c) \
+                    or (numeric and not _is_number(c)):
+                bad.append(f"{path.name}:{col}: {c!r}")
+                break
+    return bad
+
+
+def test_display_cell_detector():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        good, bad = Path(d) / "good.csv", Path(d) / "bad.csv"
+        good.write_text("arm,k,mean,lo,hi,n_learned\nl2+dropout,5,0.78,0.75,0.81,3\n"
+                        "dropout=0.1,20,,,,0\n")
+        bad.write_text('arm,t,ci,frac\nl2,240,"0.78 [0.75, 0.81]",3/3\nl2,not learned,"1 [0, 2]",0/3\n')
+        assert display_cells(good) == []
+        assert [b.split(":")[1] for b in display_cells(bad)] == ["t", "ci", "frac"]
+
+
+@pytest.mark.slow
+def test_every_csv_cell_that_is_a_number_is_a_number(layout_default):
+    run = layout_default["run folder"]
+    csvs = sorted(run.rglob("*.csv"))
+    assert {p.parent.name for p in csvs} >= {"exp_a", "exp_b", "exp_c"}
+    bad = [b for p in csvs for b in display_cells(p)]
+    # A's learning_times.csv is h1's to split (t_median / n_learned / n_seeds /
+    # final_delta{,_lo,_hi} / final_gain{,_lo,_hi} as numbers): issue 23 item 7
+    known = [b for b in bad if b.startswith("learning_times.csv")]
+    assert bad == known, "\n".join(bad)
+    if known:
+        pytest.xfail("A's learning_times.csv still holds display strings: " + "; ".join(known))
+    top = json.loads((run / "summary.json").read_text())
+    assert "headline" not in top  # the top summary no longer copies display tables

@@ -118,8 +118,27 @@ def legend_below(fig: Figure, axes, ncol: int | None = None, fontsize: float = 8
         return None
     shown = [": ".join(p for p in split_label(lab) if p) for lab in labels]
     ncol, shown = _wrap_entries(fig, shown, fontsize, ncol)
+    _make_room(fig, shown, ncol, fontsize)
     return fig.legend(handles, shown, loc="outside lower center", ncol=ncol, fontsize=fontsize,
                       **kw)
+
+
+def _make_room(fig: Figure, entries, ncol: int, fontsize: float) -> None:
+    """Grow the figure by the height of a legend below it, so the axes keep
+    their size however many (wrapped) entries it has."""
+    rows = [entries[i:i + ncol] for i in range(0, len(entries), ncol)]
+    lines = sum(max(e.count("\n") + 1 for e in row) for row in rows)
+    fig.set_figheight(fig.get_figheight() + (lines * fontsize * 1.45 + 14) / 72)
+
+
+def arm_ticks(ax, x, labels, fontsize: float = 8) -> None:
+    """Arms on a categorical axis by short name: level when they fit side by
+    side, vertical otherwise (slanted long names collide with each other)."""
+    names = short_names(labels)
+    fig = ax.get_figure()
+    per_tick = fig.get_figwidth() * 72 * 0.8 / max(len(names), 1)
+    level = max(len(n) for n in names) * 0.6 * fontsize < per_tick
+    ax.set_xticks(x, names, rotation=0 if level else 90, fontsize=fontsize)
 
 
 def arm_key(fig: Figure, labels, fontsize: float = 7):
@@ -129,6 +148,7 @@ def arm_key(fig: Figure, labels, fontsize: float = 7):
     if not entries:
         return None
     ncol, shown = _wrap_entries(fig, entries, fontsize, None)
+    _make_room(fig, shown, ncol, fontsize)
     handles = [Line2D([], [], linestyle="none") for _ in shown]
     return fig.legend(handles, shown, loc="outside lower center", ncol=ncol, fontsize=fontsize,
                       handlelength=0, handletextpad=0, frameon=False, title="key",

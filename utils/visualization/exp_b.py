@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
 
-from .common import (arm_key, arm_style, integer_ticks, legend_below, new_figure, save_figure,
+from .common import (arm_key, arm_style, arm_ticks, integer_ticks, legend_below, new_figure, save_figure,
                      short_names, style, wrap_text)
 
 
@@ -22,9 +22,8 @@ def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: s
         x: ``(T,)``; mean, lo, hi: ``(A, T)``; arms: ``A`` labels.
         integer_x: ticks at whole numbers only (epoch axes).
     """
-    rows = -(-(len(arms) + (reference is not None)) // 2)
     with style():
-        fig = new_figure(6.0, 3.2 + 0.18 * rows)
+        fig = new_figure(6.0, 3.2)
         ax = fig.add_subplot()
         for a, arm in enumerate(arms):
             st = arm_style(a)
@@ -114,7 +113,7 @@ def plot_ssr_comparison(path: Path, arms, panels: dict, title: str) -> Path:
                 for a in np.flatnonzero(ok):
                     ax.plot(np.full(vals.shape[1], xs[a]), vals[a], "k.", markersize=3)
             ax.axhline(0, color="0.2", linewidth=0.8)
-            ax.set_xticks(x, short_names(arms), rotation=30, ha="right")
+            arm_ticks(ax, x, arms)
             ax.set_ylabel(wrap_text("SSR  (> 0: high frequencies suppressed)", 2.4))
             ax.set_title(wrap_text(ptitle, 3.8), fontsize=9)
         legend_below(fig, axes[0])
@@ -133,9 +132,8 @@ def plot_radial_profiles(path: Path, freqs, init, final_mean, final_lo, final_hi
     Args:
         init: ``(R,)``; final_*: ``(A, R)``.
     """
-    rows = -(-(len(arms) + 2) // 2)
     with style():
-        fig = new_figure(6.0, 3.2 + 0.16 * rows)
+        fig = new_figure(6.0, 3.2)
         ax = fig.add_subplot()
         ax.plot(freqs, init, color="0.5", linewidth=1.2, label="initialisation")
         for a, arm in enumerate(arms):

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
-from .common import (arm_key, arm_style, legend_below, new_figure, save_figure, short_names,
-                     style, wrap_text)
+from .common import (arm_key, arm_style, arm_ticks, legend_below, new_figure, save_figure,
+                     short_names, style, wrap_text)
 
 
 def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
@@ -29,7 +29,7 @@ def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
     cols = min(n, 3)
     rows = -(-n // cols)
     with style():
-        fig = new_figure(max(3.6 * cols + 0.4, 7.6), 3.0 * rows + 1.1)
+        fig = new_figure(max(3.6 * cols + 0.4, 7.6), 3.0 * rows + 0.6)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, p in zip(axes, panels):
             for a in range(len(arms)):
@@ -170,7 +170,7 @@ def plot_grouped_bars(path: Path, arms, groups: dict, title: str, *, ylabel: str
                 ax.plot(np.full(vals.shape[1], xs[a]), vals[a], "k.", markersize=3)
         if chance is not None:
             ax.axhline(chance, color="0.4", linewidth=0.8, linestyle=":", label="chance")
-        ax.set_xticks(x, short_names(arms), rotation=30, ha="right")
+        arm_ticks(ax, x, arms)
         ax.set_ylim(0, 1)
         ax.set_ylabel(ylabel)
         legend_below(fig, ax, fontsize=7)
