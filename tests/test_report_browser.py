@@ -165,9 +165,10 @@ def test_summary_is_at_the_top_of_the_first_screen_and_nothing_overflows(tmp_pat
     from urllib.parse import unquote
 
     run = make_all_run(tmp_path / "all")
-    long_arm = "l2_" + "very_long_arm_name_" * 6
-    add_findings(run / "exp_b", FOUR + [finding("l2_lowpass", "supported", long_arm)])
-    add_findings(run / "exp_c", [finding("reg_hf_robustness", "inconclusive", "l2",
+    long_arm = "l2_" + "very_long_arm_name_" * 12
+    add_findings(run / "exp_b", FOUR + [finding("l2_lowpass", "supported", "l2_strong")])
+    # an unbreakable name in a sentence and in the table must not widen the page
+    add_findings(run / "exp_c", [finding("reg_hf_robustness", "inconclusive", long_arm,
                                          experiment="C", figure="figures/exp_c_curves.png")])
     attrs = layout(build_report(run), tmp_path / "profile")
     view = float(attrs["data-view-h"])
