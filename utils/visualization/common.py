@@ -137,7 +137,11 @@ def arm_ticks(ax, x, labels, fontsize: float = 8) -> None:
     names = short_names(labels)
     fig = ax.get_figure()
     per_tick = fig.get_figwidth() * 72 * 0.8 / max(len(names), 1)
-    level = max(len(n) for n in names) * 0.6 * fontsize < per_tick
+    longest = max(len(n) for n in names) * 0.6 * fontsize
+    level = longest < per_tick
+    if not level and not getattr(fig, "_freqreg_tick_room", False):
+        fig.set_figheight(fig.get_figheight() + longest / 72)  # the axes keep their height
+        fig._freqreg_tick_room = True  # once per figure, however many panels
     ax.set_xticks(x, names, rotation=0 if level else 90, fontsize=fontsize)
 
 
