@@ -173,7 +173,9 @@ table.findings td .sub { margin: 0; font-size: 12px; }
 .v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
 .v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
 #summary p.finding { margin: .3rem 0; font-size: 16px; }
-p, li, figcaption, td, th, summary { overflow-wrap: anywhere; }
+p, li, figcaption, summary { overflow-wrap: anywhere; }
+table.verdicts .c-experiment, table.verdicts .c-interval, table.verdicts .c-verdict,
+table.verdicts .c-p_adjusted, table.verdicts th { white-space: nowrap; }
 table.verdicts td { font-size: 13.5px; }
 ul.glance { padding-left: 1.2rem; margin: .4rem 0 .8rem; }
 ul.glance li { margin: .15rem 0; }
