@@ -99,8 +99,8 @@ def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
                         + " in one run folder (default: all, or what --config holds)")
     g.add_argument("--preset", choices=["study"], default=None, help="study: 10 seeds for B and C (the size a verdict needs; experiments' NAMED_PRESETS; default: none)")
     g.add_argument("--quick", action="store_true",
-                   help="same code path with every axis shrunk (smoke test, seconds; leaves "
-                        "OUT/figures/ alone; default: off)")
+                   help="same code path with every axis shrunk (smoke test, about a minute for "
+                        "all; recorded in config.json; default: off)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run folder (any experiment, or an 'all' "
                         "folder) with its own config: finished jobs and parts are kept; takes "
@@ -595,6 +595,8 @@ def _main(argv, state) -> int:
         return runner.resume(Path(args.resume), state, build_launch(
             launch_fields(args), runner.saved_launch(args.resume), resuming=True))
     saved = runner.load_saved_configs(args.config) if args.config else {}
+    # quick is part of what ran: a --config rerun of a quick folder is quick too
+    quick = bool(args.quick or (args.config and runner.saved_record(args.config).get("quick")))
     experiment, letters = choose_letters(args.experiment, saved, args.config)
     device = resolve_device(args.device)
     cfgs = runner.build_configs(letters, device, changes=config_changes(flag_values(args, device),
@@ -602,14 +604,14 @@ def _main(argv, state) -> int:
                                 overrides=runner.split_overrides(args.overrides, letters),
                                 quick=args.quick, saved=saved, preset=args.preset)
     launch = build_launch(launch_fields(args), runner.saved_launch(args.config) if args.config
-                          else None, quick=args.quick)
+                          else None, quick=quick)
     if args.print_config:
         print(json.dumps({"experiments": {k: dataclasses.asdict(c) for k, c in cfgs.items()},
                           "launch": launch.record()}, indent=1, default=str))
         return 0
     return runner.start(experiment, letters, cfgs, launch, Path(args.out), state,
                         argv=sys.argv[1:] if argv is None else list(argv), device=device,
-                        quick=args.quick)
+                        quick=quick)
 
 
 def _trust_model_code(args) -> None:

@@ -33,6 +33,16 @@ Optional parts, used when present:
     the config inside a run whose experiments write to ``folders`` (letter
     -> folder): how an experiment reads another's output of the same run
     (C evaluates that run's B).
+``render_figures(run_dir)``
+    redraws every figure from the saved arrays (``--report``);
+``config_from_run(run_dir)``
+    the Config a folder was made with;
+``resume``
+    ``run(..., resume=True)`` continues an interrupted folder, keeping every
+    finished job;
+``STABLE_FIGURES``
+    the headline figures ``docs/refresh_figures.py`` copies to ``docs/figures/``
+    (runs themselves write only into their own folder).
 
 ``main.py`` derives its ``--experiment`` choices and the order of ``all`` from
 :data:`MODULES`; nothing else lists the experiments.

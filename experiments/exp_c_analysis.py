@@ -376,16 +376,20 @@ def render_figures(run_dir: Path) -> list[Path]:
     heat = z["heatmap"].mean(axis=1)
     P = heat.shape[-1]
     v = float(z.get("heatmap_v", np.nan))
-    out.append(viz.plot_heatmaps(figs / "exp_c_heatmaps.png", heat, z["heat_freq"], arms,
+    out.append(viz.plot_heatmaps(figs / "exp_c_heatmaps.png", heat, z["heat_freq"], labels,
                                  f"{tag}: Fourier heat maps ({P}x{P} bases, v = {v:g}, "
                                  f"{len(z['heat_indices'])} images), mean over {S} seeds"))
     if d["base"] is not None and len(arms) > 1:
         others = [a for a in range(len(arms)) if a != d["base"]]
         diff = heat[others] - heat[d["base"]]
+        # seed noise: standard error of the paired per-seed difference, mean over pixels
+        paired = z["heatmap"][others] - z["heatmap"][d["base"]][None]
+        noise = float(np.nanmean(paired.std(axis=1, ddof=1)) / np.sqrt(S)) if S > 1 else None
         out.append(viz.plot_heatmaps(figs / "exp_c_heatmap_diff.png", diff, z["heat_freq"],
-                                     [arms[a] for a in others],
+                                     [labels[a] for a in others],
                                      f"{tag}: heat map minus baseline (mean over {S} seeds)",
-                                     diverging=True, label="error rate - baseline's"))
+                                     diverging=True, label="error rate - baseline's",
+                                     noise=noise))
     cut = float(z["hff_cutoff"])
     scatter = [{"x": z["b_hff_final"], "y": d["auc"]["highpass"],
                 "xlabel": f"B: HFF of conv1 at the last epoch (power above {cut:g} c/p)",

@@ -102,13 +102,19 @@ def load_saved_configs(path: str, flag: str = "--config") -> dict:
     return exps
 
 
-def saved_launch(path) -> dict | None:
+def saved_record(path) -> dict:
+    """A run folder's config.json (or the file itself) as a dict; {} if unreadable."""
     p = Path(path)
     p = p / "config.json" if p.is_dir() else p
     try:
-        record = json.loads(p.read_text()).get("launch")
-    except (OSError, ValueError, AttributeError):
-        return None
+        record = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def saved_launch(path) -> dict | None:
+    record = saved_record(path).get("launch")
     return record if isinstance(record, dict) else None
 
 
@@ -215,7 +221,7 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
     resolved = {k: dataclasses.asdict(c) for k, c in cfgs.items()}
     # config.json first: a folder holding it can always be resumed
     for sub, keys in {run_dir: letters, **{s: [k] for k, s in sub_dirs.items() if s != run_dir}}.items():
-        runs.write_json(sub / "config.json", {"argv": argv,
+        runs.write_json(sub / "config.json", {"argv": argv, "quick": quick,
                                               "experiments": {k: resolved[k] for k in keys},
                                               "launch": launch.record()})
         runs.write_json(sub / "env.json", env)
@@ -225,8 +231,6 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
     for k in letters:
         summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch,
                                  **({"data": prepared[k]} if prepared[k] is not None else {}))
-        if not quick:  # a smoke run never replaces the stable (README) figures
-            runs.publish_stable(sub_dirs[k], out_root, mods[k].STABLE_FIGURES)
     return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
 
 
@@ -304,7 +308,7 @@ def _finish(run_dir: Path, letters, registry, summaries: dict, wall: float) -> i
         runs.write_json(run_dir / "summary.json", {
             "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
             "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
-            "headline": {k: summaries[k]["tables"][0] for k in letters}, "finished": True})
+            "finished": True})
         print("\n=== summary of the run ===")
         for k in letters:
             print("\n" + format_table(summaries[k]["tables"][0]))

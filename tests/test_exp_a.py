@@ -59,25 +59,6 @@ def test_run_folder_is_self_describing(quick):
     assert not (out_root / "figures").exists()
 
 
-def test_stable_figures_point_at_the_latest_full_run(tmp_path):
-    from utils import runs
-
-    out_root = tmp_path / "results"
-    first, second = out_root / "run1" / "exp_a", out_root / "run2" / "exp_b"
-    for run, names in ((first, ("a.png", "b.png")), (second, ("b.png", "c.png"))):
-        (run / "figures").mkdir(parents=True)
-        for name in names:
-            (run / "figures" / name).write_text(f"{run.parent.name}/{name}")
-    runs.publish_stable(first, out_root, ["a.png", "b.png", "missing.png"])
-    runs.publish_stable(second, out_root, ["b.png", "c.png"])
-    figures = out_root / "figures"
-    assert sorted(p.name for p in figures.iterdir()) == ["LATEST_RUN.txt", "a.png", "b.png", "c.png"]
-    assert (figures / "a.png").read_text() == "run1/a.png"
-    assert (figures / "b.png").read_text() == "run2/b.png"
-    assert (figures / "LATEST_RUN.txt").read_text().splitlines() == [
-        "a.png run1/exp_a", "b.png run2/exp_b", "c.png run2/exp_b"]
-
-
 def test_gif_reads_back_with_frames_duration_and_loop(quick):
     run_dir, _ = quick
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -8,6 +8,7 @@ Figure is caught as it is saved by wrapping ``save_figure``.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from utils import frequency as fq
 from utils import runs
 from utils.visualization import exp_b as viz_b
 from utils.visualization import exp_c as viz_c
-from utils.visualization.common import style
+from utils.visualization.common import split_label, style
 
 P, CUT, A, S, E1 = 16, 0.3, 8, 2, 4   # grid, HFF cut, arms, seeds, epochs + init
 NAMES = [f"arm{i}" for i in range(A)]
@@ -143,9 +144,10 @@ def test_b_epoch_axes_have_integer_ticks_and_legends_below(tmp_path, saved):
         fig = saved[name]
         assert_integer_ticks(fig.axes[0], "x")
         assert_legend_outside_axes(fig)
-        # every arm (and the white-noise line of the HFF figure) is in the legend
-        texts = [t.get_text() for t in fig.legends[0].get_texts()]
-        assert texts[:A] == LABELS
+        # every arm (and the white-noise line of the HFF figure) is in the legend,
+        # as "name: regimen" (wrapped lines joined back)
+        texts = [t.get_text().replace("\n   ", " ") for t in fig.legends[0].get_texts()]
+        assert texts[:A] == [": ".join(split_label(lab)) for lab in LABELS]
     assert_legend_outside_axes(saved["exp_b_radial_profiles.png"])
     evo = saved["exp_b_spectrum_evolution.png"]
     assert_integer_ticks(evo.axes[0], "y")
@@ -169,3 +171,157 @@ def test_c_scatter_legend_is_below_the_panels(tmp_path, saved):
     fig = saved["s.png"]
     assert_legend_outside_axes(fig)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == NAMES
+
+
+# --- layout: no text off the canvas, no two labels on top of each other ---------
+
+LONG_ARMS = ["baseline", "l2_small_penalty_on_every_weight:l2=1e-5",
+             "l2_medium_penalty_on_every_weight:l2=1e-4", "l2_large_penalty_on_every_weight:l2=1e-3",
+             "decoupled_weight_decay_like_adamw:l2=1e-4,l2_mode=decoupled",
+             "dropout_light_in_the_hidden_layers:dropout=0.1",
+             "dropout_heavy_in_the_hidden_layers:dropout=0.3",
+             "l2_and_dropout_combined_regimen:l2=1e-4,dropout=0.2"]
+
+
+def _layout_of_a_run(tmp_path_factory, monkeypatch_cls, extra):
+    """{png name: layout problems} of every figure a quick ``all`` run saves
+    (checked on the Figure as it is saved, so nothing is missed)."""
+    from matplotlib.figure import Figure
+
+    import main
+    from utils.visualization.common import layout_problems
+
+    found = {}
+    original = Figure.savefig
+
+    def checked(self, fname, *args, **kw):
+        if str(fname).endswith(".png"):
+            with style():
+                FigureCanvasAgg(self)
+                found[str(fname).rsplit("/", 1)[-1]] = layout_problems(self)
+        return original(self, fname, *args, **kw)
+
+    monkeypatch_cls.setattr(Figure, "savefig", checked)
+    out = tmp_path_factory.mktemp("layout")
+    assert main.main(["--experiment", "all", "--quick", "--seeds", "2", "--workers", "1",
+                      "--set", "a.steps=150", "--progress", "off", "--out", str(out), *extra]) == 0
+    monkeypatch_cls.undo()
+    (run,) = out.iterdir()
+    found["run folder"] = run
+    return found
+
+
+@pytest.fixture(scope="module")
+def layout_default(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        return _layout_of_a_run(tmp_path_factory, mp, [])
+
+
+@pytest.fixture(scope="module")
+def layout_eight_long_arms(tmp_path_factory):
+    extra = [a for arm in LONG_ARMS for a in ("--arm", arm)]
+    with pytest.MonkeyPatch.context() as mp:
+        return _layout_of_a_run(tmp_path_factory, mp, extra)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["layout_default", "layout_eight_long_arms"])
+def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
+    found = dict(request.getfixturevalue(run))
+    del found["run folder"]
+    # every experiment's figures were checked, not just some
+    assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
+    bad = {name: problems for name, problems in found.items() if problems}
+    mine = {n: ps for n, ps in bad.items() if not n.startswith("exp_a")}
+    assert not mine, "\n".join(f"{n}: {p}" for n, ps in mine.items() for p in ps[:5])
+    if bad:  # A's figures are h1's (utils/visualization/exp_a*.py): issue 23 item 3
+        pytest.xfail("A's figures: " + "; ".join(f"{n}: {ps[0]}" for n, ps in bad.items()))
+
+
+def test_layout_check_sees_clipped_and_overlapping_text():
+    """The checker itself: a legend pushed off the canvas and two labels drawn
+    on the same spot are reported; a clean figure is not."""
+    from matplotlib.figure import Figure
+
+    from utils.visualization.common import layout_problems, new_figure
+
+    with style():
+        clean = new_figure(4, 3)
+        ax = clean.add_subplot()
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set_title("title")
+        assert layout_problems(clean) == []
+
+        clipped = Figure(figsize=(4, 3))
+        ax = clipped.add_subplot()
+        ax.plot([0, 1], [0, 1], label="an arm whose label is far too long to fit " * 2)
+        clipped.legend(loc="center left", bbox_to_anchor=(0.6, 0.5))
+        FigureCanvasAgg(clipped)
+        assert any("outside the canvas" in p for p in layout_problems(clipped))
+
+        crowded = Figure(figsize=(4, 3))
+        crowded.text(0.4, 0.5, "first label")
+        crowded.text(0.42, 0.5, "second label")
+        FigureCanvasAgg(crowded)
+        assert any("overlap" in p for p in layout_problems(crowded))
+
+
+# --- tables for machines hold numbers, not display strings -----------------------
+
+# a number standing alone (not the 2 of "l2"): what a display string packs several of
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])", re.I)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def display_cells(path) -> list[str]:
+    """Cells of a CSV that a program cannot read as numbers although they hold
+    them: two or more numbers in one cell ("0.78 [0.75, 0.81]", "3/3", "249 231"),
+    or text in a column whose other cells are numbers ("not learned by T=400")."""
+    import csv
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    bad = []
+    for col in (rows[0].keys() if rows else ()):
+        cells = [r[col] for r in rows if r[col] not in ("", None)]
+        numeric = any(_is_number(c) for c in cells)
+        for c in cells:
+            if len(_NUMBER.findall(c)) >= 2 or "/" in c and _NUMBER.search(c) \
+                    or (numeric and not _is_number(c)):
+                bad.append(f"{path.name}:{col}: {c!r}")
+                break
+    return bad
+
+
+def test_display_cell_detector():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        good, bad = Path(d) / "good.csv", Path(d) / "bad.csv"
+        good.write_text("arm,k,mean,lo,hi,n_learned\nl2+dropout,5,0.78,0.75,0.81,3\n"
+                        "dropout=0.1,20,,,,0\n")
+        bad.write_text('arm,t,ci,frac\nl2,240,"0.78 [0.75, 0.81]",3/3\nl2,not learned,"1 [0, 2]",0/3\n')
+        assert display_cells(good) == []
+        assert [b.split(":")[1] for b in display_cells(bad)] == ["t", "ci", "frac"]
+
+
+@pytest.mark.slow
+def test_every_csv_cell_that_is_a_number_is_a_number(layout_default):
+    run = layout_default["run folder"]
+    csvs = sorted(run.rglob("*.csv"))
+    assert {p.parent.name for p in csvs} >= {"exp_a", "exp_b", "exp_c"}
+    bad = [b for p in csvs for b in display_cells(p)]
+    # A's learning_times.csv is h1's to split (t_median / n_learned / n_seeds /
+    # final_delta{,_lo,_hi} / final_gain{,_lo,_hi} as numbers): issue 23 item 7
+    known = [b for b in bad if b.startswith("learning_times.csv")]
+    assert bad == known, "\n".join(bad)
+    if known:
+        pytest.xfail("A's learning_times.csv still holds display strings: " + "; ".join(known))
+    top = json.loads((run / "summary.json").read_text())
+    assert "headline" not in top  # the top summary no longer copies display tables

@@ -8,6 +8,7 @@ experiments B and C; one slow test builds the report of a real quick A run.
 
 import html
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -358,11 +359,12 @@ def test_findings_section_shows_every_verdict_and_the_missing_claim(tmp_path):
     add_findings(run, FOUR + GARBAGE, takeaway="<b>L2</b> smooths conv1 & costs 2% accuracy")
     text = build_report(run).read_text()
     sec = section(text)
-    # at the top: before the warnings box, the run facts and the first figure
-    start = text.index('<section id="findings">')
-    assert start < text.index('class="warnings"') < text.index("<figure>")
-    assert start < text.index("<h2>Environment</h2>")
-    assert 'Read these with the <a href="#warnings">1 warning</a> below' in sec
+    # at the top: the summary, then the warnings box, the run facts and the
+    # details (this section, folded), then the first figure
+    top = text.index('<section id="summary">')
+    assert top < text.index('class="warnings"') < text.index('<section id="findings">') \
+        < text.index("<h2>Environment</h2>") < text.index("<figure>")
+    assert 'Read these with the <a href="#warnings">1\nwarning</a> below' in text
     assert '<div class="warnings" id="warnings" role="alert">' in text
     # the three claims in the seed project's order, each named
     at = [sec.index(html.escape(CLAIM_TITLES[c])) for c in CLAIMS]
@@ -445,11 +447,13 @@ def test_findings_that_are_not_a_list_and_bad_takeaways_are_ignored(tmp_path):
         assert "not tested in this run" in claim_block(text, claim)
 
 
-def test_a_run_without_findings_says_it_predates_verdicts(tmp_path):
+def test_a_run_without_findings_says_so_plainly(tmp_path):
     run = make_run(tmp_path / "run", "B")
-    sec = section(build_report(run).read_text())
-    assert "This run predates verdicts" in sec
-    assert "not tested" not in sec and "<table" not in sec
+    text = build_report(run).read_text()
+    top = text.split('<section id="summary">')[1].split("</section>")[0]
+    assert "No experiment of this run records verdicts on the claims" in top
+    assert "<table" not in top and '<section id="findings">' not in text
+    assert "predates" not in text.split("<body")[1].lower()
 
 
 def test_all_run_merges_parts_and_links_into_subfolders(tmp_path):
@@ -464,11 +468,13 @@ def test_all_run_merges_parts_and_links_into_subfolders(tmp_path):
                  takeaway="C: no robustness bought")
     text = build_report(run).read_text()
     sec = section(text)
-    assert text.index('<section id="findings">') < text.index('class="warnings"')
+    assert text.index('<section id="summary">') < text.index('class="warnings"')
     assert 'href="exp_a/figures/exp_a_curves.png"' in claim_block(text, "l2_lowpass")
     assert 'href="exp_c/figures/exp_c_curves.png"' in claim_block(text, "reg_hf_robustness")
     assert "missing: exp_a/figures/nope.png" in claim_block(text, "dropout_highfreq")
-    assert "Predates verdicts (no findings recorded): experiment B." in sec
+    # B records no verdict rows here: said plainly, never "predates"
+    assert "Experiment B records no verdict rows" in text
+    assert "predates" not in text.split("<body")[1].lower()
     takeaways = sec.split('<ul class="takeaways">')[1]
     assert takeaways.index("Experiment A</strong>: A: L2 delays") < \
         takeaways.index("Experiment C</strong>: C: no robustness bought")
@@ -525,3 +531,50 @@ def test_a_dataset_note_shared_by_parts_is_shown_once_with_its_parts(tmp_path):
     # each experiment's own box still lists it once
     b_box = text.split('<section id="exp-b">')[1].split("</div>")[0]
     assert b_box.count(note) == 1
+
+
+def summary_of(text: str) -> str:
+    return text.split('<section id="summary">')[1].split("</section>")[0]
+
+
+def test_summary_states_the_findings_and_one_compact_table_over_the_parts(tmp_path):
+    from utils.report.overview import CLAIM_TITLES as TITLES
+    from utils.report.overview import fmt_num as fmt_est
+    from utils.report.overview import fmt_p
+
+    run = make_all_run(tmp_path / "all")
+    rows_b = [finding("l2_lowpass", "supported", "l2", mde=0.05, power=0.8, secondary_abs=0.3),
+              finding("l2_lowpass", "not supported", "l2_dropout", estimate=0.01, lo=-0.2,
+                      hi=0.22, p_adjusted=0.5),
+              finding("dropout_highfreq", "not supported", "dropout")]
+    rows_c = [finding("reg_hf_robustness", "contradicted", "dropout", experiment="C",
+                      estimate=-0.057, lo=-0.09, hi=-0.026, p_adjusted=0.046,
+                      figure="figures/exp_c_curves.png")]
+    add_findings(run / "exp_b", rows_b)
+    add_findings(run / "exp_c", rows_c)
+    text = build_report(run).read_text()
+    top = summary_of(text)
+    sentences = re.findall(r'<p class="finding">(.*?)</p>', top, flags=re.S)
+    assert 3 <= len(sentences) <= 5
+    # one sentence per claim, with the decisive arm's number and interval
+    l2 = next(x for x in sentences if x.startswith(html.escape(TITLES["l2_lowpass"])))
+    assert f"{fmt_est(0.1234)} [{fmt_est(-0.0456)}, {fmt_est(0.29)}]" in l2
+    assert f"adjusted p {fmt_p(0.0312)}" in l2 and "1 supported, 1 not supported" in l2
+    hf = next(x for x in sentences if x.startswith(html.escape(TITLES["reg_hf_robustness"])))
+    assert "contradicted for dropout" in hf and f"{fmt_est(-0.057)} [{fmt_est(-0.09)}" in hf
+    assert "Experiment A records no verdict rows" in top
+    # one table over B and C, one row per (claim, arm), each number once
+    body = top.split("<tbody>")[1].split("</tbody>")[0]
+    trs = body.split("<tr>")[1:]
+    assert len(trs) == len(rows_b) + len(rows_c)
+    for f, tr in zip(rows_b[:2] + rows_b[2:] + rows_c, trs):
+        assert tr.count(fmt_est(f["estimate"])) == 1
+        assert f'<span class="verdict v-{f["verdict"].replace(" ", "-")}">' in tr
+    head = top.split("<thead>")[1].split("</thead>")[0]
+    for col in ("verdict", "estimate [95% interval]", "adjusted p", "min. detectable effect",
+                "power", "figure"):
+        assert f"<th>{col}</th>" in head
+    assert 'href="exp_c/figures/exp_c_curves.png"' in trs[-1]
+    # fields the table has no column for are folded below, not dropped
+    assert "secondary_abs" in text.split("Further fields of the verdict rows")[1]
+    assert "<i>" not in text and "<b>!" not in text  # autoescaped

@@ -60,13 +60,15 @@ def console_errors(log: str) -> list[str]:
 
 
 def check_page(page: Path, profile: Path, n_images: int) -> None:
-    out = chromium(page, profile, "--enable-logging=stderr", "--v=0", "--dump-dom")
+    out = chromium(page, profile, "--enable-logging=stderr", "--v=0", "--dump-dom",
+                   "--window-size=1280,900")
     attrs = body_attrs(out.stdout)
     assert attrs.get("data-js-errors") == "0", f"script errors: {attrs}"
     assert attrs.get("data-images-ok") == "true", \
         f"{attrs.get('data-images-broken')} of {attrs.get('data-images-total')} images " \
         f"did not load in {page}"
     assert attrs.get("data-images-total") == str(n_images), attrs
+    assert attrs.get("data-overflow-x") == "false", f"wider than the window: {attrs}"
     assert not console_errors(out.stderr), "\n".join(console_errors(out.stderr))
 
 
@@ -103,7 +105,7 @@ def test_report_screenshot_is_not_blank(quick_run, tmp_path):
     assert grey.std() > 10, f"screenshot looks blank (grey std {grey.std():.1f})"
     assert (rgb.min(-1) < 250).mean() > 0.05, "screenshot is almost all white"
     if json.loads((quick_run / "summary.json").read_text())["warnings"]:
-        # the findings section comes first now; the warnings box follows it
+        # the summary comes first; the warnings box follows it
         top = rgb[:1600].reshape(-1, 3)
         styled = (np.abs(top - WARNING_BG).max(1) <= 2).sum()
         assert styled > 1000, "the run has warnings but no styled warnings box near the top"
@@ -120,20 +122,27 @@ def test_comparison_loads_every_image(quick_run, tmp_path):
 # on <body> data attributes, which --dump-dom shows. ES5, no network.
 PROBE = """<script>
 window.addEventListener("load", function () {
-  var b = document.body.dataset, sec = document.getElementById("findings");
+  var b = document.body.dataset, sec = document.getElementById("summary");
   var fig = document.querySelector("figure");
   b.viewH = String(window.innerHeight);
-  b.findTop = String(sec ? sec.getBoundingClientRect().top : -1);
+  b.viewW = String(window.innerWidth);
+  b.scrollW = String(document.documentElement.scrollWidth);
+  b.sumTop = String(sec ? sec.getBoundingClientRect().top : -1);
   b.figTop = String(fig ? fig.getBoundingClientRect().top : -1);
-  var lines = sec ? sec.querySelectorAll("ul.glance li") : [];
+  var lines = sec ? sec.querySelectorAll("p.finding") : [];
   var bottoms = [], texts = [];
   for (var i = 0; i < lines.length; i++) {
-    bottoms.push(lines[i].getBoundingClientRect().bottom);
+    var r = lines[i].getBoundingClientRect();
+    bottoms.push(r.height > 0 ? r.bottom : -1);
     texts.push(lines[i].textContent);
   }
-  b.glanceBottoms = bottoms.join(",");
-  b.glanceText = encodeURIComponent(texts.join("|"));
-  var badges = document.querySelectorAll("#findings ul.glance .verdict"), colours = [];
+  b.sentenceBottoms = bottoms.join(",");
+  b.sentenceText = encodeURIComponent(texts.join("|"));
+  var rows = sec ? sec.querySelectorAll("table.verdicts tbody tr") : [];
+  b.rows = String(rows.length);
+  b.rowsVisible = String(Array.prototype.every.call(rows, function (r) {
+    return r.getBoundingClientRect().height > 0; }));
+  var badges = document.querySelectorAll("#summary .verdict"), colours = [];
   for (var j = 0; j < badges.length; j++) {
     colours.push(badges[j].className + "=" + getComputedStyle(badges[j]).backgroundColor);
   }
@@ -148,30 +157,34 @@ def layout(page: Path, profile: Path) -> dict[str, str]:
     probe.write_text(page.read_text().replace("</body>", PROBE + "\n</body>"))
     out = chromium(probe, profile, "--dump-dom", f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
     attrs = body_attrs(out.stdout)
-    assert "data-find-top" in attrs, f"the probe did not run: {attrs}"
+    assert "data-sum-top" in attrs, f"the probe did not run: {attrs}"
     return attrs
 
 
-def test_findings_are_at_the_top_of_the_first_screen(tmp_path):
+def test_summary_is_at_the_top_of_the_first_screen_and_nothing_overflows(tmp_path):
     from urllib.parse import unquote
 
     run = make_all_run(tmp_path / "all")
-    add_findings(run / "exp_b", FOUR, takeaway="B: L2 acts as a low-pass filter on conv1")
-    add_findings(run / "exp_c", [finding("reg_hf_robustness", "inconclusive", "l2",
-                                         experiment="C", figure="figures/exp_c_curves.png")],
-                 takeaway="C: no robustness bought")
+    long_arm = "l2_" + "very_long_arm_name_" * 12
+    add_findings(run / "exp_b", FOUR + [finding("l2_lowpass", "supported", "l2_strong")])
+    # an unbreakable name in a sentence and in the table must not widen the page
+    add_findings(run / "exp_c", [finding("reg_hf_robustness", "inconclusive", long_arm,
+                                         experiment="C", figure="figures/exp_c_curves.png")])
     attrs = layout(build_report(run), tmp_path / "profile")
     view = float(attrs["data-view-h"])
     assert view > 0.5 * VIEWPORT[1], attrs
-    top, fig = float(attrs["data-find-top"]), float(attrs["data-fig-top"])
-    assert 0 <= top < 0.5 * view, f"findings start at {top} px of a {view} px screen"
-    assert fig > top, "a figure comes before the findings section"
-    bottoms = [float(x) for x in attrs["data-glance-bottoms"].split(",")]
-    assert len(bottoms) == len(CLAIMS)
-    assert max(bottoms) <= view, f"claims at a glance end at {max(bottoms)} px, screen {view}"
-    texts = unquote(attrs["data-glance-text"]).split("|")
-    for claim, text in zip(CLAIMS, texts):   # in the seed project's order, each named
-        assert text.startswith(CLAIM_TITLES[claim]), (claim, text)
+    # nothing forces a horizontal scroll bar at 1280 px (long names wrap or scroll inside)
+    assert float(attrs["data-scroll-w"]) <= float(attrs["data-view-w"]), attrs
+    top, fig = float(attrs["data-sum-top"]), float(attrs["data-fig-top"])
+    assert 0 <= top < 0.3 * view, f"the summary starts at {top} px of a {view} px screen"
+    assert fig > top, "a figure comes before the summary"
+    bottoms = [float(x) for x in attrs["data-sentence-bottoms"].split(",")]
+    assert 3 <= len(bottoms) <= 5 and min(bottoms) > 0, attrs
+    assert max(bottoms) <= view, f"the sentences end at {max(bottoms)} px, screen {view}"
+    texts = unquote(attrs["data-sentence-text"]).split("|")
+    for claim in ("l2_lowpass", "dropout_highfreq", "reg_hf_robustness"):
+        assert any(t.startswith(CLAIM_TITLES[claim]) for t in texts), (claim, texts)
+    assert attrs["data-rows"] == str(len(FOUR) + 2) and attrs["data-rows-visible"] == "true"
     # the four verdicts are styled, each in its own colour
     colours = dict(x.split("=", 1) for x in unquote(attrs["data-badge-colours"]).split("|"))
     assert len(colours) == 4 and len(set(colours.values())) == 4, colours

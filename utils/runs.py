@@ -21,14 +21,12 @@ and never destroys the previous version.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import io
 import json
 import math
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -306,41 +304,3 @@ def env_record(device: str, seeds: Iterable[int]) -> dict:
             rec[mod] = None
     rec.update(git_state())
     return rec
-
-
-def publish_stable(run_dir: Path, out_root: Path, names: Iterable[str]) -> list[Path]:
-    """Copy figures of the latest run to ``out_root/figures/<name>`` so that the
-    seed's stable paths (``results/figures/exp_a_fitting.gif`` ...) keep working,
-    and record which run folder each came from in
-    ``out_root/figures/LATEST_RUN.txt``: one ``<figure> <run folder>`` line per
-    figure (relative to ``out_root`` when inside it), figures published by
-    earlier runs kept."""
-    dest = Path(out_root) / "figures"
-    dest.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for name in names:
-        src = Path(run_dir) / "figures" / name
-        if src.exists():
-            tmp = dest / f".{name}.tmp-{os.getpid()}"
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest / name)
-            copied.append(dest / name)
-    if copied:
-        try:
-            where = Path(run_dir).resolve().relative_to(Path(out_root).resolve())
-        except ValueError:
-            where = Path(run_dir).resolve()
-        record = dest / "LATEST_RUN.txt"
-        # Read-modify-write under an exclusive lock: two runs finishing at once
-        # would otherwise each drop the other's lines.
-        with open(Path(out_root) / ".LATEST_RUN.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            sources = {}
-            if record.is_file():
-                for line in record.read_text().splitlines():
-                    parts = line.split(maxsplit=1)
-                    if len(parts) == 2 and (dest / parts[0]).is_file():
-                        sources[parts[0]] = parts[1]
-            sources.update({path.name: str(where) for path in copied})
-            write_text(record, "".join(f"{name} {src}\n" for name, src in sorted(sources.items())))
-    return copied

@@ -2,14 +2,15 @@
 
 ``build_report(run_dir)`` writes ``<run_dir>/report.html`` for a single or an
 ``--experiment all`` run; ``build_comparison(run_dirs, out_dir)`` writes
-``<out_dir>/comparison.html`` overlaying several runs. Both are standard
-library only: ``string.Template`` and ``html.escape``, inline CSS, one inline
-script that checks the images loaded, images linked relatively.
+``<out_dir>/comparison.html`` overlaying several runs. Pages are Jinja2
+templates (``templates/``, autoescaped) around fragments built here; inline
+CSS, one inline script that checks the images loaded and the page's width,
+images linked relatively.
 
-Every page opens with a findings section (``findings.py``): the seed
-project's three claims, each with its verdict per arm from the experiments'
-``summary["findings"]``, then one takeaway per experiment; runs made before
-verdicts existed say so.
+A run's report opens with what it found (``overview.py``): three to five
+plain sentences generated from the verdict rows, then one compact verdict
+table over A, B and C; the per-claim details (``findings.py``) are folded
+below. A part that records no verdict rows is named as such.
 """
 
 from .compare import build_comparison

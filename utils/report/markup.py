@@ -1,6 +1,8 @@
 """HTML building blocks shared by the run report and the comparison report.
 
-Standard library only. Every piece of run text goes through ``esc``; links
+The page shell and the top of a run's report are Jinja2 templates
+(``templates/``, autoescaped); these helpers build the detail fragments they
+embed. Every piece of run text goes through ``esc``; links
 are relative POSIX paths, percent-quoted, so a zipped run folder still opens
 offline. The page carries its own CSS and one inline script; it loads
 nothing from the network.
@@ -14,7 +16,6 @@ import json
 import math
 import mimetypes
 from pathlib import Path
-from string import Template
 from typing import Any, Iterable
 from urllib.parse import quote
 
@@ -171,6 +172,11 @@ table.findings td .sub { margin: 0; font-size: 12px; }
 .v-not-supported { background: #eeeeee; color: #333333; border-color: #8a8a8a; }
 .v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
 .v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
+#summary p.finding { margin: .3rem 0; font-size: 16px; }
+p, li, figcaption, summary { overflow-wrap: anywhere; }
+table.verdicts .c-experiment, table.verdicts .c-interval, table.verdicts .c-verdict,
+table.verdicts .c-p_adjusted, table.verdicts th { white-space: nowrap; }
+table.verdicts td { font-size: 13.5px; }
 ul.glance { padding-left: 1.2rem; margin: .4rem 0 .8rem; }
 ul.glance li { margin: .15rem 0; }
 ul.glance a { font-weight: 600; }
@@ -199,26 +205,15 @@ SCRIPT = """
     b.imagesTotal = String(imgs.length);
     b.imagesBroken = String(broken.length);
     b.imagesOk = broken.length === 0 ? "true" : "false";
+    // wider than the window: something forces a horizontal scroll bar
+    b.overflowX = String(document.documentElement.scrollWidth > window.innerWidth);
     publish();
   });
 })();
 """
 
-PAGE = Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$title</title>
-<style>$css</style>
-<script>$script</script>
-</head>
-<body data-images-ok="pending">
-$body
-</body>
-</html>
-""")
-
-
 def page(title: str, body: str) -> str:
-    return PAGE.substitute(title=esc(title), css=CSS, script=SCRIPT, body=body)
+    """The page shell (``templates/page.html.j2``) around an HTML ``body``."""
+    from .templating import render, safe
+    return render("page.html.j2", title=title, css=safe(CSS), script=safe(SCRIPT),
+                  body=safe(body))

@@ -8,13 +8,18 @@ so rebuilding gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from utils.runs import write_text
 
 from .findings import findings_section
 from .loading import Part, Run, load_run
-from .markup import details, esc, fmt_seconds, kv_table, page, pre_json, table, warning_box
+from .markup import (CSS, SCRIPT, details, esc, fmt_seconds, kv_table, pre_json, table,
+                     warning_box)
+from .overview import columns, summary_sentences, verdict_rows
+from .templating import render as render_template
+from .templating import safe
 from .sections import (command_line, config_tables, dataset_ids, env_table, figure_block,
                        file_list, missing_figures, part_warnings, run_warnings, seeds_text,
                        total_seconds, wall_table)
@@ -54,7 +59,9 @@ def _part_section(run: Run, part: Part, out_dir: Path, *, embed: bool) -> str:
 
 
 def render(run: Run, out_dir: Path, *, embed: bool = False) -> str:
-    """The report's HTML text for ``run``, with links relative to ``out_dir``."""
+    """The report's HTML text for ``run``, with links relative to ``out_dir``:
+    what was found (sentences and one verdict table over A, B and C) first,
+    everything else folded or below (``templates/report.html.j2``)."""
     multi = len(run.parts) > 1
     total = total_seconds(run)
     ids = dataset_ids(run)
@@ -67,23 +74,24 @@ def render(run: Run, out_dir: Path, *, embed: bool = False) -> str:
         ("wall time", esc(fmt_seconds(total)) if total is not None else "not recorded"),
     ])
     warnings = run_warnings(run, tag=multi)
-    # Findings first: what the run concluded is what a reader opens it for;
-    # the warnings follow at once, and the section points to them.
-    body = [f"<h1>{esc(title_of(run))}</h1>",
-            f'<p class="sub">Report of run folder <code>{esc(run.path.name)}</code>; rebuild it '
-            "with <code>python main.py --report RUN_DIR</code>.</p>",
-            findings_section([("", run)], out_dir, n_warnings=len(warnings), embed=embed),
-            warning_box(warnings, anchor="warnings"),
-            facts]
-    if multi:
-        body.append("<nav><strong>Experiments</strong><ul>" + "".join(
-            f'<li><a href="#exp-{esc(p.letter.lower())}">Experiment {esc(p.letter)}</a>'
-            f" ({len(part_warnings(p))} warnings)</li>" for p in run.parts) + "</ul></nav>")
-    body += ["<h2>Environment</h2>", env_table(run.env),
-             details("All recorded environment fields", pre_json(run.env or {})),
-             details("Configuration", config_tables(run))]
-    body += [_part_section(run, p, out_dir, embed=embed) for p in run.parts]
-    return page(title_of(run), "\n".join(x for x in body if x))
+    rows = verdict_rows(run, out_dir, embed=embed)
+    judged = dataclasses.replace(run, parts=tuple(p for p in run.parts if p.findings is not None))
+    return render_template(
+        "report.html.j2", title=title_of(run), run_name=run.path.name, css=safe(CSS),
+        script=safe(SCRIPT), sentences=summary_sentences(run, rows), rows=rows,
+        columns=columns(rows), extra_rows=[r for r in rows if r["extra"]],
+        n_warnings=len(warnings), warnings=safe(warning_box(warnings, anchor="warnings")),
+        facts=safe(facts),
+        nav=[{"letter": p.letter, "n_warnings": len(part_warnings(p))} for p in run.parts]
+        if multi else [],
+        # the detailed verdicts of the parts that record some (a part without
+        # verdict rows is named in the sentences above, not called "old")
+        findings=safe(findings_section([("", judged)], out_dir, embed=embed)) if judged.parts
+        else None,
+        env=safe(env_table(run.env) + details("All recorded environment fields",
+                                              pre_json(run.env or {}))
+                 + details("Configuration", config_tables(run))),
+        parts=[safe(_part_section(run, p, out_dir, embed=embed)) for p in run.parts])
 
 
 def build_report(run_dir: str | Path, *, embed: bool = False) -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize
 
-from .common import arm_style, integer_ticks, legend_below, new_figure, save_figure, style
+from .common import (arm_key, arm_style, arm_ticks, integer_ticks, legend_below, new_figure, save_figure,
+                     short_names, style, wrap_text)
 
 
 def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: str, title: str,
@@ -21,9 +22,8 @@ def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: s
         x: ``(T,)``; mean, lo, hi: ``(A, T)``; arms: ``A`` labels.
         integer_x: ticks at whole numbers only (epoch axes).
     """
-    rows = -(-(len(arms) + (reference is not None)) // 2)
     with style():
-        fig = new_figure(6.0, 3.2 + 0.18 * rows)
+        fig = new_figure(6.0, 3.2)
         ax = fig.add_subplot()
         for a, arm in enumerate(arms):
             st = arm_style(a)
@@ -40,7 +40,7 @@ def plot_arm_curves(path: Path, x, mean, lo, hi, arms, *, xlabel: str, ylabel: s
         if integer_x:
             integer_ticks(ax.xaxis)
         legend_below(fig, ax)
-        ax.set_title(title, wrap=True)  # long titles (dataset ids) wrap, never clip
+        ax.set_title(wrap_text(title, 5.6, 10), fontsize=10)  # long titles wrap, never clip
         out = save_figure(fig, path)
     return out
 
@@ -64,20 +64,22 @@ def plot_spectrum_evolution(path: Path, freqs, epochs, profiles, arms, title: st
     norm = Normalize(vmin=float(np.percentile(logp, 1)), vmax=float(logp.max()))
     n = len(arms)
     with style():
-        fig = new_figure(2.6 * n + 0.9, 3.2)
+        fig = new_figure(2.4 * n + 1.4, 3.5)
         axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
         mesh = None
-        for a, (ax, arm) in enumerate(zip(axes, arms)):
+        for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
             mesh = ax.pcolormesh(freqs[keep], epochs, logp[a], norm=norm, cmap="viridis",
                                  shading="nearest", rasterized=True)
             ax.set_title(arm, fontsize=8)
-            ax.set_xlabel("frequency (cycles/pixel)")
+            ax.set_xlabel("frequency (c/p)")
             ax.axvline(cutoff, color="w", linewidth=0.6, linestyle="--")
         axes[0].set_ylabel("epoch (0 = initialisation)")
         integer_ticks(axes[0].yaxis)  # shared y: one locator serves every panel
         fig.colorbar(mesh, ax=axes.tolist(),
-                     label="log10 mean power per ring / layer energy")
-        fig.suptitle(title + f"\n(dashed: HFF cut {cutoff:g} c/p; one shared colour scale)")
+                     label="log10 power per ring\n/ layer energy")
+        arm_key(fig, arms)
+        fig.suptitle(wrap_text(title, 2.4 * n + 1.2, 10)
+                     + f"\n(dashed: HFF cut {cutoff:g} c/p; one shared colour scale)")
         out = save_figure(fig, path)
     return out
 
@@ -95,7 +97,7 @@ def plot_ssr_comparison(path: Path, arms, panels: dict, title: str) -> Path:
     width = 0.8 / len(flavours)
     x = np.arange(len(arms))
     with style():
-        fig = new_figure(4.2 * n, 3.6)
+        fig = new_figure(max(4.2 * n, 0.5 * len(arms) + 2.5), 3.8)
         axes = fig.subplots(1, n, squeeze=False)[0]
         for ax, (ptitle, flav) in zip(axes, panels.items()):
             for f, name in enumerate(flavours):
@@ -111,11 +113,13 @@ def plot_ssr_comparison(path: Path, arms, panels: dict, title: str) -> Path:
                 for a in np.flatnonzero(ok):
                     ax.plot(np.full(vals.shape[1], xs[a]), vals[a], "k.", markersize=3)
             ax.axhline(0, color="0.2", linewidth=0.8)
-            ax.set_xticks(x, arms, rotation=15)
-            ax.set_ylabel("SSR  (> 0: high frequencies suppressed)")
-            ax.set_title(ptitle, fontsize=9)
-            ax.legend(loc="best")
-        fig.suptitle(title + "\nbars: mean, whiskers: 95% interval over seeds, dots: seeds")
+            arm_ticks(ax, x, arms)
+            ax.set_ylabel(wrap_text("SSR  (> 0: high frequencies suppressed)", 2.4))
+            ax.set_title(wrap_text(ptitle, 3.8), fontsize=9)
+        legend_below(fig, axes[0])
+        arm_key(fig, arms)
+        fig.suptitle(wrap_text(title, 4.0 * n, 10)
+                     + "\nbars: mean, whiskers: 95% interval over seeds, dots: seeds")
         out = save_figure(fig, path)
     return out
 
@@ -128,15 +132,14 @@ def plot_radial_profiles(path: Path, freqs, init, final_mean, final_lo, final_hi
     Args:
         init: ``(R,)``; final_*: ``(A, R)``.
     """
-    rows = -(-(len(arms) + 2) // 2)
     with style():
-        fig = new_figure(6.0, 3.2 + 0.16 * rows)
+        fig = new_figure(6.0, 3.2)
         ax = fig.add_subplot()
         ax.plot(freqs, init, color="0.5", linewidth=1.2, label="initialisation")
         for a, arm in enumerate(arms):
             st = arm_style(a)
             ax.plot(freqs, final_mean[a], color=st["color"], linestyle=st["linestyle"],
-                    label=f"{arm}, final")
+                    label=arm)
             ax.fill_between(freqs, final_lo[a], final_hi[a], color=st["color"], alpha=0.18,
                             linewidth=0)
         ax.axvline(0.5, color="0.3", linewidth=0.7, linestyle=":", label="Nyquist")
@@ -144,7 +147,7 @@ def plot_radial_profiles(path: Path, freqs, init, final_mean, final_lo, final_hi
         ax.set_xlabel("frequency (cycles/pixel)")
         ax.set_ylabel("mean power per ring / layer energy")
         legend_below(fig, ax, fontsize=7)  # under the axes: never over a profile
-        ax.set_title(title)
+        ax.set_title(wrap_text(title + " (arms: final epoch)", 5.6, 10), fontsize=10)
         out = save_figure(fig, path)
     return out
 
@@ -177,8 +180,9 @@ def plot_kernels(path: Path, kernels, arms, title: str, n_show: int = 16) -> Pat
                 for spine in ax.spines.values():
                     spine.set_visible(False)
             norm = np.sqrt((kernels[a] ** 2).sum())
-            axes[a, 0].set_ylabel(f"{arms[a]}\n||W||={norm:.2f}", fontsize=6, rotation=0,
-                                  ha="right", va="center")
-        fig.suptitle(title, fontsize=9)
+            axes[a, 0].set_ylabel(f"{short_names(arms)[a]}\n||W||={norm:.2f}", fontsize=6,
+                                  rotation=0, ha="right", va="center")
+        arm_key(fig, arms, fontsize=6)
+        fig.suptitle(wrap_text(title, 0.55 * n_show + 1.0, 9), fontsize=9)
         out = save_figure(fig, path)
     return out

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.ticker import MaxNLocator
 
-from .common import arm_style, legend_below, new_figure, save_figure, style
+from .common import (arm_key, arm_style, arm_ticks, legend_below, new_figure, save_figure,
+                     short_names, style, wrap_text)
 
 
 def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
@@ -27,7 +29,7 @@ def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
     cols = min(n, 3)
     rows = -(-n // cols)
     with style():
-        fig = new_figure(max(3.6 * cols + 0.4, 7.6), 3.0 * rows + 1.1)
+        fig = new_figure(max(3.6 * cols + 0.4, 7.6), 3.0 * rows + 0.6)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, p in zip(axes, panels):
             for a in range(len(arms)):
@@ -52,45 +54,59 @@ def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
                 ax.text(xv, 1.0, f" {text}", fontsize=7, color="0.4", va="top")
         for ax in axes[n:]:
             ax.set_visible(False)
-        handles, labels = axes[0].get_legend_handles_labels()
-        # long arm labels: two columns under one or two panels, up to five under three
-        fig.legend(handles, labels, loc="outside lower center",
-                   ncol=min(len(labels), 5 if cols >= 3 else 2))
+        legend_below(fig, axes[0])  # the key: every arm's regimen, wrapped to fit
         fig.suptitle(title)
         out = save_figure(fig, path)
     return out
 
 
 def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool = False,
-                  label: str = "error rate") -> Path:
-    """One Fourier heat map per arm on one shared colour scale.
+                  label: str = "error rate", noise: float | None = None) -> Path:
+    """One Fourier heat map per arm on one shared colour scale, spanning the
+    maps' own range (a fixed [0, 1] makes maps whose errors lie in a narrow
+    band look uniform).
 
     Args:
         maps: ``(A, P, P)``, row ``i`` = vertical frequency ``freqs[i]``,
             column ``j`` = horizontal frequency ``freqs[j]`` (DC centred).
         freqs: ``(P,)`` in cycles/pixel.
+        arms: labels (``name (regimen)``): panels are titled by the short
+            name, the regimens listed in a key under the figure.
         diverging: a scale centred at 0 with symmetric limits (difference
-            maps); otherwise the fixed scale [0, 1] (error rates).
+            maps); otherwise the shared range of the maps (error rates).
+        noise: the seed-to-seed noise level of a difference map (standard
+            error); marked on the colour bar and named in its label, so a
+            difference inside it reads as noise.
     """
     maps = np.asarray(maps, dtype=float)
+    finite = maps[np.isfinite(maps)]
     if diverging:
-        m = float(np.nanmax(np.abs(maps))) or 1e-3
+        m = float(np.max(np.abs(finite))) if finite.size else 0.0
+        m = max(m, 2 * noise if noise and np.isfinite(noise) else 0.0) or 1e-3
         norm, cmap = TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m), "RdBu_r"
     else:
-        norm, cmap = Normalize(vmin=0.0, vmax=1.0), "viridis"
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        norm, cmap = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-3), "viridis"
     n = len(arms)
     with style():
-        fig = new_figure(2.5 * n + 1.0, 2.9)
+        fig = new_figure(2.4 * n + 1.3, 3.3)
         axes = fig.subplots(1, n, squeeze=False)[0]
         mesh = None
-        for ax, arm, img in zip(axes, arms, maps):
+        for ax, arm, img in zip(axes, short_names(arms), maps):
             mesh = ax.pcolormesh(freqs, freqs, img, norm=norm, cmap=cmap, shading="nearest",
                                  rasterized=True)
             ax.set_aspect("equal")
             ax.set_title(arm, fontsize=8)
-            ax.set_xlabel("horizontal frequency (c/p)")
+            ax.set_xlabel("horizontal (c/p)")
+            ax.xaxis.set_major_locator(MaxNLocator(3))
         axes[0].set_ylabel("vertical frequency (c/p)")
-        fig.colorbar(mesh, ax=axes.tolist(), label=label, shrink=0.9)
+        if diverging and noise is not None and np.isfinite(noise):
+            label = f"{label}\n(dotted: \u00b1 seed noise {noise:.3f})"
+        bar = fig.colorbar(mesh, ax=axes.tolist(), label=label, shrink=0.9)
+        if diverging and noise is not None and np.isfinite(noise):
+            for level in (-noise, noise):
+                bar.ax.axhline(level, color="k", linewidth=0.8, linestyle=":")
+        arm_key(fig, arms)
         fig.suptitle(title)
         out = save_figure(fig, path)
     return out
@@ -104,9 +120,8 @@ def plot_scatter(path: Path, panels: list[dict], arms, title: str) -> Path:
         panels: dicts with ``x``, ``y`` ``(A, S)`` (NaN points skipped),
             ``xlabel``, ``ylabel``, ``title``; optional ``hline``/``vline``.
     """
-    ncol = min(len(arms), 4 * len(panels)) or 1
     with style():
-        fig = new_figure(4.0 * len(panels), 3.4 + 0.16 * -(-len(arms) // ncol))
+        fig = new_figure(4.0 * len(panels), 3.6)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, p in zip(axes, panels):
             x, y = np.asarray(p["x"], float), np.asarray(p["y"], float)
@@ -119,10 +134,11 @@ def plot_scatter(path: Path, panels: list[dict], arms, title: str) -> Path:
             for key, line in (("hline", ax.axhline), ("vline", ax.axvline)):
                 if p.get(key) is not None:
                     line(p[key], color="0.4", linewidth=0.8, linestyle=":")
-            ax.set_xlabel(p["xlabel"])
-            ax.set_ylabel(p["ylabel"])
-            ax.set_title(p["title"], fontsize=8)
-        legend_below(fig, list(axes), ncol=ncol, fontsize=7)
+            ax.set_xlabel(wrap_text(p["xlabel"], 3.4))
+            ax.set_ylabel(wrap_text(p["ylabel"], 2.2))
+            ax.set_title(wrap_text(p["title"], 3.6, 8), fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+        legend_below(fig, list(axes), fontsize=7)
         fig.suptitle(title)
         out = save_figure(fig, path)
     return out
@@ -154,10 +170,11 @@ def plot_grouped_bars(path: Path, arms, groups: dict, title: str, *, ylabel: str
                 ax.plot(np.full(vals.shape[1], xs[a]), vals[a], "k.", markersize=3)
         if chance is not None:
             ax.axhline(chance, color="0.4", linewidth=0.8, linestyle=":", label="chance")
-        ax.set_xticks(x, arms, rotation=15)
+        arm_ticks(ax, x, arms)
         ax.set_ylim(0, 1)
         ax.set_ylabel(ylabel)
-        ax.legend(loc="best", fontsize=7)
-        ax.set_title(title, fontsize=9)
+        legend_below(fig, ax, fontsize=7)
+        arm_key(fig, arms)
+        ax.set_title(wrap_text(title, 1.3 * len(arms) + 2), fontsize=9)
         out = save_figure(fig, path)
     return out
