@@ -19,12 +19,15 @@ An experiment is a module (listed in :data:`MODULES`) with:
 ``render_figures(run_dir)``, ``render_dose(run_dir)``
     redraw every figure from the saved arrays (``--report``);
 ``STABLE_FIGURES``
-    figure names copied to ``results/figures/`` after a full run.
+    the headline figures ``docs/refresh_figures.py`` copies to ``docs/figures/``
+    (runs themselves write only into their own folder).
 
 Optional parts, used when present:
 
-``preset(cfg, device)``
-    the device's preset (CPU or GPU sizes);
+``preset(cfg, device, name=None)``
+    the device's preset (CPU or GPU sizes), then a named one (``--preset``);
+``preflight(cfg, data)``
+    runs the model once on the prepared data before any folder exists;
 ``prepare(cfg, data=None, parts=())``
     loads the input before any work (its result is passed to ``run`` as
     ``data=``), so missing data stops the run before the folder exists;
@@ -33,16 +36,6 @@ Optional parts, used when present:
     the config inside a run whose experiments write to ``folders`` (letter
     -> folder): how an experiment reads another's output of the same run
     (C evaluates that run's B).
-``render_figures(run_dir)``
-    redraws every figure from the saved arrays (``--report``);
-``config_from_run(run_dir)``
-    the Config a folder was made with;
-``resume``
-    ``run(..., resume=True)`` continues an interrupted folder, keeping every
-    finished job;
-``STABLE_FIGURES``
-    the headline figures ``docs/refresh_figures.py`` copies to ``docs/figures/``
-    (runs themselves write only into their own folder).
 
 ``main.py`` derives its ``--experiment`` choices and the order of ``all`` from
 :data:`MODULES`; nothing else lists the experiments.
