@@ -10,8 +10,8 @@ heat map, evaluation batches of 1,000.
   model over every curve of the preset (Gaussian, high-/low-pass, band
   noise, low-/high-pass filtered sets), as each model's job runs it: the
   job makes its perturbed sets and evaluates them through
-  ``utils.training.evaluate``. Images/s over the whole calls (noise and
-  filters included) and over their evaluation time alone.
+  ``utils.frequency.robustness_curves``. Images/s over the whole calls
+  (noise and filters included).
 * ``C heat map``: ``fourier_heatmap`` on 50 images x 514 bases, per model.
 * ``bare forward``: ``model(x)`` under ``torch.inference_mode`` on one
   already-normalised channels_last tensor, the same number of images in
@@ -73,15 +73,12 @@ def main(argv=None) -> None:
     print(f"# data {data.dataset_id}; {len(models)} SmallCNN {b_cfg.widths}; curves: {n_sets} sets "
           f"x {len(idx)} images; heat map: {len(hidx)} images x {n_bases} bases; batch {bs}")
 
-    eval_only: list[float] = []
-
     def c_curves() -> float:
         t0 = time.perf_counter()
         outs = [exp_c.evaluate_curves(m, curves, x01, y, idx, batch_size=bs, ev=ev)
                 for m in models.values()]
         wall = time.perf_counter() - t0
         images = sum(o["images"] for o in outs)
-        eval_only.append(images / sum(o["eval_seconds"] for o in outs))
         return images / wall
 
     xn = ((x01 - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -119,12 +116,10 @@ def main(argv=None) -> None:
 
     bare_curves()  # warm-up
     c_heatmap()
-    eval_only.clear()
     res = interleave({"C curves (evaluate_curves), whole call": c_curves,
                       "bare forward, curve images": bare_curves,
                       "C heat map, s per model": c_heatmap,
                       "bare forward, heat-map images, s per model": bare_heatmap}, args.repeats)
-    res = {"C curves, evaluation time only": eval_only, **res}
     curves_ref = res["bare forward, curve images"]
     rows = [[n, spread(v).format(",.0f"), round_ratios(v, curves_ref).format(".3f")]
             for n, v in res.items() if "heat" not in n]
@@ -138,7 +133,6 @@ def main(argv=None) -> None:
                 ["variant", "s/model", "images/s", "bare / this"], rows)
     print()
     for name, num, den in (("C curves, whole call / bare", res["C curves (evaluate_curves), whole call"], curves_ref),
-                           ("C curves, evaluation only / bare", eval_only, curves_ref),
                            ("C heat map / bare (speed)", heat_ref, res["C heat map, s per model"])):
         r = round_ratios(num, den)
         print(f"{name}: {r.format('.3f')}  {verdict(r.median, TARGET)}")

@@ -242,3 +242,45 @@ def test_auc_and_spearman_known_answers():
 def test_validate_rejects_bad_fields(change):
     with pytest.raises(ValueError, match=next(iter(change))):
         exp_c.validate(dataclasses.replace(exp_c.Config(), **change))
+
+
+def _old_evaluate_curves(model, curves, x01, y, idx, *, batch_size, ev):
+    """C's own loop before it called the library (kept here as the reference):
+    training.evaluate on the clean images and on each whole perturbed set."""
+    from utils import training
+    out = {"clean_eval": training.evaluate(model, x01, y, batch_size=batch_size, **ev)}
+    clean = out["clean_eval"]
+    for c in curves:
+        acc, loss = np.empty(len(c.levels)), np.empty(len(c.levels))
+        for j in range(len(c.levels)):
+            r = clean if j == 0 and c.clean_first else training.evaluate(
+                model, c.perturb(x01, idx, j), y, batch_size=batch_size, **ev)
+            acc[j], loss[j] = r["acc"], r["loss"]
+        out[f"acc_{c.name}"], out[f"loss_{c.name}"] = acc, loss
+    out["clean_eval"] = clean["acc"]
+    return out
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_curves_through_the_library_equal_cs_own_loop(channels_last):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(), nn.Dropout(0.3),
+                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x01 = torch.rand(30, 3, 32, 32)
+    y = torch.randint(0, 10, (30,))
+    idx = torch.arange(200, 230)
+    ev = dict(mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), device=torch.device("cpu"),
+              amp_dtype=None, channels_last=channels_last)
+    cfg = dataclasses.replace(exp_c.Config().quick(), corruptions=True)
+    curves = exp_c.make_curves(cfg, 32)
+    new = exp_c.evaluate_curves(model, curves, x01, y, idx, batch_size=11, ev=ev)
+    old = _old_evaluate_curves(model, curves, x01, y, idx, batch_size=11, ev=ev)
+    assert new["clean_eval"] == old["clean_eval"]
+    assert new["images"] == 30 * (1 + sum(len(c.levels) - c.clean_first for c in curves))
+    for c in curves:
+        for what in ("acc", "loss"):
+            np.testing.assert_array_equal(new[f"{what}_{c.name}"], old[f"{what}_{c.name}"],
+                                          err_msg=f"{what}_{c.name}")
+    assert len({float(v) for v in new["loss_gaussian"]}) > 1  # the noise changed something
