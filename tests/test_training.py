@@ -386,18 +386,10 @@ def test_evaluate_matches_manual_computation(data):
     manual_loss = float(nn.functional.cross_entropy(logits, y))
     model.modes.clear()
 
-    seen = []
-
-    def transform(x01, idx):
-        seen.append((float(x01.min()), float(x01.max()), x01.dtype, idx.clone()))
-        return x01
-    r = evaluate(model, x, y, mean=MEAN, std=STD, batch_size=32, transform=transform, device="cpu")
+    r = evaluate(model, x, y, mean=MEAN, std=STD, batch_size=32, device="cpu")
     assert r["n"] == 70 and r["correct"] == manual_correct and r["acc"] == manual_correct / 70
     assert r["loss"] == pytest.approx(manual_loss, rel=1e-5)
-    assert all(lo >= 0 and hi <= 1 and dt == torch.float32 for lo, hi, dt, _ in seen)
-    assert torch.equal(torch.cat([s[3] for s in seen]), torch.arange(70))
-    assert [len(s[3]) for s in seen] == [32, 32, 6]
-    assert model.modes == [(False, True)] * 3 and model.training  # mode restored
+    assert model.modes == [(False, True)] * 3 and model.training  # 3 batches; mode restored
 
     preds = predict(model, x, mean=MEAN, std=STD, batch_size=32, device="cpu")
     assert preds.dtype == torch.int64 and torch.equal(preds, logits.argmax(1))
@@ -406,17 +398,56 @@ def test_evaluate_matches_manual_computation(data):
     assert r_float["correct"] == manual_correct
 
 
-def test_evaluate_transform_acts_before_normalisation(data):
+def _old_evaluate(model, x, y, *, batch_size, channels_last):
+    """The engine's own evaluation loop before it used the library's Predictor
+    (kept here as the reference): uint8 -> float in the layout pass, in-place
+    normalisation, float32 logits, float64 loss total."""
+    dtype = next(model.parameters()).dtype
+    mean = torch.tensor(MEAN, dtype=torch.float64).to(dtype).reshape(1, 3, 1, 1)
+    std = torch.tensor(STD, dtype=torch.float64).to(dtype).reshape(1, 3, 1, 1)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    loss, correct, preds = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.int64), []
+    was = model.training
+    model.eval()
+    with torch.inference_mode():
+        for s in range(0, x.shape[0], batch_size):
+            xb = x[s:s + batch_size]
+            xb = (xb.to(dtype, memory_format=fmt).div_(255.0) if xb.dtype == torch.uint8
+                  else xb.to(dtype, memory_format=fmt, copy=True))
+            logits = model(xb.sub_(mean).div_(std)).float()
+            yb = y[s:s + batch_size]
+            loss += torch.nn.functional.cross_entropy(logits, yb, reduction="sum").to(loss.dtype)
+            correct += (logits.argmax(1) == yb).sum()
+            preds.append(logits.argmax(1))
+    model.train(was)
+    n, hits = x.shape[0], int(correct)
+    return {"loss": float(loss) / n, "acc": hits / n, "n": n, "correct": hits}, torch.cat(preds)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("as_float", [False, True])
+def test_evaluate_through_the_library_forward_equals_the_old_loop(data, channels_last, as_float):
     x, y = data
-    model = tiny_model().eval()
-    black = evaluate(model, torch.zeros_like(x), y, mean=MEAN, std=STD, device="cpu")
-    # the transform maps every pixel to 0 in [0, 1] units: must equal black images
-    zeroed = evaluate(model, x, y, mean=MEAN, std=STD, device="cpu",
-                      transform=lambda x01, idx: x01.mul_(0))
-    assert zeroed == black
-    assert x.max() > 0  # the in-place transform did not touch the caller's images
-    with pytest.raises(ValueError, match="transform"):
-        evaluate(model, x, y, mean=MEAN, std=STD, device="cpu", transform=lambda a, i: a[:1])
+    x = torch.cat([x, x[:7]])  # 71 images: a partial last batch
+    y = torch.cat([y, y[:7]])
+    x = x.float().div_(255) if as_float else x
+    model = tiny_model(dropout=0.3)
+    run(model, *data, epochs=1)  # trained weights, batch-norm statistics set
+    model = model.to(memory_format=torch.channels_last) if channels_last else model
+    old, old_preds = _old_evaluate(model, x, y, batch_size=16, channels_last=channels_last)
+    kw = dict(mean=MEAN, std=STD, batch_size=16, device="cpu", channels_last=channels_last)
+    assert evaluate(model, x, y, **kw) == old
+    assert torch.equal(predict(model, x, **kw), old_preds)
+    assert model.training  # the caller's mode is kept
+
+
+def test_evaluate_refuses_non_finite_logits(data):
+    x, y = data
+    model = tiny_model()
+    with torch.no_grad():
+        model.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="model: produced non-finite logits"):
+        evaluate(model, x, y, mean=MEAN, std=STD, device="cpu")
 
 
 def test_evaluate_rejects_bf16_on_cpu(data):

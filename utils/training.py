@@ -26,8 +26,8 @@ from torch import nn
 
 from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
                          make_schedule)
-from utils.frequency._eval import check_amp as _check_amp  # one rule for engine and library
-from utils.frequency._eval import eval_mode as _eval_mode
+# one forward for evaluation and one set of rules for engine and library
+from utils.frequency._eval import Predictor, channel_stats, check_amp, check_batch_size, eval_mode
 from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
@@ -119,15 +119,6 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
-def _stats(values, channels: int, name: str, device, dtype) -> torch.Tensor:
-    t = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
-    if t.numel() != channels or not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: expected {channels} finite values (one per channel), got {values!r}")
-    if name == "std" and not bool((t > 0).all()):
-        raise ValueError(f"std: expected positive values, got {values!r}")
-    return t.to(device=device, dtype=dtype).reshape(1, channels, 1, 1)
-
-
 def _unit_float(x: torch.Tensor, dtype: torch.dtype,
                 memory_format: torch.memory_format = torch.preserve_format) -> torch.Tensor:
     """Float pixels in [0, 1] in ``memory_format``; always a new tensor, so a
@@ -192,7 +183,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     Returned ``loss`` is the mean cross-entropy; ``objective`` adds the penalty.
     """
     device = torch.device(device)
-    _check_amp(amp_dtype, device)
+    check_amp(amp_dtype, device)
     _check_images(x)
     _check_labels(y, x.shape[0])
     for name, t in (("x", x), ("y", y)):
@@ -210,8 +201,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     augment = augment or regimen.augmenter()
     penalised = regimen.penalised(model) if regimen.has_penalty else []
     dtype = _model_dtype(model)
-    mean_t = _stats(mean, x.shape[1], "mean", device, dtype)
-    std_t = _stats(std, x.shape[1], "std", device, dtype)
+    mean_t = channel_stats(mean, x.shape[1], "mean", device, dtype)
+    std_t = channel_stats(std, x.shape[1], "std", device, dtype)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     order = torch.randperm(n, generator=torch.Generator().manual_seed(stream_seed(seed, epoch, "order")))
@@ -275,61 +266,32 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
             "images_per_s": images / seconds, "lr": float(optimizer.param_groups[0]["lr"])}
 
 
-def _batches(model, x, *, mean, std, batch_size, transform, device, amp_dtype, channels_last):
-    """Logits of ``x`` in order, batch by batch: ``(logits, start, stop)``."""
-    device = torch.device(device)
-    _check_amp(amp_dtype, device)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    dtype = _model_dtype(model)
-    mean_t = _stats(mean, x.shape[1], "mean", device, dtype)
-    std_t = _stats(std, x.shape[1], "std", device, dtype)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    for start in range(0, x.shape[0], batch_size):
-        stop = min(start + batch_size, x.shape[0])
-        xb = x[start:stop].to(device, non_blocking=True)
-        if transform is None:
-            # As in train_one_epoch: the layout set in the dtype pass, then in place.
-            xb = _unit_float(xb, dtype, memory_format).sub_(mean_t).div_(std_t)
-        else:
-            x01 = _unit_float(xb, dtype)
-            shape = x01.shape
-            x01 = transform(x01, torch.arange(start, stop))
-            if not isinstance(x01, torch.Tensor) or x01.shape != shape:
-                raise ValueError(f"transform: expected it to return a tensor of shape {tuple(shape)}, "
-                                 f"got {type(x01).__name__} {tuple(getattr(x01, 'shape', ()))}")
-            # Not in place: the transform may return a tensor it keeps.
-            xb = ((x01.to(dtype) - mean_t) / std_t).contiguous(memory_format=memory_format)
-        with _autocast(device, amp_dtype):
-            logits = model(xb)
-        yield logits.float(), start, stop
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequence[float],
-             std: Sequence[float], batch_size: int = 1000, transform: Callable | None = None,
-             device: torch.device | str, amp_dtype: torch.dtype | None = None,
-             channels_last: bool = False) -> dict:
+             std: Sequence[float], batch_size: int = 1000, device: torch.device | str,
+             amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> dict:
     """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``:
     ``{loss, acc, n, correct}``, in eval mode under ``torch.inference_mode``
     (the model's train/eval mode is restored afterwards).
 
     x: ``(N, C, H, W)`` uint8 or float in [0, 1], on any device (moved batch
-    by batch); y: ``(N,)`` int64. ``transform(x01, idx) -> x01`` is applied
-    to float [0, 1] batches BEFORE normalisation (docs/DEFINITIONS.md: noise and
-    filters act on pixels, never on normalised inputs); ``idx`` holds the
-    absolute indices ``start..stop-1`` of the batch's images (int64 on the
-    CPU), so per-image noise can be the same whatever the batching.
+    by batch); y: ``(N,)`` int64. The forward is the library's
+    (:class:`utils.frequency._eval.Predictor`, also behind the robustness
+    curves and the heat map), so the two agree bitwise; it raises ValueError
+    naming the model when its logits are not finite. Perturbed or filtered
+    copies of a test set: :func:`utils.frequency.robustness_curves`.
     """
     _check_images(x)
     _check_labels(y, x.shape[0])
     device = torch.device(device)
+    bs = check_batch_size(batch_size)
+    forward = Predictor(model, x.shape[1], mean=mean, std=std, device=device, amp_dtype=amp_dtype,
+                        channels_last=channels_last)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    with _eval_mode(model):
-        for logits, start, stop in _batches(model, x, mean=mean, std=std, batch_size=batch_size,
-                                            transform=transform, device=device, amp_dtype=amp_dtype,
-                                            channels_last=channels_last):
-            yb = y[start:stop].to(device, non_blocking=True)
+    with eval_mode(model):
+        for start in range(0, x.shape[0], bs):
+            logits = forward.logits(x[start:start + bs])
+            yb = y[start:start + bs].to(device, non_blocking=True)
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").to(loss_sum.dtype)
             correct += (logits.argmax(1) == yb).sum()
     n, hits = x.shape[0], int(correct)
@@ -337,15 +299,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],
-            batch_size: int = 1000, transform: Callable | None = None, device: torch.device | str,
+            batch_size: int = 1000, device: torch.device | str,
             amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> torch.Tensor:
     """Predicted classes, int64 ``(N,)`` on the CPU; batching, eval mode and
-    ``transform`` exactly as in :func:`evaluate`."""
+    forward exactly as in :func:`evaluate`."""
     _check_images(x)
-    preds = []
-    with _eval_mode(model):
-        for logits, _, _ in _batches(model, x, mean=mean, std=std, batch_size=batch_size,
-                                     transform=transform, device=device, amp_dtype=amp_dtype,
-                                     channels_last=channels_last):
-            preds.append(logits.argmax(1))
-    return torch.cat(preds).cpu()
+    bs = check_batch_size(batch_size)
+    forward = Predictor(model, x.shape[1], mean=mean, std=std, device=torch.device(device),
+                        amp_dtype=amp_dtype, channels_last=channels_last)
+    with eval_mode(model):
+        return torch.cat([forward(x[start:start + bs]) for start in range(0, x.shape[0], bs)])

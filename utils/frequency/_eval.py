@@ -1,15 +1,14 @@
-"""The minimal evaluation loop of the model-facing tools (heat map,
-robustness curves): normalise [0, 1] pixels, forward in eval mode, argmax.
+"""The one evaluation forward of the repository: normalise [0, 1] (or uint8)
+pixels, forward in eval mode, float32 logits, argmax. The library's
+model-facing tools (heat map, robustness curves) and the engine's
+``utils.training.evaluate`` / ``predict`` all go through :class:`Predictor`.
 
-Why a copy of a few lines of ``utils.training`` instead of an import: this
-package stays pure numpy/torch and importable on its own (a notebook that
-only wants spectra must not pull in the training engine, its optimiser rules
-and its data hooks), and importing the engine from here would make the
-library depend on the application built on it. The arithmetic is the
-engine's, op for op (one copy to the model's dtype and memory format, then
-``sub_(mean).div_(std)`` in place, optional autocast, ``logits.float()``),
-so predictions are bitwise those of ``utils.training.predict`` on the same
-batches; ``tests/test_library_heatmap.py`` checks it.
+It lives here, not in ``utils.training``, so that this package stays pure
+numpy/torch and importable on its own (a notebook that only wants spectra
+must not pull in the training engine); the engine imports it. Its ops are
+the training step's, in its order (one copy to the model's dtype and memory
+format, then ``sub_(mean).div_(std)`` in place, optional autocast,
+``logits.float()``).
 """
 
 from __future__ import annotations
@@ -141,13 +140,17 @@ class Predictor:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def logits(self, x01: torch.Tensor) -> torch.Tensor:
-        """``x01``: ``(N, C, H, W)`` float in [0, 1] -> float32 logits
+        """``x01``: ``(N, C, H, W)`` float in [0, 1] (or uint8 0..255) -> float32 logits
         ``(N, classes)`` on the model's device. Raises ValueError naming the
         model when they are not ``(N, classes)`` or not all finite: the
         argmax of a NaN is class 0, not a prediction."""
         xb = x01.to(self.device, non_blocking=True)
-        # The engine's ops in its order: copy to dtype and layout, then in place.
-        xb = xb.to(self.dtype, memory_format=self.memory_format, copy=True)
+        # The training step's ops in its order: one copy to dtype and layout
+        # (uint8 0..255 scaled in place), then normalised in place.
+        if xb.dtype == torch.uint8:
+            xb = xb.to(self.dtype, memory_format=self.memory_format).div_(255.0)
+        else:
+            xb = xb.to(self.dtype, memory_format=self.memory_format, copy=True)
         xb = xb.sub_(self.mean).div_(self.std)
         if self.amp_dtype is None:
             logits = self.model(xb)
