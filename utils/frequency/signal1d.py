@@ -240,33 +240,18 @@ def learning_times(delta, steps, eps: float = 0.1, window_checkpoints: int = 5,
     return r.t, r.state == LearningState.LEARNED
 
 
-def _rank(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank."""
-    order = np.argsort(a, kind="mergesort")
-    ranks = np.empty(a.size, dtype=np.float64)
-    sorted_a = a[order]
-    i = 0
-    while i < a.size:
-        j = i
-        while j + 1 < a.size and sorted_a[j + 1] == sorted_a[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
 def spearman(a, b) -> float:
-    """Spearman rank correlation of two 1D samples (average ranks for ties);
-    NaN when either sample is constant."""
+    """Spearman rank correlation of two 1D samples (``scipy.stats.spearmanr``:
+    average ranks for ties); NaN when either sample is constant."""
+    from scipy import stats  # lazy, as in heatmap.py: importing the library stays light
+
     a = as_float_array(a, "a").ravel()
     b = as_float_array(b, "b").ravel()
     if a.size != b.size or a.size < 2:
         raise ValueError(f"a, b: expected equal sizes >= 2, got {a.size} and {b.size}")
-    ra, rb = _rank(a), _rank(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:  # scipy would warn and return NaN
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
 
 
 def spectral_bias_order(ks, t, learned, horizon: float, min_learned: int = 3) -> float:
