@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from utils import runs, stats
+from utils.tables import interval
 from utils.report.dose_overlay import SWEEP
 from utils.visualization.dose import plot_dose_heatmap, plot_dose_panels
 
@@ -155,9 +156,9 @@ def a_table(run_dir: Path, z) -> dict | None:
             g = stats.summarize(r["gain"][i, :, j])
             rows.append([f"{v:g}" if isinstance(v, float) else str(v), k,
                          f"{int(r['learned'][i, :, j].sum())}/{r['learned'].shape[1]}",
-                         (f"{d['mean']:+.0f} [{d['lo']:+.0f}, {d['hi']:+.0f}] (n={d['n']})"
+                         (f"{interval(d, '+.0f')} (n={d['n']})"
                           if d["n"] else "n/a (not learned)"),
-                         f"{g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}]"])
+                         interval(g)])
     return {"title": f"Dose-response over {r['knob']}: delay of t_k against the baseline of the "
                      "same seed (seeds where both learned k) and final gain, mean [95% interval]",
             "columns": [r["knob"], "k", "learned", "delay (steps)", "final gain"], "rows": rows}
@@ -231,11 +232,11 @@ def b_table(run_dir: Path, z) -> dict | None:
               if "ig_hff" in z else None)
         rows.append([f"{v:g}" if isinstance(v, float) else str(v),
                      "-" if ig is None or not np.isfinite(ig["mean"]) else
-                     f"{ig['mean']:+.3f} [{ig['lo']:+.3f}, {ig['hi']:+.3f}]",
+                     interval(ig, "+.3f"),
                      "0 (baseline)" if ssr is None else
-                     f"{ssr['mean']:+.3f} [{ssr['lo']:+.3f}, {ssr['hi']:+.3f}]",
-                     f"{hff['mean']:.3f} [{hff['lo']:.3f}, {hff['hi']:.3f}]",
-                     f"{d_acc['mean']:+.3f} [{d_acc['lo']:+.3f}, {d_acc['hi']:+.3f}]"])
+                     interval(ssr, "+.3f"),
+                     interval(hff),
+                     interval(d_acc, "+.3f")])
     return {"title": f"Dose-response over {knob} (last epoch): input-gradient HFF minus the "
                      "baseline's of the same seed, conv1's normalized SSR vs that baseline, "
                      "conv1's HFF, and test accuracy minus the baseline's, mean [95% interval]",

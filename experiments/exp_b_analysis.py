@@ -14,7 +14,7 @@ import torch
 
 from utils import frequency as fq
 from utils import runs, stats, tidy, verdicts as vd
-from utils.tables import format_table
+from utils.tables import format_table, interval
 from utils.visualization import exp_b as viz
 
 ARRAYS = "exp_b_arrays.npz"
@@ -61,14 +61,15 @@ def _stack_or_nan(results: dict, arms, seeds, key: str, shape=()) -> np.ndarray:
     return np.full((len(arms), len(seeds), len(first), *shape), np.nan)
 
 
-def ci_text(d: dict, fmt: str = "{:+.3f}") -> str:
-    """``mean [lo, hi]``, or the mean with "n = 1, no interval" when fewer than
-    two seeds were finite (utils.stats leaves lo/hi NaN then)."""
+def ci_text(d: dict, fmt: str = "+.3f") -> str:
+    """``mean [lo, hi]`` (:func:`utils.tables.interval`), or the mean with
+    "n = 1, no interval" when fewer than two seeds were finite (utils.stats
+    leaves lo/hi NaN then)."""
     if not np.isfinite(d["mean"]):
         return "n/a"
     if not (np.isfinite(d["lo"]) and np.isfinite(d["hi"])):
-        return f"{fmt.format(d['mean'])} (n = {d['n']}, no interval)"
-    return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
+        return f"{d['mean']:{fmt}} (n = {d['n']}, no interval)"
+    return interval(d, fmt)
 
 
 def findings_b(per_arm: dict, dataset_id: str, near_chance=()) -> list[dict]:
@@ -185,11 +186,11 @@ def analyse_and_save(cfg, data, arms, results: dict, run_dir: Path) -> dict:
     ci = ci_text
     rows = []
     for name, e in per_arm.items():
-        rows.append([name, ci(e["final_test_acc"], "{:.3f}"),
-                     ci(e["input_gradient_hff_final"], "{:.3f}"),
+        rows.append([name, ci(e["final_test_acc"], ".3f"),
+                     ci(e["input_gradient_hff_final"], ".3f"),
                      ci(e["input_gradient_hff_vs_baseline"])
                      if "input_gradient_hff_vs_baseline" in e else "-",
-                     ci(e["hff_final"], "{:.3f}"), ci(e["ssr_time_norm"]), ci(e["ssr_time_abs"]),
+                     ci(e["hff_final"], ".3f"), ci(e["ssr_time_norm"]), ci(e["ssr_time_abs"]),
                      ci(e["ssr_vs_baseline_norm"]) if "ssr_vs_baseline_norm" in e else "-",
                      ci(e["ssr_vs_baseline_abs"]) if "ssr_vs_baseline_abs" in e else "-"])
     warnings = list(data.notes)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats as sps
 
 from utils import stats, tidy, verdicts as vd
-from utils.tables import format_table
+from utils.tables import format_table, interval
 from utils.visualization import exp_c as viz
 
 ARRAYS = "exp_c_arrays.npz"
@@ -70,12 +70,12 @@ def relative_auc(x, acc, clean, chance: float) -> np.ndarray:
     return auc(x, rel)
 
 
-def _ci(d: dict, fmt: str = "{:.3f}") -> str:
+def _ci(d: dict, fmt: str = ".3f") -> str:
     if not np.isfinite(d["mean"]):
         return "n/a"
     if not (np.isfinite(d["lo"]) and np.isfinite(d["hi"])):
-        return f"{fmt.format(d['mean'])} (n = {d['n']}, no interval)"
-    return f"{fmt.format(d['mean'])} [{fmt.format(d['lo'])}, {fmt.format(d['hi'])}]"
+        return f"{d['mean']:{fmt}} (n = {d['n']}, no interval)"
+    return interval(d, fmt)
 
 
 def write_tidy(run_dir: Path) -> Path:
@@ -242,16 +242,16 @@ def summarise(z) -> dict:
             rows_cue.append([arm] + [_ci(e["cue_conflict"][k]) for k in d["cue"]])
         if d["base"] is not None and a != d["base"]:
             p = e["vs_baseline"] = vs_baseline(z, d, a)
-            rows_dauc.append([arm, _ci(p["clean_acc"], "{:+.3f}")]
-                             + [_ci(p["auc"][c], "{:+.3f}") for c in curves]
-                             + [_ci(p["heatmap_error_low"], "{:+.3f}"),
-                                _ci(p["heatmap_error_high"], "{:+.3f}")])
-            rows_drel.append([arm] + [_ci(p["relative_acc_at_strongest"][c], "{:+.3f}")
+            rows_dauc.append([arm, _ci(p["clean_acc"], "+.3f")]
+                             + [_ci(p["auc"][c], "+.3f") for c in curves]
+                             + [_ci(p["heatmap_error_low"], "+.3f"),
+                                _ci(p["heatmap_error_high"], "+.3f")])
+            rows_drel.append([arm] + [_ci(p["relative_acc_at_strongest"][c], "+.3f")
                                       for c in noise]
-                             + [_ci(p["relative_auc"][c], "{:+.3f}") for c in noise])
+                             + [_ci(p["relative_auc"][c], "+.3f") for c in noise])
             if "band_profile" in p:
                 bp = p["band_profile"]
-                rows_dband.append([arm] + [_ci({"mean": m, "lo": lo, "hi": hi, "n": n}, "{:+.3f}")
+                rows_dband.append([arm] + [_ci({"mean": m, "lo": lo, "hi": hi, "n": n}, "+.3f")
                                            for m, lo, hi, n in zip(bp["mean"], bp["lo"], bp["hi"],
                                                                    bp["n"])])
         per_arm[arm] = e

@@ -71,6 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from utils import stats
+from utils.tables import interval
 
 VERDICTS = ("supported", "contradicted", "absent", "undetermined")
 ALPHA = 0.05
@@ -230,7 +231,7 @@ def _test_family(st: Statistic, arms: list[dict], key: str, alpha: float, level:
 
 def _numbers(st: Statistic, s: dict) -> str:
     if s["n"] >= 2 and math.isfinite(s["lo"]):
-        return (f"{st.name} {_fmt(s['mean'])} [{_fmt(s['lo'])}, {_fmt(s['hi'])}] "
+        return (f"{st.name} {interval(s, '+.3f')} "
                 f"(95% t-interval over n = {s['n']} seeds)")
     return (f"{st.name} {_fmt(s['mean'])} from n = {s['n']} finite seed"
             f"{'' if s['n'] == 1 else 's'}: no interval")
@@ -343,7 +344,7 @@ def _ci_text(mean, lo, hi, n) -> str:
         return "n/a"
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return f"{_fmt(mean)} (n = {n}, no interval)"
-    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+    return interval({"mean": mean, "lo": lo, "hi": hi}, "+.3f")
 
 
 def mde_text(f: dict) -> str:
