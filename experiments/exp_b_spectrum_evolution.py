@@ -272,10 +272,27 @@ def conv_layers(model: torch.nn.Module) -> dict[str, torch.nn.Conv2d]:
     return every_conv(model)
 
 
-def input_resolutions(model: torch.nn.Module, shape, device) -> dict[str, int]:
-    """Spatial size of each conv layer's input (kernels are padded to it)."""
-    from utils.frequency import conv_input_resolutions
-    return conv_input_resolutions(model, shape, device=device)
+def spectrum_tracker(model: torch.nn.Module, shape, cfg: Config):
+    """The library's tracker of conv1 (every conv layer that runs, with
+    ``track_all_convs``), kernels padded to each layer's input size. It keeps
+    only the latest weights: the job saves its own history every epoch."""
+    from utils.frequency import SpectrumTracker, conv_input_resolutions
+    layers = list(conv_input_resolutions(model, shape)) if cfg.track_all_convs else ["conv1"]
+    return SpectrumTracker(model, layers, input_shape=shape, cutoff=cfg.hff_cutoff,
+                           keep_weights=False)
+
+
+def spectra_record(tracker, epoch: int, all_convs: bool) -> dict:
+    """One epoch's entry of the history: conv1's weights (float32, on the
+    CPU; its spectra, HFF and SSR come from them in exp_b_analysis) and,
+    with ``all_convs``, every tracked layer's ring energies
+    (``conv_spec/<name>``: power averaged over kernels)."""
+    tracker.snapshot(epoch)
+    latest = tracker.latest()
+    rec = {"conv1": latest["conv1"]["weight"]}
+    if all_convs:
+        rec.update({f"conv_spec/{name}": v["energy"] for name, v in latest.items()})
+    return rec
 
 
 def input_grad_indices(cfg: Config, n_test: int) -> np.ndarray:
@@ -349,7 +366,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     The history file (weights and metrics per epoch) and the checkpoint are
     both written atomically after every epoch, history first, so a resumed
     job continues from the checkpoint's epoch with an identical result."""
-    from utils.frequency import input_gradient_spectrum, radial_power_spectrum
+    from utils.frequency import input_gradient_spectrum
 
     device = torch.device(cfg.device)
     settings = training.device_settings(device)
@@ -364,7 +381,7 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     key = job_key(cfg, data, arm, seed, torch.get_num_threads())
     meta = {**checkpoint_meta(cfg, data, arm, seed), "job_key": key}
     ckpt_path, hist_path = job_paths(run_dir, arm, seed)
-    res = input_resolutions(model, data.image_shape, device) if cfg.track_all_convs else {}
+    tracker = spectrum_tracker(model, data.image_shape, cfg)
     eval_kw = dict(mean=data.mean, std=data.std, batch_size=cfg.eval_batch_size, device=device,
                    amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"])
     ig_idx = torch.from_numpy(input_grad_indices(cfg, x_te.shape[0]))
@@ -379,15 +396,11 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
         rec = {"epoch": epoch, "test_acc": ev["acc"], "test_loss": ev["loss"],
                "train_acc": tr["acc"] if tr else float("nan"),
                "train_loss": tr["loss"] if tr else float("nan"),
-               "conv1": model.conv1.weight.detach().float().cpu().numpy().copy()}
+               **spectra_record(tracker, epoch, cfg.track_all_convs)}
         if len(ig_idx):
             ig = input_gradient_spectrum(model, ig_x, ig_y, cutoff=cfg.hff_cutoff,
                                          batch_size=min(cfg.eval_batch_size, 256), device=device)
             rec.update(ig_hff=ig.hff, ig_energy=ig.energy, ig_hff_images=ig.hff_per_image)
-        for name, res_name in res.items():
-            w = dict(model.named_modules())[name].weight.detach()
-            rec[f"conv_spec/{name}"] = radial_power_spectrum(
-                w, pad_to=res_name, reduce="mean", dtype=torch.float64).energy.cpu().numpy()
         return rec
 
     history: list[dict] = []

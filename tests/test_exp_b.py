@@ -204,3 +204,36 @@ def test_study_preset_gives_b_and_c_ten_seeds_on_top_of_the_device_preset():
     for mod in (exp_b, exp_c):
         with pytest.raises(ValueError, match="preset"):
             mod.preset(mod.Config(), "cpu", "huge")
+
+
+@pytest.mark.parametrize("all_convs", [False, True])
+def test_spectra_through_the_tracker_equal_bs_own_snapshot(all_convs):
+    """The history entries B writes through utils.frequency.SpectrumTracker are
+    bitwise those of B's own snapshot before it (kept here as the reference)."""
+    from models.cnn import SmallCNN
+    from utils.frequency import conv_input_resolutions, radial_power_spectrum
+
+    def old_record(model):
+        rec = {"conv1": model.conv1.weight.detach().float().cpu().numpy().copy()}
+        if all_convs:
+            for name, r in conv_input_resolutions(model, (3, 32, 32), device="cpu").items():
+                w = dict(model.named_modules())[name].weight.detach()
+                rec[f"conv_spec/{name}"] = radial_power_spectrum(
+                    w, pad_to=r, reduce="mean", dtype=torch.float64).energy.cpu().numpy()
+        return rec
+
+    torch.manual_seed(0)
+    model = SmallCNN(widths=(4, 8, 8))
+    cfg = dataclasses.replace(exp_b.Config(), track_all_convs=all_convs)
+    tracker = exp_b.spectrum_tracker(model, (3, 32, 32), cfg)
+    for epoch in range(3):
+        new, old = exp_b.spectra_record(tracker, epoch, all_convs), old_record(model)
+        assert sorted(new) == sorted(old) and len(old) == (4 if all_convs else 1)
+        for key in old:
+            assert new[key].dtype == old[key].dtype, key
+            np.testing.assert_array_equal(new[key], old[key], err_msg=key)
+        with torch.no_grad():  # the next "epoch": every weight moves
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+    with pytest.raises(ValueError, match="keep_weights"):  # only the latest weights are kept
+        tracker.ssr()

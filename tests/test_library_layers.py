@@ -1,6 +1,8 @@
 """utils.frequency per-layer weight spectra and SpectrumTracker, on the
 project's models and on torchvision's ImageNet ResNet-18 (no weights)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -73,8 +75,11 @@ def test_weight_spectra_of_every_conv_of_resnet18(resnet):
 
 def test_experiment_b_uses_the_library():
     model = SmallCNN(widths=(4, 8, 8))
-    assert exp_b.input_resolutions(model, (3, 32, 32), "cpu") == \
-        {"conv1": 32, "blocks.0": 16, "blocks.4": 8}
+    cfg = dataclasses.replace(exp_b.Config(), track_all_convs=True)
+    tracker = exp_b.spectrum_tracker(model, (3, 32, 32), cfg)
+    assert isinstance(tracker, fq.SpectrumTracker)
+    assert tracker.P == {"conv1": 32, "blocks.0": 16, "blocks.4": 8}
+    assert list(exp_b.spectrum_tracker(model, (3, 32, 32), exp_b.Config()).P) == ["conv1"]
     assert list(exp_b.conv_layers(model)) == ["conv1", "blocks.0", "blocks.4"]
 
 
@@ -134,6 +139,30 @@ def test_tracker_known_answers_halving_and_blurring():
     np.testing.assert_allclose(tracker.ssr()["blocks.0"].ssr_abs, 0.0, atol=1e-12)  # untouched
     ref = fq.radial_power_spectrum(w0, pad_to=32, reduce="mean", dtype=torch.float64)
     np.testing.assert_allclose(tracker.energy()["conv1"][0], ref.energy.numpy(), rtol=1e-12)
+
+
+def test_tracker_latest_and_keep_weights_false():
+    """``latest()`` is the last snapshot's weights, energies and HFF; with
+    keep_weights=False only that snapshot's weights stay and SSR is refused."""
+    torch.manual_seed(0)
+    model = SmallCNN(widths=(4, 8), k1=5)
+    keep = fq.SpectrumTracker(model, "conv1", input_shape=(3, 32, 32))
+    light = fq.SpectrumTracker(model, "conv1", input_shape=(3, 32, 32), keep_weights=False)
+    for step in (0, 5):
+        hk, hl = keep.snapshot(step), light.snapshot(step)
+        with torch.no_grad():
+            model.conv1.weight.mul_(0.5)
+    last = light.latest()["conv1"]
+    assert hl["conv1"] == hk["conv1"] == last["hff"]
+    np.testing.assert_array_equal(last["weight"], model.conv1.weight.detach().numpy() * 2)
+    np.testing.assert_array_equal(last["energy"], keep.energy()["conv1"][-1])
+    np.testing.assert_array_equal(light.hff()["conv1"], keep.hff()["conv1"])
+    assert len(light._weights["conv1"]) == 1 and len(keep._weights["conv1"]) == 2
+    for method in (light.ssr, light.as_arrays):
+        with pytest.raises(ValueError, match="keep_weights"):
+            method()
+    with pytest.raises(ValueError, match="keep_weights"):
+        fq.SpectrumTracker(model, "conv1", input_shape=(3, 32, 32), keep_weights="no")
 
 
 def test_tracker_in_a_training_loop_and_saved_arrays(tmp_path, one_thread):

@@ -40,13 +40,18 @@ class SpectrumTracker:
             are padded to the resolution of its input for these images (one
             forward pass of a zero image, at construction).
         cutoff: HFF / SSR radius in c/p (0.25 by default, as experiment B).
+        keep_weights: keep every snapshot's weights (True), which
+            :meth:`ssr` and :meth:`as_arrays` need, or only the latest one's
+            (False: a training loop that saves its own history per epoch,
+            like experiment B, reads :meth:`latest`).
 
     Memory: each snapshot keeps a CPU copy of the tracked weights (float32,
     or float64 for a float64 model), so that SSR can be taken afterwards;
     ResNet-18's conv1 is 1,728 numbers, all its convs about 11 M.
     """
 
-    def __init__(self, model: nn.Module, layers=("conv1",), *, input_shape, cutoff: float = 0.25):
+    def __init__(self, model: nn.Module, layers=("conv1",), *, input_shape, cutoff: float = 0.25,
+                 keep_weights: bool = True):
         self.layers = _select(model, layers)
         self.input_shape = check_input_shape(input_shape)
         self.cutoff = check_cutoff(cutoff)
@@ -56,6 +61,9 @@ class SpectrumTracker:
             raise ValueError(f"layers: {absent} do not run in a forward pass of a "
                              f"{self.input_shape} image")
         self.P = {n: kernel_fft_size(conv, res[n]) for n, conv in self.layers.items()}
+        if not isinstance(keep_weights, bool):
+            raise ValueError(f"keep_weights: expected True or False, got {describe(keep_weights)}")
+        self.keep_weights = keep_weights
         self.steps: list[int] = []
         self._weights: dict[str, list[torch.Tensor]] = {n: [] for n in self.layers}
         self._energy: dict[str, list[np.ndarray]] = {n: [] for n in self.layers}
@@ -79,6 +87,8 @@ class SpectrumTracker:
                 w = w.to("cpu", torch.float64 if w.dtype == torch.float64 else torch.float32,
                          copy=True)
                 energy, hff = self._measure(w, self.P[name])
+                if not self.keep_weights:
+                    self._weights[name].clear()
                 self._weights[name].append(w)
                 self._energy[name].append(energy)
                 self._hff[name].append(hff)
@@ -102,6 +112,14 @@ class SpectrumTracker:
             raise ValueError("snapshot: no snapshot taken yet; call tracker.snapshot(0) at "
                              "initialisation first")
 
+    def latest(self) -> dict[str, dict]:
+        """The latest snapshot per layer: ``{name: {"weight", "energy",
+        "hff"}}`` (a CPU copy of the weight as a numpy array, the ``(R,)``
+        ring energies of :meth:`energy`, the HFF)."""
+        self._require()
+        return {n: {"weight": self._weights[n][-1].numpy(), "energy": self._energy[n][-1],
+                    "hff": self._hff[n][-1]} for n in self.layers}
+
     def hff(self) -> dict[str, np.ndarray]:
         """``{name: (T,) HFF}``, pooled over kernels, one per snapshot."""
         self._require()
@@ -118,6 +136,9 @@ class SpectrumTracker:
         both flavours: ``ssr_abs`` and ``ssr_norm`` are ``(T,)`` arrays (0 at
         the first snapshot), from :func:`spectral_suppression_ratio`."""
         self._require()
+        if not self.keep_weights:
+            raise ValueError("keep_weights: SSR needs every snapshot's weights; build the "
+                             "tracker with keep_weights=True")
         # Kept until the next snapshot: as_arrays() needs it too, and on all
         # of ResNet-18's convs it costs about a second per snapshot.
         if self._ssr is None or self._ssr[0] != len(self.steps):
