@@ -237,3 +237,11 @@ def test_spectra_through_the_tracker_equal_bs_own_snapshot(all_convs):
                 p.add_(torch.randn_like(p) * 0.1)
     with pytest.raises(ValueError, match="keep_weights"):  # only the latest weights are kept
         tracker.ssr()
+
+
+def test_ci_text_spells_the_interval_as_before():
+    from experiments.exp_b_analysis import ci_text
+    d = {"mean": 0.12345, "lo": -0.5, "hi": 0.75, "n": 3}
+    assert ci_text(d) == "{:+.3f} [{:+.3f}, {:+.3f}]".format(d["mean"], d["lo"], d["hi"])
+    assert ci_text(d, ".3f") == "{:.3f} [{:.3f}, {:.3f}]".format(d["mean"], d["lo"], d["hi"])
+    assert ci_text({**d, "lo": float("nan")}) == f"{d['mean']:+.3f} (n = 3, no interval)"
