@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make_optimizer,
@@ -286,16 +285,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mean: Sequen
     bs = check_batch_size(batch_size)
     forward = Predictor(model, x.shape[1], mean=mean, std=std, device=device, amp_dtype=amp_dtype,
                         channels_last=channels_last)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
     with eval_mode(model):
-        for start in range(0, x.shape[0], bs):
-            logits = forward.logits(x[start:start + bs])
-            yb = y[start:start + bs].to(device, non_blocking=True)
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum").to(loss_sum.dtype)
-            correct += (logits.argmax(1) == yb).sum()
-    n, hits = x.shape[0], int(correct)
-    return {"loss": float(loss_sum) / n, "acc": hits / n, "n": n, "correct": hits}
+        hits, loss = forward.evaluate(x, y, bs)
+    n = x.shape[0]
+    return {"loss": loss / n, "acc": hits / n, "n": n, "correct": hits}
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, mean: Sequence[float], std: Sequence[float],

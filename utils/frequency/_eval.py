@@ -18,6 +18,7 @@ import itertools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._grid import describe
@@ -171,6 +172,26 @@ class Predictor:
                              f"{int((~finite).sum())} of {xb.shape[0]} images; its predictions "
                              f"are not defined (check its weights with torch.isfinite)")
         return logits
+
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor, batch_size: int, perturb=None,
+                 update=None) -> tuple[int, float]:
+        """``(correct, summed cross-entropy)`` over ``x`` in batches of
+        ``batch_size``: the one evaluation loop (``utils.training.evaluate``
+        and :func:`robustness_curves`). Each batch goes to the device, then
+        through ``perturb(batch, (start, stop))`` when given, then
+        :meth:`logits`; the loss is a float32 sum per batch added to a
+        float64 total. ``update(n)`` is told the images done."""
+        correct, loss = 0, torch.zeros((), dtype=torch.float64, device=self.device)
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start:start + batch_size].to(self.device, non_blocking=True)
+            xb = xb if perturb is None else perturb(xb, (start, start + xb.shape[0]))
+            logits = self.logits(xb)
+            yb = labels[start:start + batch_size].to(logits.device, non_blocking=True)
+            correct += int((logits.argmax(1) == yb).sum())
+            loss += F.cross_entropy(logits, yb, reduction="sum").to(loss.dtype)
+            if update is not None:
+                update(xb.shape[0])
+        return correct, float(loss)
 
     def check_labels(self, x01: torch.Tensor, labels: torch.Tensor) -> int:
         """One forward of the first image (a pre-flight before the long

@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
                     report_progress, resolve_device)
@@ -216,18 +215,10 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     update, close = report_progress(progress, runs * N)
 
     def evaluate(perturb) -> tuple[float, float]:
-        # utils.training.evaluate's arithmetic, op for op: a float32 sum per
-        # batch added to a float64 total, so C's numbers stay bitwise.
-        correct, loss = 0, torch.zeros((), dtype=torch.float64, device=dev)
-        for s in range(0, N, bs):
-            xb = images[s:s + bs].to(dev)
-            xb = xb if perturb is None else perturb(xb, idx[s:s + bs])
-            logits = predict.logits(xb)
-            yb = y[s:s + bs].to(logits.device)
-            correct += int((logits.argmax(1) == yb).sum())
-            loss += F.cross_entropy(logits, yb, reduction="sum").to(loss.dtype)
-            update(xb.shape[0])
-        return correct / N, float(loss) / N
+        correct, loss = predict.evaluate(
+            images, y, bs, None if perturb is None else
+            (lambda xb, span: perturb(xb, idx[span[0]:span[1]])), update)
+        return correct / N, loss / N
 
     out = {}
     try:
