@@ -232,10 +232,7 @@ def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
     # every experiment's figures were checked, not just some
     assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
     bad = {name: problems for name, problems in found.items() if problems}
-    mine = {n: ps for n, ps in bad.items() if not n.startswith("exp_a")}
-    assert not mine, "\n".join(f"{n}: {p}" for n, ps in mine.items() for p in ps[:5])
-    if bad:  # A's figures are h1's (utils/visualization/exp_a*.py): issue 23 item 3
-        pytest.xfail("A's figures: " + "; ".join(f"{n}: {ps[0]}" for n, ps in bad.items()))
+    assert not bad, "\n".join(f"{n}: {p}" for n, ps in bad.items() for p in ps[:5])
 
 
 def test_layout_check_sees_clipped_and_overlapping_text():
