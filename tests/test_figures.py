@@ -314,11 +314,6 @@ def test_every_csv_cell_that_is_a_number_is_a_number(layout_default):
     csvs = sorted(run.rglob("*.csv"))
     assert {p.parent.name for p in csvs} >= {"exp_a", "exp_b", "exp_c"}
     bad = [b for p in csvs for b in display_cells(p)]
-    # A's learning_times.csv is h1's to split (t_median / n_learned / n_seeds /
-    # final_delta{,_lo,_hi} / final_gain{,_lo,_hi} as numbers): issue 23 item 7
-    known = [b for b in bad if b.startswith("learning_times.csv")]
-    assert bad == known, "\n".join(bad)
-    if known:
-        pytest.xfail("A's learning_times.csv still holds display strings: " + "; ".join(known))
+    assert not bad, "\n".join(bad)
     top = json.loads((run / "summary.json").read_text())
     assert "headline" not in top  # the top summary no longer copies display tables
