@@ -210,6 +210,10 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
     for k, ready in prepared.items():  # the model on the data, once, before any folder
         if ready is not None and hasattr(mods[k], "preflight"):
             mods[k].preflight(cfgs[k], ready)
+    # what the data is (e.g. CIFAR-10 missing: a synthetic set) before the first experiment
+    # trains, not when the one that uses it starts
+    for note in dict.fromkeys(n for ready in prepared.values() for n in getattr(ready, "notes", ())):
+        print(f"NOTE: {note}", flush=True)
     runs.check_writable(out_root)
     run_dir = runs.create_run_dir(out_root, experiment + ("_quick" if quick else ""))
     take_folder(run_dir, "--out")
