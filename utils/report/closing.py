@@ -43,7 +43,7 @@ def verdict_lines(run: Run) -> list[str]:
         what = f.statistic.split(" (")[0]  # its method in parentheses is the report's
         # what a reader needs first, so that clipping a long arm's line takes the rest
         line = (f"  {key[1]} {f.arm}: {f.verdict}, {fmt_num(f.estimate)} "
-                f"[{fmt_num(f.lo)}, {fmt_num(f.hi)}], {p}" + (f"; {what}" if what else ""))
+                f"[{fmt_num(f.lo)}, {fmt_num(f.hi)}], {p}")
         if len(found) > 1:
             tally: dict[str, int] = {}
             for x in found:
@@ -51,6 +51,8 @@ def verdict_lines(run: Run) -> list[str]:
             line += (f" ({len(found)} tests, all {f.verdict})" if len(tally) == 1 else
                      f" ({len(found)} tests: " + ", ".join(f"{n} {v}" for v, n in tally.items())
                      + ")")
+        if what:
+            line += f"; {what}"
         out.append(_clip(line))
     return out
 
