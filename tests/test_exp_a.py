@@ -17,6 +17,7 @@ from hypothesis import given, settings, strategies as st
 import main
 from experiments import exp_a_analysis as analysis
 from experiments import exp_a_core as exp_a
+from tests.fixtures.runs import subprocess_env
 from utils.regimen import Regimen
 
 ROOT = Path(__file__).resolve().parent.parent
