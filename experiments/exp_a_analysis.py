@@ -10,6 +10,8 @@ analyses (:mod:`~experiments.exp_a_theory`, :mod:`~experiments.exp_a_noise`,
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -75,16 +77,29 @@ def _seed_token(state: int, t: float, since: float) -> str:
     return f"{since:.0f}?" if state == fq.LearningState.UNCONFIRMED else "-"
 
 
-def _median_text(med: float, states: np.ndarray, T: int) -> str:
-    """The median t_k, or the state of the median seed when that seed has no
-    t_k (states ranked learned < unconfirmed < not learned, as times are)."""
+def _median_state(med: float, states: np.ndarray) -> str:
+    """The state of the median seed: ``"learned"`` when the median t_k is a
+    time, else that of the middle seed(s) with states ranked learned <
+    unconfirmed < not learned, as times are (``"unconfirmed"`` when no middle
+    seed is not learned)."""
     if np.isfinite(med):
-        return f"{med:.0f}"
+        return STATE_NAMES[fq.LearningState.LEARNED]
     rank = {fq.LearningState.LEARNED: 0, fq.LearningState.UNCONFIRMED: 1,
             fq.LearningState.NOT_LEARNED: 2}
     ordered = sorted((int(x) for x in states), key=rank.__getitem__)
     middle = ordered[(len(ordered) - 1) // 2:len(ordered) // 2 + 1]
     if all(x != fq.LearningState.NOT_LEARNED for x in middle):
+        return STATE_NAMES[fq.LearningState.UNCONFIRMED]
+    return STATE_NAMES[fq.LearningState.NOT_LEARNED]
+
+
+def _median_text(med: float, states: np.ndarray, T: int) -> str:
+    """The median t_k, or the state of the median seed when that seed has no
+    t_k (:func:`_median_state`)."""
+    state = _median_state(med, states)
+    if state == "learned":
+        return f"{med:.0f}"
+    if state == "unconfirmed":
         return f"below eps at T={T}, not confirmed"
     return f"not learned by T={T}"
 
@@ -94,10 +109,13 @@ def _states_text(states: np.ndarray) -> str:
     return ", ".join(f"{c} {name}" for c, name in counts if c)
 
 
-def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dict], list[str]]:
-    """Learning-time table rows, per-arm summary and warnings."""
+def summarise(cfg: Config, arms: list[Regimen], m: dict
+              ) -> tuple[dict, list[dict], list[dict], list[str]]:
+    """Per-arm summary, the learning-time table's rows for display (report,
+    console), its rows for machines (``learning_times.csv``: :data:`TABLE_COLUMNS`,
+    numbers or None) and warnings."""
     freqs = list(cfg.freqs)
-    rows, per_arm, warnings = [], {}, []
+    rows, records, per_arm, warnings = [], [], {}, []
     base = next((i for i, a in enumerate(arms) if a.name == "baseline"), None)
     for a, arm in enumerate(arms):
         # the rank correlation is shown with its n (learned points) and withheld
@@ -145,6 +163,15 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                 gb = m["gain"][base, :, -1, j]
                 entry["final_gain_ratio_vs_baseline"] = stats.summarize(m["gain"][a, :, -1, j] / gb)
             arm_sum["frequencies"][str(k)] = entry
+            records.append({"arm": arm.name, "k": k,
+                            "t_median": int(round(med)) if np.isfinite(med) else None,
+                            "t_median_state": _median_state(med, state),
+                            "n_seeds": int(lr_.size), "n_learned": entry["n_learned"],
+                            "n_unconfirmed": entry["n_unconfirmed"],
+                            "n_not_learned": entry["n_not_learned"],
+                            **{f"final_{name}{suffix}": s_[key]
+                               for name, s_ in (("delta", fd), ("gain", fg))
+                               for suffix, key in (("", "mean"), ("_lo", "lo"), ("_hi", "hi"))}})
             rows.append({"arm": arm.name, "k": k,
                          "t_median": _median_text(med, state, cfg.steps),
                          "n_learned": f"{int(lr_.sum())}/{lr_.size}",
@@ -173,14 +200,36 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict) -> tuple[dict, list[dic
                 warnings.append(f"baseline's k={k} is below eps at T={cfg.steps} but not confirmed "
                                 f"in {n_unc}/{len(cfg.seeds)} seeds (it crossed within the last "
                                 f"window): its learning time is unknown, not T; raise --epochs")
-    return per_arm, rows, warnings
+    return per_arm, rows, records, warnings
 
 
-def write_table(path: Path, rows: list[dict]) -> Path:
-    cols = list(rows[0])
-    lines = [",".join(cols)] + [",".join(f'"{r[c]}"' if "," in str(r[c]) or " " in str(r[c])
-                                         else str(r[c]) for c in cols) for r in rows]
-    return runs.write_text(path, "\n".join(lines) + "\n")
+# learning_times.csv, one row per arm and target frequency (docs/EXPERIMENTS.md):
+# t_median the median t_k over seeds in steps (rounded to a step; empty when
+# the median seed has no t_k, t_median_state then says why), the seeds' state
+# counts, final Delta_k and gain with their 95% intervals. Per-seed times are
+# in exp_a_tidy.csv (t_learn, below_since, learned).
+TABLE_COLUMNS = ("arm", "k", "t_median", "t_median_state", "n_seeds", "n_learned",
+                 "n_unconfirmed", "n_not_learned", "final_delta", "final_delta_lo",
+                 "final_delta_hi", "final_gain", "final_gain_lo", "final_gain_hi")
+
+
+def _csv_cell(v) -> str:
+    """A number as Python reads it back, an empty cell for None or a
+    non-finite interval end (one seed has none)."""
+    if v is None or isinstance(v, float) and not np.isfinite(v):
+        return ""
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+
+
+def write_table(path: Path, records: list[dict]) -> Path:
+    """``records`` (:func:`summarise`'s rows for machines) as a CSV with
+    :data:`TABLE_COLUMNS`, through :mod:`csv` (it quotes what needs it)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(TABLE_COLUMNS)
+    for r in records:
+        w.writerow([_csv_cell(r[c]) for c in TABLE_COLUMNS])
+    return runs.write_text(path, buf.getvalue())
 
 
 def pick_frames(n_ckpts: int, n_frames: int) -> np.ndarray:

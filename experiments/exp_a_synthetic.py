@@ -112,9 +112,9 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
                   delta_mean=d_mean, delta_lo=d_lo, delta_hi=d_hi,
                   gain_mean=g_mean, gain_lo=g_lo, gain_hi=g_hi)
     tidy.write_tidy_csv(run_dir / "exp_a_tidy.csv", tidy.tidy_rows_a(run_dir / "exp_a_arrays.npz"))
-    per_arm, rows, warnings = analysis.summarise(cfg, arms, m)
+    per_arm, rows, records, warnings = analysis.summarise(cfg, arms, m)
     findings = analysis.findings_a(cfg, arms, m, per_arm)
-    analysis.write_table(run_dir / "learning_times.csv", rows)
+    analysis.write_table(run_dir / "learning_times.csv", records)
     dose.save_axis(run_dir, core.dose_axis(cfg, arms), [a.name for a in arms])
 
     frames = analysis.pick_frames(steps.size, cfg.gif_frames)

@@ -537,9 +537,10 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     run_dir = Path(run_dir)
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    data = load_data(cfg) if data is None else data
-    for note in data.notes:
-        log(f"NOTE: {note}")
+    if data is None:  # given data: its notes were said where it was prepared (runner.start)
+        data = load_data(cfg)
+        for note in data.notes:
+            log(f"NOTE: {note}")
     log(f"  [exp B] dataset {data.dataset_id}: {data.train_x.shape[0]} train / "
         f"{data.test_x.shape[0]} test images {tuple(data.image_shape)}, {data.num_classes} classes")
     arms = build_arms(cfg)

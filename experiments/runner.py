@@ -25,8 +25,8 @@ from utils.config import apply_overrides, config_from_fields, split_override
 from utils.executor import Launch
 from utils.jobs import links_inside, lock_run_dir
 from utils.report import build_comparison, build_report
+from utils.report.closing import closing_lines
 from utils.report.loading import load_run
-from utils.tables import format_table
 
 
 # --------------------------------------------------------------------------
@@ -210,6 +210,10 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
     for k, ready in prepared.items():  # the model on the data, once, before any folder
         if ready is not None and hasattr(mods[k], "preflight"):
             mods[k].preflight(cfgs[k], ready)
+    # what the data is (e.g. CIFAR-10 missing: a synthetic set) before the first experiment
+    # trains, not when the one that uses it starts
+    for note in dict.fromkeys(n for ready in prepared.values() for n in getattr(ready, "notes", ())):
+        print(f"NOTE: {note}", flush=True)
     runs.check_writable(out_root)
     run_dir = runs.create_run_dir(out_root, experiment + ("_quick" if quick else ""))
     take_folder(run_dir, "--out")
@@ -227,11 +231,10 @@ def start(experiment: str, letters, cfgs: dict, launch, out_root: Path, state, *
         runs.write_json(sub / "env.json", env)
     print(f"config: {run_dir / 'config.json'}", flush=True)
     t0 = time.perf_counter()
-    summaries = {}
     for k in letters:
-        summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch,
-                                 **({"data": prepared[k]} if prepared[k] is not None else {}))
-    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
+        _run_part(mods[k], cfgs[k], sub_dirs[k], launch,
+                  **({"data": prepared[k]} if prepared[k] is not None else {}))
+    return _finish(run_dir, letters, mods, time.perf_counter() - t0)
 
 
 def _part_finished(folder: Path) -> bool:
@@ -278,19 +281,17 @@ def resume(run_dir: Path, state, launch) -> int:
             sorted({s for c in cfgs.values() for s in getattr(c, "seeds", ())})))
     print(f"run folder: {run_dir} (resuming{f'; removed {removed} stale temporary files' if removed else ''})",
           flush=True)
-    summaries = {}
     t0 = time.perf_counter()
     for k in letters:
         if _part_finished(sub_dirs[k]):
             damaged = _damaged_file(sub_dirs[k])
             if damaged is None:
                 print(f"  [{mods[k].NAME}] finished earlier: kept", flush=True)
-                summaries[k] = runs.read_json(sub_dirs[k] / "summary.json")
                 continue
             print(f"  [{mods[k].NAME}] finished earlier, but {damaged} does not read back: its "
                   f"jobs are checked and the damaged ones run again", flush=True)
-        summaries[k] = _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
-    return _finish(run_dir, letters, mods, summaries, time.perf_counter() - t0)
+        _run_part(mods[k], cfgs[k], sub_dirs[k], launch, resume=True)
+    return _finish(run_dir, letters, mods, time.perf_counter() - t0)
 
 
 def _run_part(mod, cfg, sub: Path, launch, **kwargs) -> dict:
@@ -302,19 +303,16 @@ def _run_part(mod, cfg, sub: Path, launch, **kwargs) -> dict:
     return summary
 
 
-def _finish(run_dir: Path, letters, registry, summaries: dict, wall: float) -> int:
-    """The top summary of an 'all' folder and the report."""
+def _finish(run_dir: Path, letters, registry, wall: float) -> int:
+    """The top summary of an 'all' folder, the report, and the closing block."""
     if len(letters) > 1:
         runs.write_json(run_dir / "summary.json", {
             "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
             "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
             "finished": True})
-        print("\n=== summary of the run ===")
-        for k in letters:
-            print("\n" + format_table(summaries[k]["tables"][0]))
     report = build_report(run_dir)
-    print(f"\nfinished in {wall:.1f} s; report: {report}")
-    print(f"run folder: {run_dir}", flush=True)
+    # the verdicts and where to read more (utils/report/closing.py); the tables are in the report
+    print("\n".join(closing_lines(load_run(run_dir), report, wall)), flush=True)
     return 0
 
 

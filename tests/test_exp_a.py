@@ -1,5 +1,6 @@
 """Experiment A end to end on the --quick path, in a temp folder."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -16,6 +17,7 @@ from hypothesis import given, settings, strategies as st
 import main
 from experiments import exp_a_analysis as analysis
 from experiments import exp_a_core as exp_a
+from tests.fixtures.runs import subprocess_env
 from utils.regimen import Regimen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +124,10 @@ def test_short_run_warns_and_table_reports_censoring(tmp_path, capsys):
     assert "WARNING: steps=50 is likely too short" in out
     summary = json.loads((run_dir / "summary.json").read_text())
     assert any("baseline did not learn k=50" in w for w in summary["warnings"])
-    assert "not learned by T=50" in (run_dir / "learning_times.csv").read_text()
+    with open(run_dir / "learning_times.csv", newline="") as fh:
+        k50 = next(r for r in csv.DictReader(fh) if r["arm"] == "baseline" and r["k"] == "50")
+    assert (k50["t_median"], k50["t_median_state"]) == ("", "not learned")
+    assert int(k50["n_not_learned"]) >= 1
 
 
 def test_non_finite_loss_stops_with_step(tmp_path, capsys):
@@ -200,7 +205,7 @@ def test_late_crossing_is_confirmed_now_and_was_censored_by_log_spacing():
     assert old[old_spans.size - 1] == 3755   # the number docs/DEFINITIONS.md quotes
 
 
-def test_summarise_reports_three_states_and_warns_for_each():
+def test_summarise_reports_three_states_and_warns_for_each(tmp_path):
     from utils import frequency as fq
 
     cfg = dataclasses.replace(exp_a.Config(), arms=("baseline",), seeds=(0, 1, 2), freqs=(50,))
@@ -216,13 +221,26 @@ def test_summarise_reports_three_states_and_warns_for_each():
                             cfg.window_fraction)
     m = {"delta": delta, "gain": gain, "t": ls.t, "learned": ls.state == fq.LearningState.LEARNED,
          "state": ls.state, "below_since": ls.below_since}
-    per_arm, rows, warnings = analysis.summarise(cfg, arms, m)
-    (row,) = rows
+    per_arm, rows, records, warnings = analysis.summarise(cfg, arms, m)
+    (row,), (record,) = rows, records
     assert row["t_per_seed"] == f"{steps[C // 2]} {steps[-2]}? -"
     assert row["states"] == "1 learned, 1 unconfirmed, 1 not learned"
     assert row["n_learned"] == "1/3"
     # Median over seeds ranks learned < unconfirmed < not learned: the middle seed is unconfirmed.
     assert row["t_median"] == f"below eps at T={cfg.steps}, not confirmed"
+    # the CSV's row holds numbers (and the state as a word), read back as written
+    with open(analysis.write_table(tmp_path / "t.csv", records), newline="") as fh:
+        (read,) = list(csv.DictReader(fh))
+    assert tuple(read) == analysis.TABLE_COLUMNS
+    assert (read["t_median"], read["t_median_state"]) == ("", "unconfirmed")
+    assert [int(read[c]) for c in ("n_seeds", "n_learned", "n_unconfirmed", "n_not_learned")] \
+        == [3, 1, 1, 1]
+    final = np.array([0.01, 0.01, 0.4])
+    assert float(read["final_delta"]) == pytest.approx(final.mean())
+    assert float(read["final_delta_lo"]) <= final.mean() <= float(read["final_delta_hi"])
+    assert float(read["final_gain"]) == pytest.approx((1 - final).mean())
+    assert float(read["final_gain_lo"]) <= (1 - final).mean() <= float(read["final_gain_hi"])
+    assert record["t_median"] is None
     entry = per_arm["baseline"]["frequencies"]["50"]
     assert entry["state_per_seed"] == ["learned", "unconfirmed", "not learned"]
     assert entry["t_per_seed"] == [float(steps[C // 2]), None, None]
@@ -436,7 +454,7 @@ def test_findings_of_a_from_planted_effects():
     # inside the gain's smallest effect of interest, so TOST calls it absent
     l2 = [a.name for a in arms].index("l2")
     m["gain"][l2, :, -1] = m["gain"][0, :, -1] + np.array([-0.002, 0.001, 0.002])[:, None]
-    per_arm, _, _ = analysis.summarise(cfg, arms, m)
+    per_arm, _, _, _ = analysis.summarise(cfg, arms, m)
     found = analysis.findings_a(cfg, arms, m, per_arm)
     assert {f["experiment"] for f in found} == {"A"} and len(found) == 2 * 2 * K
     for f in found:

@@ -232,10 +232,7 @@ def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
     # every experiment's figures were checked, not just some
     assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
     bad = {name: problems for name, problems in found.items() if problems}
-    mine = {n: ps for n, ps in bad.items() if not n.startswith("exp_a")}
-    assert not mine, "\n".join(f"{n}: {p}" for n, ps in mine.items() for p in ps[:5])
-    if bad:  # A's figures are h1's (utils/visualization/exp_a*.py): issue 23 item 3
-        pytest.xfail("A's figures: " + "; ".join(f"{n}: {ps[0]}" for n, ps in bad.items()))
+    assert not bad, "\n".join(f"{n}: {p}" for n, ps in bad.items() for p in ps[:5])
 
 
 def test_layout_check_sees_clipped_and_overlapping_text():
@@ -317,11 +314,6 @@ def test_every_csv_cell_that_is_a_number_is_a_number(layout_default):
     csvs = sorted(run.rglob("*.csv"))
     assert {p.parent.name for p in csvs} >= {"exp_a", "exp_b", "exp_c"}
     bad = [b for p in csvs for b in display_cells(p)]
-    # A's learning_times.csv is h1's to split (t_median / n_learned / n_seeds /
-    # final_delta{,_lo,_hi} / final_gain{,_lo,_hi} as numbers): issue 23 item 7
-    known = [b for b in bad if b.startswith("learning_times.csv")]
-    assert bad == known, "\n".join(bad)
-    if known:
-        pytest.xfail("A's learning_times.csv still holds display strings: " + "; ".join(known))
+    assert not bad, "\n".join(bad)
     top = json.loads((run / "summary.json").read_text())
     assert "headline" not in top  # the top summary no longer copies display tables

@@ -33,11 +33,12 @@ def test_experiment_a_rows(tmp_path):
     z = {**_base(rng), "steps": np.array([0, 1, 10, 100]), "freqs": np.array([5, 20, 50]),
          "delta": rng.uniform(size=(A, S, C, K)), "gain": rng.normal(size=(A, S, C, K)),
          "train_loss": rng.uniform(size=(A, S, C)), "t_learn": t, "learned": ~np.isnan(t),
+         "below_since": np.where(np.isnan(t), 50.0, np.nan),
          "residual": rng.uniform(size=(A, S, C, R)), "preds": np.zeros((A, S, C, 8))}
     np.savez(tmp_path / "a.npz", **z)
     path = tidy.write_tidy_csv(tmp_path / "a.csv", tidy.tidy_rows_a(tmp_path / "a.npz"))
     rows = _read(path)
-    assert len(rows) == A * S * (2 * C * K + C + 2 * K + C * R)
+    assert len(rows) == A * S * (2 * C * K + C + 3 * K + C * R)
     hit = [r for r in rows if r["metric"] == "delta" and r["arm"] == "l2" and r["seed"] == "2"
            and r["step"] == "10" and r["k"] == "20"]
     assert len(hit) == 1 and float(hit[0]["value"]) == z["delta"][1, 2, 2, 1]
@@ -45,6 +46,9 @@ def test_experiment_a_rows(tmp_path):
     cens = [r for r in rows if r["metric"] == "t_learn" and r["arm"] == "l2" and r["seed"] == "2"
             and r["k"] == "50"]
     assert math.isnan(float(cens[0]["value"])) and cens[0]["step"] == ""
+    since = {(r["arm"], r["seed"], r["k"]): float(r["value"]) for r in rows
+             if r["metric"] == "below_since"}
+    assert since[("l2", "2", "50")] == 50.0 and math.isnan(since[("l2", "1", "50")])
     learned = [float(r["value"]) for r in rows if r["metric"] == "learned"]
     assert sorted(set(learned)) == [0.0, 1.0]
 

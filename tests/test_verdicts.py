@@ -272,7 +272,7 @@ def test_experiment_a_summary_spearman_n_and_takeaway():
     learned[1:, :, -1] = False
     t[1, :, 1:] = np.nan                           # arm 1 learns only k_min: 2 points
     learned[1, :, 1:] = False
-    per_arm, rows, _ = exp_a_analysis.summarise(cfg, arms, _a_metrics(cfg, arms, t, learned, rng))
+    per_arm, rows, _, _ = exp_a_analysis.summarise(cfg, arms, _a_metrics(cfg, arms, t, learned, rng))
     base, weak = per_arm["baseline"], per_arm[arms[1].name]
     assert base["spearman_k_vs_t"] == pytest.approx(1.0) and base["spearman_n_learned"] == S * K
     assert base["spearman_text"] == f"+1.00 (n = {S * K} learned of {S * K})"

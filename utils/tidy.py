@@ -10,8 +10,10 @@ empty cell. What the axes mean per experiment:
 
 * A (``exp_a_arrays.npz``): ``step`` = optimiser step of the checkpoint,
   ``k`` = integer frequency. Metrics ``delta``, ``gain`` (step, k),
-  ``train_loss`` (step), ``t_learn`` (k; NaN = censored, never T),
-  ``learned`` (k; 1/0), ``residual_amplitude`` (step, k = 0..k_max).
+  ``train_loss`` (step), ``t_learn`` (k; the seed's learning time, NaN =
+  censored, never T), ``learned`` (k; 1/0), ``below_since`` (k; an
+  unconfirmed seed's step from which Delta_k stayed below eps to T, NaN
+  otherwise), ``residual_amplitude`` (step, k = 0..k_max).
 * B (``exp_b_arrays.npz``): ``step`` = epoch (0 = initialisation), ``k`` =
   radial frequency in cycles per pixel. Metrics ``hff``, ``norm_sq``,
   ``ssr_time_abs``, ``ssr_time_norm``, ``ssr_base_abs``, ``ssr_base_norm``
@@ -106,6 +108,7 @@ def tidy_rows_a(npz_path) -> list[dict]:
         out += _grid("A", "train_loss", z["train_loss"], arms, seeds, step=steps)
         out += _grid("A", "t_learn", z["t_learn"], arms, seeds, k=freqs)
         out += _grid("A", "learned", z["learned"].astype(np.float64), arms, seeds, k=freqs)
+        out += _grid("A", "below_since", z["below_since"], arms, seeds, k=freqs)
         out += _grid("A", "residual_amplitude", z["residual"], arms, seeds, step=steps,
                      k=np.arange(z["residual"].shape[-1]))
     return out

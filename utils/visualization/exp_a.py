@@ -9,7 +9,22 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 
-from .common import arm_style, new_figure, save_figure, style
+from .common import arm_key, arm_style, new_figure, save_figure, short_names, style
+
+PANEL_COLUMNS = 4  # arms per row of panels: 8 arms make two rows, not one 26-inch strip
+
+
+def _arm_panels(n_arms: int, width: float, height: float, extra_width: float = 0.0):
+    """A grid of one panel per arm (at most :data:`PANEL_COLUMNS` a row), all
+    sharing their y axis; panels left over in the last row are hidden.
+    Returns (figure, the arms' axes in order, the grid)."""
+    cols = min(n_arms, PANEL_COLUMNS)
+    rows = -(-n_arms // cols)
+    fig = new_figure(width * cols + extra_width, height * rows)
+    grid = fig.subplots(rows, cols, sharey=True, squeeze=False)
+    for ax in grid.ravel()[n_arms:]:
+        ax.set_visible(False)
+    return fig, list(grid.ravel()[:n_arms]), grid
 
 
 def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: float,
@@ -27,11 +42,9 @@ def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: flo
     """
     steps = np.asarray(steps, dtype=float)
     keep = steps > 0
-    n_arms = len(arms)
     with style():
-        fig = new_figure(3.2 * n_arms, 3.0)
-        axes = fig.subplots(1, n_arms, sharey=True, squeeze=False)[0]
-        for a, (ax, arm) in enumerate(zip(axes, arms)):
+        fig, axes, grid = _arm_panels(len(arms), 3.0, 2.6)
+        for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
             for j, k in enumerate(freqs):
                 st = arm_style(j)
                 ax.plot(steps[keep], mean[a, keep, j], color=st["color"],
@@ -48,8 +61,12 @@ def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: flo
                 ax.set_yscale("log")
             ax.set_title(arm, fontsize=8)
             ax.set_xlabel("training step (full batch)")
-        axes[0].set_ylabel(ylabel)
-        axes[0].legend(loc="best")
+        for ax in grid[:, 0]:
+            ax.set_ylabel(ylabel)
+        # colour = frequency: one legend for every panel, beside them (the
+        # arms' key takes the space below; two legends there overlap)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+        arm_key(fig, arms)
         fig.suptitle(f"{title}\nmean and 95% interval over {n_seeds} seeds")
         out = save_figure(fig, path)
     return out
@@ -70,13 +87,12 @@ def plot_spectrum_heatmaps(path: Path, steps, residual, freqs, arms, title: str)
     finite = r[np.isfinite(r) & (r > 0)]
     vmax = float(finite.max()) if finite.size else 1.0
     vmin = max(vmax * 1e-4, float(finite.min()) if finite.size else 1e-6)
-    n_arms = len(arms)
     kk = np.arange(r.shape[-1])
     with style():
-        fig = new_figure(3.2 * n_arms + 0.8, 3.2)
-        axes = fig.subplots(1, n_arms, sharey=True, squeeze=False)[0]
+        fig, axes, grid = _arm_panels(len(arms), 3.0, 2.8, extra_width=0.8)
+        fig.get_layout_engine().set(wspace=0.08)  # room for the arrows between panels
         mesh = None
-        for a, (ax, arm) in enumerate(zip(axes, arms)):
+        for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
             mesh = ax.pcolormesh(steps[keep], kk, np.clip(r[a].T, vmin, None),
                                  norm=LogNorm(vmin=vmin, vmax=vmax), cmap="magma",
                                  shading="nearest", rasterized=True)
@@ -87,8 +103,10 @@ def plot_spectrum_heatmaps(path: Path, steps, residual, freqs, arms, title: str)
                 ax.annotate("", xy=(1.0, k), xycoords=("axes fraction", "data"),
                             xytext=(1.06, k), textcoords=("axes fraction", "data"),
                             arrowprops={"arrowstyle": "->", "color": "0.2", "linewidth": 0.8})
-        axes[0].set_ylabel("frequency k (cycles per period)")
-        fig.colorbar(mesh, ax=axes.tolist(), label=r"residual amplitude $2|H_k-Y_k|/N$")
+        for ax in grid[:, 0]:
+            ax.set_ylabel("frequency k (cycles per period)")
+        fig.colorbar(mesh, ax=grid.ravel().tolist(), label=r"residual amplitude $2|H_k-Y_k|/N$")
+        arm_key(fig, arms)
         fig.suptitle(title + "\n(arrows: target frequencies; dark = no error)")
         out = save_figure(fig, path)
     return out

@@ -2,9 +2,10 @@
 noise, held-out points (experiments/exp_a_modes.py). Arrays in, file out.
 
 The per-arm curve figures share one layout (:func:`_panels`,
-:func:`_step_panel`) and one key under the panels (:func:`_key_legend`):
-colour = frequency, line style = what the curve is, the dotted ``eps``
-line; a legend inside a panel covered its curves.
+:func:`_step_panel`): panels titled by the arms' short names with the arms'
+key under them, and one legend beside them (:func:`_key_legend`): colour =
+frequency, line style = what the curve is, the dotted ``eps`` line; a
+legend inside a panel covered its curves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from .common import arm_style, new_figure, save_figure, style
+from .common import arm_key, arm_style, new_figure, save_figure, short_names, style
 
 EPS_LINE = {"color": "0.3", "linewidth": 0.8, "linestyle": ":"}
 KEY_COLOR = "0.2"          # line-style entries of the key (colour-neutral)
@@ -22,8 +23,9 @@ KEY_COLOR = "0.2"          # line-style entries of the key (colour-neutral)
 
 def _panels(n_arms: int, rows: int = 1, height: float = 3.0):
     """One column per arm; panels of a row share their y axis (same scale:
-    the arms compare at a glance)."""
-    fig = new_figure(3.2 * n_arms, height * rows + 0.5)      # + room for the key
+    the arms compare at a glance). Panels are titled by the arms' short names;
+    :func:`arm_key` under them says what each is."""
+    fig = new_figure(3.2 * n_arms + 1.4, height * rows)      # + room for the key
     axes = fig.subplots(rows, n_arms, squeeze=False, sharey="row")
     return fig, axes
 
@@ -42,24 +44,16 @@ def _step_panel(ax, title: str, eps: float | None, ylabel: str | None = None) ->
 
 
 def _key_legend(fig, entries: list[tuple], eps: float | None) -> None:
-    """One legend under the panels: ``entries`` ``(label, colour, linestyle)``
-    or ``(label, colour, linestyle, line kwargs)`` (``colour=None``: the
-    key's neutral colour, for a line-style entry), then
-    the eps line. One row when the entries fit side by side, else equal
-    columns as wide as the widest entry."""
+    """One legend beside the panels (the arms' key takes the space below):
+    ``entries`` ``(label, colour, linestyle)`` or ``(label, colour,
+    linestyle, line kwargs)`` (``colour=None``: the key's neutral colour, for
+    a line-style entry), then the eps line."""
     handles = [Line2D([], [], **{"color": KEY_COLOR if e[1] is None else e[1], "linestyle": e[2],
                                  "linewidth": 1.6, **(e[3] if len(e) > 3 else {})}, label=e[0])
                for e in entries]
     if eps is not None:
         handles.append(Line2D([], [], **EPS_LINE, label=f"eps = {eps:g}"))
-    # ~ 0.55 em per character at 7 pt plus the line sample and padding
-    entry_pt = [0.55 * 7 * len(h.get_label()) + 40 for h in handles]
-    width_pt = fig.get_figwidth() * 72 * 0.95
-    ncol = len(handles)
-    if sum(entry_pt) > width_pt:
-        ncol = max(1, min(ncol, int(width_pt // max(entry_pt))))
-    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=7,
-               frameon=False)
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False)
 
 
 def _k_entries(freqs, offset: int = 0, prefix: str = "k = ", linestyle="-") -> list:
@@ -76,7 +70,7 @@ def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps
     keep = steps > 0
     with style():
         fig, axes = _panels(len(arms))
-        for a, (ax, arm) in enumerate(zip(axes[0], arms)):
+        for a, (ax, arm) in enumerate(zip(axes[0], short_names(arms))):
             for j in range(len(freqs)):
                 color = arm_style(j)["color"]
                 ax.plot(steps[keep], measured[a, keep, j], color=color)
@@ -85,6 +79,7 @@ def plot_theory_overlay(path: Path, steps, measured, predicted, freqs, arms, eps
             _step_panel(ax, arm, eps, r"relative error $\Delta_k$" if a == 0 else None)
         _key_legend(fig, _k_entries(freqs) + [("measured", None, "-"),
                                               ("predicted (linearised network)", None, "--")], eps)
+        arm_key(fig, arms)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
@@ -118,7 +113,7 @@ def plot_noise_curves(path: Path, steps, delta_signal, delta_noise, freqs, noise
     keep = steps > 0
     with style():
         fig, axes = _panels(len(arms))
-        for a, (ax, arm) in enumerate(zip(axes[0], arms)):
+        for a, (ax, arm) in enumerate(zip(axes[0], short_names(arms))):
             for j in range(len(freqs)):
                 ax.plot(steps[keep], delta_signal[a, keep, j], color=arm_style(j)["color"])
             for j in range(len(noise_freqs)):
@@ -128,6 +123,7 @@ def plot_noise_curves(path: Path, steps, delta_signal, delta_noise, freqs, noise
         _key_legend(fig, _k_entries(freqs, prefix="signal k = ")
                     + _k_entries(noise_freqs, len(freqs), prefix="noise k = ", linestyle="--"),
                     eps)
+        arm_key(fig, arms)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
 
@@ -147,7 +143,7 @@ def plot_heldout(path: Path, steps, delta_train, delta_heldout, ks, amp_train, a
     keep = steps > 0
     with style():
         fig, axes = _panels(len(arms), rows=2)
-        for a, arm in enumerate(arms):
+        for a, arm in enumerate(short_names(arms)):
             ax = axes[0, a]
             for j in range(len(freqs)):
                 color = arm_style(j)["color"]
@@ -163,5 +159,6 @@ def plot_heldout(path: Path, steps, delta_train, delta_heldout, ks, amp_train, a
         _key_legend(fig, _k_entries(freqs) + [("training (even) points", None, "-", TRAIN_LINE),
                                               ("held-out (odd) points", None, "--",
                                                HELDOUT_LINE)], eps)
+        arm_key(fig, arms)
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path)
