@@ -66,6 +66,7 @@ def save_figure(fig: Figure, path: Path, pdf: bool = True, dpi: int = 150) -> Pa
     with matplotlib.rc_context(RC):  # rendered in memory, written atomically, never through a link
         for target, kwargs in [(path, {"dpi": dpi})] + [(path.with_suffix(".pdf"), {})] * pdf:
             buf = io.BytesIO()
+            buf.name = str(target)  # what the figure is saved as, for whoever inspects savefig
             fig.savefig(buf, format=target.suffix.lstrip(".") or "png", **kwargs)
             write_bytes(target, buf.getvalue())
     return path
