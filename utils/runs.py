@@ -73,13 +73,14 @@ def run_root(path: str | os.PathLike) -> Path | None:
     return root
 
 
-def _folder_fd(path: Path) -> int:
+def _folder_fd(path: Path, root: Path | None | bool = True) -> int:
     """A descriptor of ``path``'s folder, created as needed. Inside a run
     folder each folder below the run folder is opened with ``O_NOFOLLOW``,
     so a link planted there (``figures -> /elsewhere``) raises
-    :class:`LinkOutOfRunFolder` instead of receiving the file."""
+    :class:`LinkOutOfRunFolder` instead of receiving the file. ``root``: the
+    run folder when the caller knows it (True: look it up)."""
     path = Path(os.path.abspath(path))
-    root = run_root(path)
+    root = run_root(path) if root is True else root
     if root is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path.parent, os.O_RDONLY | _DIRECTORY)
@@ -203,12 +204,13 @@ class JsonlLogger:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        os.close(_folder_fd(self.path))
+        self._root = run_root(self.path)  # looked up once: the log writes often
+        os.close(_folder_fd(self.path, self._root))
 
     def log(self, kind: str, **record: Any) -> None:
         """Append one line, never through a link (:class:`LinkOutOfRunFolder`)."""
         line = json.dumps(to_jsonable({"kind": kind, **record}), sort_keys=False)
-        folder = _folder_fd(self.path)
+        folder = _folder_fd(self.path, self._root)
         try:
             fd = _open_nofollow(self.path.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, folder,
                                 self.path)
