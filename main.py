@@ -601,9 +601,10 @@ def _main(argv, state) -> int:
     experiment, letters = choose_letters(args.experiment, saved, args.config)
     refuse_flags_for_none(args, letters)
     device = resolve_device(args.device)
-    cfgs = runner.build_configs(letters, device, changes=config_changes(flag_values(args, device),
-                                                                        letters),
-                                overrides=runner.split_overrides(args.overrides, letters),
+    changes = config_changes(flag_values(args, device), letters)
+    overrides = runner.split_overrides(args.overrides, letters)
+    refuse_flag_and_set(args, changes, overrides)
+    cfgs = runner.build_configs(letters, device, changes=changes, overrides=overrides,
                                 quick=args.quick, saved=saved, preset=args.preset)
     launch = build_launch(launch_fields(args), runner.saved_launch(args.config) if args.config
                           else None, quick=quick)
@@ -699,6 +700,32 @@ def refuse_conflicting_flags(args) -> None:
                                  f"include none: give the value in the arm or sweep instead "
                                  f"(e.g. --arm NAME:{'l2' if flag == 'l2_reg' else 'dropout'}"
                                  f"=...), or add --arm {sorted(readers)[0]}")
+
+
+def refuse_flag_and_set(args, changes: dict, overrides: dict) -> None:
+    """One field set twice on one command line (a flag and ``--set``, or two
+    ``--set`` of one key) is refused: the later would win silently."""
+    from utils.config import split_override
+    seen: dict[str, str] = {}
+    for item in args.overrides:
+        key = split_override(item)[0]
+        if key in seen:
+            raise UsageError(f"--set {seen[key]} and --set {item} set one field twice; give it once")
+        seen[key] = item
+    given = _given(args)
+    if "seed" in given:  # --seed and --seeds both set the seeds
+        given.add("seeds")
+    for k, fields in overrides.items():
+        for field in fields:
+            for key, target in FLAG_FIELDS.items():
+                dest = {"arms": "arm"}.get(key, key)
+                if (target.get(k) if isinstance(target, dict) else target) != field:
+                    continue
+                if dest in given or (key == "arms" and args.sweep and "arms" in changes.get(k, {})):
+                    flag = _flag("sweep" if dest not in given else
+                                 "seed" if dest == "seeds" and args.seed is not None else dest)
+                    raise UsageError(f"{flag} and --set {k}.{field}=... (or --set {field}=...) "
+                                     f"both set experiment {k}'s {field}; give it once")
 
 
 def _experiments(letters) -> str:

@@ -40,6 +40,21 @@ def test_contradicting_flags(capsys, tmp_path, argv, needles):
 
 
 @pytest.mark.parametrize("argv,needles", [
+    (["--experiment", "b", "--epochs", "3", "--set", "b.epochs=4"], ["--epochs", "b.epochs"]),
+    (["--experiment", "a", "--epochs", "300", "--set", "steps=400"], ["--epochs", "a.steps"]),
+    (["--seed", "2", "--set", "seeds=1"], ["--seed", "seeds"]),
+    (["--seeds", "2", "--set", "b.seeds=1"], ["--seeds", "b.seeds"]),
+    (["--l2-reg", "1e-3", "--set", "a.l2_reg=1e-4"], ["--l2_reg", "a.l2_reg"]),
+    (["--sweep", "l2=0,1e-4", "--set", "a.arms=baseline"], ["--sweep", "a.arms"]),
+    (["--device", "cpu", "--set", "device=cpu"], ["--device", "device"]),
+    (["--experiment", "c", "--from-run", "x", "--set", "b_run=y"], ["--from-run", "c.b_run"]),
+    (["--set", "lr=0.1", "--set", "lr=0.2"], ["lr=0.1", "lr=0.2"]),
+])
+def test_a_flag_and_set_on_one_field(capsys, tmp_path, argv, needles):
+    _refused(capsys, tmp_path, argv, needles)
+
+
+@pytest.mark.parametrize("argv,needles", [
     (["--experiment", "a", "--from-run", "x"], ["--from-run", "experiment c"]),
     (["--experiment", "b", "--from-run", "x"], ["--from-run", "experiment c"]),
     (["--experiment", "a", "--dataset", "synthetic"], ["--dataset", "experiment b"]),
@@ -80,6 +95,8 @@ def test_modes_that_take_no_other_flags(capsys, tmp_path, argv, needles):
     ["--sweep", "l2=0,1e-4", "--arm", "baseline", "--arm", "dropout", "--dropout", "0.2",
      "--print-config"],
     ["--experiment", "b", "--preset", "study", "--print-config"],
+    ["--experiment", "b", "--epochs", "3", "--set", "b.lr=0.1", "--print-config"],
+    ["--seed", "3", "--set", "a.lr=0.01", "--print-config"],
 ])
 def test_flags_that_fit_together_still_run(capsys, tmp_path, argv):
     # the refusals above are not a blanket: each flag here is read
