@@ -586,6 +586,7 @@ def _main(argv, state) -> int:
                         args.compare and "--compare") if a]
     if len(used) > 1:
         raise UsageError(f"give one of {', '.join(used)}")
+    refuse_conflicting_flags(args)
     if args.report:
         return runner.rebuild_report(Path(args.report))
     if args.compare:
@@ -598,10 +599,12 @@ def _main(argv, state) -> int:
     # quick is part of what ran: a --config rerun of a quick folder is quick too
     quick = bool(args.quick or (args.config and runner.saved_record(args.config).get("quick")))
     experiment, letters = choose_letters(args.experiment, saved, args.config)
+    refuse_flags_for_none(args, letters)
     device = resolve_device(args.device)
-    cfgs = runner.build_configs(letters, device, changes=config_changes(flag_values(args, device),
-                                                                        letters),
-                                overrides=runner.split_overrides(args.overrides, letters),
+    changes = config_changes(flag_values(args, device), letters)
+    overrides = runner.split_overrides(args.overrides, letters)
+    refuse_flag_and_set(args, changes, overrides)
+    cfgs = runner.build_configs(letters, device, changes=changes, overrides=overrides,
                                 quick=args.quick, saved=saved, preset=args.preset)
     launch = build_launch(launch_fields(args), runner.saved_launch(args.config) if args.config
                           else None, quick=quick)
@@ -642,11 +645,117 @@ def refuse_flags_with_resume(args) -> None:
              if k not in ("resume", "debug", "trust_model_code", *how)
              and v != defaults.get(k)]
     if given:
-        flags = ", ".join("--" + k.replace("overrides", "set") for k in sorted(given))
+        flags = ", ".join(_flag(k) for k in sorted(given))
         raise UsageError(f"--resume takes no other flags but the job flags (--launcher, "
                          f"--workers, ...; it continues the folder with its own config and "
                          f"threads); got {flags}. To change settings, start a new run with "
                          f"--config RUN_DIR/config.json and the flags")
+
+
+def _given(args) -> set[str]:
+    """The destinations of the flags given (a value other than the default)."""
+    defaults = vars(build_parser().parse_args([]))
+    return {k for k, v in vars(args).items() if v != defaults.get(k)}
+
+
+def refuse_conflicting_flags(args) -> None:
+    """Flags that contradict each other, or that the command would not read,
+    are refused in one line (exit 2) before any folder: a flag dropped
+    silently is a run other than the one asked for."""
+    given = _given(args)
+    for mode, keeps in (("report", {"report", "debug"}),
+                        ("compare", {"compare", "out", "debug"})):
+        extra = sorted(given - keeps) if getattr(args, mode) else []
+        if extra:
+            also = " and --out" if mode == "compare" else ""
+            raise UsageError(f"--{mode} takes no other flags but --debug{also} (it redraws saved "
+                             f"data and never trains or imports model code); got "
+                             f"{', '.join(_flag(k) for k in extra)}")
+    if args.preset:
+        clash = [f for f in ("quick", "config", "seed", "seeds") if f in given]
+        if clash:
+            why = {"quick": "shrinks every axis", "config": "reruns a folder's own config",
+                   "seed": "sets the seeds", "seeds": "sets the seeds"}[clash[0]]
+            raise UsageError(f"--preset {args.preset} and {_flag(clash[0])} contradict: the "
+                             f"preset sets the seeds and sizes, {_flag(clash[0])} {why}; "
+                             f"give one of them")
+    if args.launcher != "local":
+        local = [f for f in ("workers", "jobs_per_gpu") if f in given]
+        if local:
+            raise UsageError(f"{_flag(local[0])} sets the local pool; with --launcher "
+                             f"{args.launcher} it would be ignored (use the {args.launcher} "
+                             f"flags, e.g. --{args.launcher}-"
+                             f"{'array-parallelism' if args.launcher == 'slurm' else 'num-cpus'})")
+    # --l2_reg and --dropout set the strength of the shorthand arms (l2,
+    # dropout, l2+dropout); arms that include none of them never read it.
+    if args.arm is not None or args.sweep:
+        shorthands = {s.strip() for s in (args.arm or ()) if ":" not in s}
+        for flag, readers in (("l2_reg", {"l2", "l2+dropout"}),
+                              ("dropout", {"dropout", "l2+dropout"})):
+            if flag in given and not shorthands & readers:
+                arms = (" ".join(f"--arm {a}" for a in args.arm) if args.arm
+                        else f"--sweep {args.sweep[0]} alone")
+                raise UsageError(f"{_flag(flag)} sets the strength of the shorthand arms "
+                                 f"{' and '.join(sorted(readers))}, and the arms given ({arms}) "
+                                 f"include none: give the value in the arm or sweep instead "
+                                 f"(e.g. --arm NAME:{'l2' if flag == 'l2_reg' else 'dropout'}"
+                                 f"=...), or add --arm {sorted(readers)[0]}")
+
+
+def refuse_flag_and_set(args, changes: dict, overrides: dict) -> None:
+    """One field set twice on one command line (a flag and ``--set``, or two
+    ``--set`` of one key) is refused: the later would win silently."""
+    from utils.config import split_override
+    seen: dict[str, str] = {}
+    for item in args.overrides:
+        key = split_override(item)[0]
+        if key in seen:
+            raise UsageError(f"--set {seen[key]} and --set {item} set one field twice; give it once")
+        seen[key] = item
+    given = _given(args)
+    if "seed" in given:  # --seed and --seeds both set the seeds
+        given.add("seeds")
+    for k, fields in overrides.items():
+        for field in fields:
+            for key, target in FLAG_FIELDS.items():
+                dest = {"arms": "arm"}.get(key, key)
+                if (target.get(k) if isinstance(target, dict) else target) != field:
+                    continue
+                if dest in given or (key == "arms" and args.sweep and "arms" in changes.get(k, {})):
+                    flag = _flag("sweep" if dest not in given else
+                                 "seed" if dest == "seeds" and args.seed is not None else dest)
+                    raise UsageError(f"{flag} and --set {k}.{field}=... (or --set {field}=...) "
+                                     f"both set experiment {k}'s {field}; give it once")
+
+
+def _experiments(letters) -> str:
+    return ("experiments " if len(letters) > 1 else "experiment ") + " and ".join(letters)
+
+
+def refuse_flags_for_none(args, letters) -> None:
+    """A config flag (or --preset) that none of the experiments run reads
+    (``--from-run`` with ``--experiment a``, ``--epochs`` with c) is
+    refused in one line naming the flag and the experiments that take it."""
+    from experiments import LETTERS, runner
+    mods = runner.registry()
+    fields = {k: {f.name for f in dataclasses.fields(mods[k].Config)} for k in LETTERS}
+    flag_of = {"arms": "arm"}  # FLAG_FIELDS keys -> argparse destinations where they differ
+    given = _given(args)
+    for key, field in FLAG_FIELDS.items():
+        dest = flag_of.get(key, key)
+        if key in ("device", "out", "seeds") or dest not in given:
+            continue
+        takers = [k for k in LETTERS
+                  if (field.get(k) if isinstance(field, dict) else field) in fields[k]]
+        if not set(takers) & set(letters):
+            raise UsageError(f"{_flag(dest)} applies to {_experiments(takers)}, not "
+                             f"to {' and '.join(letters)} run here; drop it, or run "
+                             f"--experiment {takers[0] if len(takers) == 1 else 'all'}")
+    if args.preset:
+        takers = [k for k in LETTERS if args.preset in getattr(mods[k], "NAMED_PRESETS", {})]
+        if not set(takers) & set(letters):
+            raise UsageError(f"--preset {args.preset} applies to {_experiments(takers)}, not "
+                             f"to {' and '.join(letters)} run here")
 
 
 def cli() -> None:

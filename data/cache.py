@@ -71,7 +71,9 @@ def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -
 
     A temporary file in the same folder is renamed over the target only once
     it is complete, so a crash or a second process never leaves a half
-    written cache that a later run would trust.
+    written cache that a later run would trust. Nothing is written through a
+    link: the temporary file is created new (``O_EXCL``), changed through its
+    descriptor only, and a link at ``path`` is replaced, not followed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,10 +81,10 @@ def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
-        # mkstemp makes the file private (0600); a cache is ordinary data.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+            # mkstemp makes the file private (0600); a cache is ordinary data.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -5,12 +5,17 @@ Layout: ``train/<class>/<file>`` and ``test/<class>/<file>`` (in an archive,
 under any prefix). Labels are the positions of the class folder names
 of ``train`` in sorted order (at least two classes); inside a class, files
 are taken sorted by name. Hidden files and files whose suffix is not an
-image suffix are skipped; links inside an archive are never followed.
+image suffix are skipped; links inside an archive are never followed; in a
+folder, a link (split, class folder or image) is followed only where it
+points inside the dataset's folder, and one pointing outside is refused.
 
 Every image is decoded once with PIL, converted to RGB, and must have the
 size of the first one (a DatasetInvalid names the first that does not), unless
 ``image_size`` asks for a resize (bicubic; it changes the spectrum, so it is
-off by default). 16-bit and float images are refused, since converting them
+off by default). Memory is bounded in pixels, not only in bytes: each
+image's size is read from its header before its pixels are decoded and must
+stay within :data:`MAX_IMAGE_PIXELS`, and the decoded set within
+:data:`MAX_DECODED_BYTES`. 16-bit and float images are refused, since converting them
 to 8-bit RGB would clip their values. The decoded uint8 arrays are cached
 outside the repository (see :mod:`data.cache`) in an ``.npz`` keyed by
 content: sha256 over the relative names and bytes of the image files of a
@@ -76,6 +81,14 @@ _POOL_MIN_IMAGES = 4000
 # the archive and raise the bounds here.
 MAX_INFLATED_BYTES = 1 << 30
 MAX_IMAGE_BYTES = 64 << 20
+# Bounds in pixels, read from each image's header before it is decoded: a
+# compressed file can be tiny and decode huge (a 4000x4000 black PNG is a
+# few KiB and 48 MB of RGB). One image above 2048x2048 is no input for the
+# networks here (built for 28x28 to 224x224), and the decoded set, uint8
+# RGB, stays below 2 GiB (CIFAR-10 is 184 MB; loading copies it about
+# twice more while it is split).
+MAX_IMAGE_PIXELS = 2048 * 2048
+MAX_DECODED_BYTES = 2 << 30
 # PIL modes that convert to 8-bit RGB without losing range. "I", "I;16*"
 # and "F" hold values above 255, which convert("RGB") clips to 255.
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX",
@@ -159,25 +172,50 @@ def _cache_file(path: Path, size, kind: str, digest: str) -> Path:
 
 # ---------------------------------------------------------------- folders
 
-def _scan(folder: Path, want_dirs: bool) -> list[str]:
-    # scandir answers is_dir/is_file from the directory entry itself, without
-    # a stat per file (60,000 files, loaded machine: 4.7 s with Path.iterdir
-    # and is_file, 0.6 s here).
+def _scan(folder: Path, want_dirs: bool) -> tuple[list[str], set[str]]:
+    """Sorted names of the folders (or files) in ``folder``, and which of
+    them are links. scandir answers is_dir/is_file/is_symlink from the
+    directory entry itself, without a stat per file (60,000 files, loaded
+    machine: 4.7 s with Path.iterdir and is_file, 0.6 s here)."""
     with os.scandir(folder) as it:
-        return sorted(e.name for e in it if (e.is_dir() if want_dirs else e.is_file()))
+        found = [(e.name, e.is_symlink()) for e in it
+                 if (e.is_dir() if want_dirs else e.is_file())]
+    return sorted(name for name, _ in found), {name for name, link in found if link}
+
+
+def _check_link(link: Path, inside: Path) -> None:
+    """A link in the tree may point within it (the data stays the tree's);
+    one that leads outside the dataset's root is refused, naming it."""
+    target = link.resolve()
+    if not target.is_relative_to(inside):
+        raise DatasetInvalid(f"{link}: a link to {target}, outside the dataset {inside}; an "
+                             f"image folder takes only what lies inside it: copy the files in, "
+                             f"or give the folder the link points to as the dataset")
 
 
 def _list_folder(root: Path) -> list[Entry]:
-    """Entries of a folder tree, in load order."""
+    """Entries of a folder tree, in load order. Links are followed only
+    where they stay inside ``root`` (a split, class folder or image linked
+    outside it is refused)."""
     entries = []
+    inside = root.resolve()
     for split in SPLITS:
         split_dir = root / split
         if not split_dir.is_dir():
             continue
+        if split_dir.is_symlink():
+            _check_link(split_dir, inside)
         try:
-            for cls in _scan(split_dir, want_dirs=True):
-                entries += [(split, cls, name) for name in _scan(split_dir / cls, want_dirs=False)
-                            if _wanted(split, cls, name)]
+            classes, linked = _scan(split_dir, want_dirs=True)
+            for cls in classes:
+                names, linked_files = _scan(split_dir / cls, want_dirs=False)
+                taken = [(split, cls, name) for name in names if _wanted(split, cls, name)]
+                if taken and cls in linked:  # what is skipped may link anywhere
+                    _check_link(split_dir / cls, inside)
+                for _, _, name in taken:
+                    if name in linked_files:
+                        _check_link(split_dir / cls / name, inside)
+                entries += taken
         except OSError as err:
             raise DatasetUnavailable(f"{split_dir}: cannot list the image folder "
                                      f"({type(err).__name__}: {err})") from err
@@ -317,20 +355,31 @@ def _undecodable(name: str, err: Exception) -> DatasetUnavailable:
     return DatasetUnavailable(f"{name}: cannot decode the image ({reason})")
 
 
+def _check_header(im: Image.Image, name: str, size_wh: tuple[int, int], resize: bool) -> None:
+    """Refuse an image by its header's size, before its pixels are decoded:
+    above MAX_IMAGE_PIXELS, or (without a resize) not the set's size."""
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise DatasetInvalid(f"{name}: image is {w}x{h} (WxH), {w * h:,} pixels, above the "
+                             f"limit of {MAX_IMAGE_PIXELS:,} (data.imagefolder.MAX_IMAGE_PIXELS) "
+                             f"on what one image may decode to; refused before decoding")
+    if not resize and im.size != size_wh:
+        raise DatasetInvalid(f"{name}: image is {w}x{h} (WxH), expected {size_wh[0]}x"
+                             f"{size_wh[1]} like the first image; pass image_size=(H, W) to "
+                             f"resize all images")
+
+
 def _decode_chunk(blobs: list[bytes], names: list[str], size_wh: tuple[int, int],
                   resize: bool) -> np.ndarray:
     out = np.empty((len(blobs), size_wh[1], size_wh[0], 3), dtype=np.uint8)
     for i, (blob, name) in enumerate(zip(blobs, names)):
         with _open_image(blob, name) as im:
+            _check_header(im, name, size_wh, resize)
             # The pixels are decoded lazily, here: a truncated or damaged
             # file fails in convert/asarray with OSError.
             try:
                 rgb = im if im.mode == "RGB" else im.convert("RGB")
                 if rgb.size != size_wh:
-                    if not resize:
-                        raise DatasetInvalid(f"{name}: image is {rgb.size[0]}x{rgb.size[1]} (WxH), "
-                                             f"expected {size_wh[0]}x{size_wh[1]} like the first "
-                                             f"image; pass image_size=(H, W) to resize all images")
                     rgb = rgb.resize(size_wh, Image.Resampling.BICUBIC)
                 out[i] = np.asarray(rgb)
             except (OSError, Image.DecompressionBombError) as err:
@@ -340,13 +389,25 @@ def _decode_chunk(blobs: list[bytes], names: list[str], size_wh: tuple[int, int]
 
 def _decode_images(blobs: list[bytes], names: list[str], image_size: tuple[int, int] | None,
                    workers: int) -> np.ndarray:
-    """Decode encoded images into uint8 ``(N, H, W, 3)``."""
+    """Decode encoded images into uint8 ``(N, H, W, 3)``. Every image's size
+    is checked from its header before its pixels are decoded, and the whole
+    set's decoded size before anything is allocated (MAX_IMAGE_PIXELS,
+    MAX_DECODED_BYTES)."""
+    resize = image_size is not None
     if image_size is None:
         with _open_image(blobs[0], names[0]) as im:
             size_wh = im.size
+            _check_header(im, names[0], size_wh, resize)
     else:
         size_wh = (image_size[1], image_size[0])
-    resize = image_size is not None
+    decoded = len(blobs) * size_wh[0] * size_wh[1] * 3
+    if decoded > MAX_DECODED_BYTES:
+        where = os.path.commonpath(names) if len(names) > 1 else names[0]
+        raise DatasetInvalid(f"{where}: {len(blobs):,} images of {size_wh[0]}x{size_wh[1]} "
+                             f"(WxH) decode to {decoded:,} bytes, above the limit of "
+                             f"{MAX_DECODED_BYTES:,} (data.imagefolder.MAX_DECODED_BYTES); "
+                             f"refused before decoding: pass image_size=(H, W) to resize, or "
+                             f"use fewer images")
     if workers <= 1 or len(blobs) < _POOL_MIN_IMAGES:
         return _decode_chunk(blobs, names, size_wh, resize)
     bounds = np.linspace(0, len(blobs), workers + 1).astype(int)

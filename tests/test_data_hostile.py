@@ -179,6 +179,140 @@ def test_image_over_pils_pixel_bound_names_the_file(tmp_path, monkeypatch):
     assert "DecompressionBombError" in msg
 
 
+def _huge_png(w: int = 4000, h: int = 4000) -> bytes:
+    """A black image of huge dimensions that compresses to a few KiB."""
+    buf = io.BytesIO()
+    Image.new("1", (w, h)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def decoded_sizes(monkeypatch):
+    """The (W, H) of every image whose pixels PIL decodes during the test."""
+    from PIL import ImageFile
+    sizes, load = [], ImageFile.ImageFile.load
+
+    def recording(self):
+        sizes.append(self.size)
+        return load(self)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording)
+    return sizes
+
+
+@pytest.mark.parametrize("case", ["all huge", "large among small", "one huge, resized",
+                                  "wide strip, resized", "huge in an archive"])
+def test_huge_dimensions_are_refused_from_the_header(tmp_path, decoded_sizes, case):
+    # Memory is bounded in pixels: a tiny file of huge dimensions is refused
+    # by its header, naming it, before its pixels are decoded.
+    root = _tree(tmp_path / "set")
+    bad = root / "train" / "b" / "1.png"
+    kwargs = {"image_size": 8} if "resized" in case else {}
+    if case == "all huge":
+        for f in root.rglob("*.png"):
+            f.write_bytes(_huge_png())
+        bad = root / "train" / "a" / "0.png"  # the first, which sets the size
+    elif case == "wide strip, resized":
+        bad.write_bytes(_huge_png(imagefolder.MAX_IMAGE_PIXELS // 7 + 1, 7))
+    elif case == "large among small":  # within the pixel bound, not the set's size
+        bad.write_bytes(_huge_png(2000, 2000))
+    else:
+        bad.write_bytes(_huge_png())
+    where = root
+    if case == "huge in an archive":
+        members = {f"set/{f.relative_to(root).as_posix()}": f.read_bytes()
+                   for f in sorted(root.rglob("*.png"))}
+        where = _tar_gz(tmp_path / "set.tar.gz", members)
+        bad = f"{where}/{bad.relative_to(root).as_posix()}"
+    assert len(_huge_png()) < 8 << 10  # the bytes bound could never see it
+    msg = _fails(DatasetInvalid, bad, imagefolder.load_imagefolder, where, **kwargs)
+    assert ("MAX_IMAGE_PIXELS" in msg) == (case != "large among small"), msg
+    assert all(w * h <= 64 for w, h in decoded_sizes), decoded_sizes
+
+
+def test_a_set_too_large_to_decode_is_refused_before_decoding(tmp_path, decoded_sizes,
+                                                               monkeypatch):
+    root = _tree(tmp_path / "set", n_train=3, n_test=2)  # 10 images of 8x8x3
+    monkeypatch.setattr(imagefolder, "MAX_DECODED_BYTES", 10 * 8 * 8 * 3 - 1)
+    msg = _fails(DatasetInvalid, "MAX_DECODED_BYTES", imagefolder.load_imagefolder, root)
+    assert str(root) in msg and decoded_sizes == []
+    monkeypatch.setattr(imagefolder, "MAX_DECODED_BYTES", 10 * 8 * 8 * 3)  # at the bound: loads
+    assert imagefolder.load_imagefolder(root).train_x.shape == (6, 3, 8, 8)
+
+
+def test_twelve_huge_pngs_stay_small_in_memory(tmp_path):
+    # The tester's case: 12 PNGs of 4000x4000 (a few KiB each) peaked at
+    # 2.4 GiB. Measured in a fresh process: the peak RSS the load adds.
+    root = tmp_path / "set"
+    for split in ("train", "test"):
+        for cls in ("a", "b", "c"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(2):
+                (root / split / cls / f"{i}.png").write_bytes(_huge_png())
+    script = (
+        "import resource, sys\n"
+        "from data import imagefolder\n"
+        "from data.images import DatasetInvalid\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        f"    imagefolder.load_imagefolder({str(root)!r})\n"
+        "except DatasetInvalid as e:\n"
+        "    print('refused', e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent,
+                         env={**os.environ, "FREQREG_CACHE": str(tmp_path / "cache")},
+                         timeout=300)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[0].startswith("refused"), out.stdout + out.stderr
+    added_kib = int(lines[-1])
+    one_image_kib = 4000 * 4000 * 3 // 1024  # what decoding a single one would take
+    assert added_kib < one_image_kib, added_kib
+
+
+@pytest.mark.parametrize("linked", ["train/b", "train/a/1.png", "test", "test/a/0.png"])
+def test_a_link_out_of_the_dataset_is_refused_naming_it(tmp_path, linked):
+    # An image folder is what lies inside it: a split, class folder or image
+    # that is a link to elsewhere is refused in one line naming the link.
+    root = _tree(tmp_path / "set")
+    elsewhere = _tree(tmp_path / "elsewhere")
+    link = root / linked
+    if link.is_dir():
+        import shutil
+        shutil.rmtree(link)
+    else:
+        link.unlink()
+    link.symlink_to(elsewhere / linked)
+    msg = _fails(DatasetInvalid, f"{link}: a link to {elsewhere / linked}",
+                 load_image_data, "imagefolder", root)
+    assert "outside the dataset" in msg
+
+
+def test_links_that_stay_inside_the_dataset_are_followed(tmp_path):
+    root = _tree(tmp_path / "set")
+    reference = load_image_data("imagefolder", _tree(tmp_path / "copy")).train_x
+    (root / "store").mkdir()
+    for f in ("train/a/1.png", "test/b/0.png"):
+        (root / f).rename(root / "store" / f.replace("/", "_"))
+        (root / f).symlink_to(root / "store" / f.replace("/", "_"))
+    (root / "README").symlink_to("/etc/hostname")  # not an image: never read, never refused
+    (root / "train" / "a" / "notes.txt").symlink_to("/etc/hostname")
+    data = load_image_data("imagefolder", root)
+    assert torch_equal(data.train_x, reference)
+
+
+def test_a_linked_dataset_root_is_the_users_choice(tmp_path):
+    root = _tree(tmp_path / "set")
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)
+    a = load_image_data("imagefolder", tmp_path / "alias")
+    assert torch_equal(a.train_x, load_image_data("imagefolder", root).train_x)
+
+
+def torch_equal(a, b) -> bool:
+    return a.shape == b.shape and bool((a == b).all())
+
+
 def test_class_folder_name_that_is_not_utf8_loads_and_caches(tmp_path, monkeypatch):
     # os.scandir hands such names over with surrogate escapes; hashing and
     # caching them must not fail, and the second load must be a hit.

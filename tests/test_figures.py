@@ -195,10 +195,11 @@ def _layout_of_a_run(tmp_path_factory, monkeypatch_cls, extra):
     original = Figure.savefig
 
     def checked(self, fname, *args, **kw):
-        if str(fname).endswith(".png"):
+        name = str(getattr(fname, "name", fname))  # save_figure renders into a named buffer
+        if name.endswith(".png"):
             with style():
                 FigureCanvasAgg(self)
-                found[str(fname).rsplit("/", 1)[-1]] = layout_problems(self)
+                found[name.rsplit("/", 1)[-1]] = layout_problems(self)
         return original(self, fname, *args, **kw)
 
     monkeypatch_cls.setattr(Figure, "savefig", checked)

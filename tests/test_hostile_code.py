@@ -102,11 +102,13 @@ def test_c_on_a_folder_naming_code_is_refused(capsys, tmp_path, evil, b_run):
 def test_report_and_compare_never_import(capsys, tmp_path, evil, b_run):
     spec, marker = evil
     folder = _evil_b_folder(b_run, tmp_path, spec)
-    for argv in (["--report", folder], ["--report", folder, "--trust-model-code"],
-                 ["--compare", folder, b_run, "--out", tmp_path / "cmp"]):
+    for argv in (["--report", folder], ["--compare", folder, b_run, "--out", tmp_path / "cmp"]):
         code, out, err = _run(capsys, *argv)
         assert code == 0, err
         assert not marker.exists(), argv
+    # consent means nothing where nothing is imported: refused, not ignored
+    code, out, err = _run(capsys, "--report", folder, "--trust-model-code")
+    assert code == 2 and "--trust-model-code" in err and not marker.exists()
 
 
 @pytest.mark.parametrize("consent", [["--trust-model-code"], ["--set", "b.model={spec}"]])

@@ -311,7 +311,7 @@ def test_new_runs_in_one_second_get_their_own_folders(tmp_path):
 # --------------------------------------------------------------------------- links
 
 @pytest.mark.parametrize("linked", ["metrics.jsonl", "error.log", "checkpoints", "figures",
-                                    "jobs", ".lock"])
+                                    "jobs", ".freqreg-run.lock"])
 def test_resume_refuses_a_folder_with_a_link(capsys, tmp_path, linked):
     run = _a_folder(tmp_path)
     outside = tmp_path / "outside"

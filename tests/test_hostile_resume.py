@@ -123,8 +123,8 @@ def test_resume_of_a_quick_run_stays_in_process(tmp_path, ref):
     saved = json.loads((ref / "config.json").read_text())["launch"]
     assert saved["workers"] == 1
     args = main.build_parser().parse_args(["--resume", str(ref)])
-    assert main.build_launch(args, saved, resuming=True).workers == 1
+    assert main.build_launch(main.launch_fields(args), saved, resuming=True).workers == 1
     args = main.build_parser().parse_args(["--resume", str(ref), "--workers", "2"])
-    assert main.build_launch(args, saved, resuming=True).workers == 2
+    assert main.build_launch(main.launch_fields(args), saved, resuming=True).workers == 2
     args = main.build_parser().parse_args(["--config", str(ref)])
-    assert main.build_launch(args, saved).workers == 0  # a new run: this machine's pool
+    assert main.build_launch(main.launch_fields(args), saved).workers == 0  # a new run: this machine's pool

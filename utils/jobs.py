@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.runs import save_npz
+from utils.runs import LOCK_NAME, save_npz
 
 _KEY = "__job_key__"
 
@@ -86,17 +86,17 @@ _HELD: dict[str, int] = {}
 
 
 def lock_run_dir(run_dir: str | Path) -> None:
-    """Hold an exclusive ``flock`` on ``run_dir/.lock`` until
+    """Hold an exclusive ``flock`` on ``run_dir/.freqreg-run.lock`` until
     :func:`release_run_dirs` (or this process ends: the kernel drops it,
     even after ``kill -9``). A folder another process holds raises
-    RunFolderBusy naming it and the holder's pid; a ``.lock`` that is a link
+    RunFolderBusy naming it and the holder's pid; a lock file that is a link
     is refused (OSError), never followed."""
     import fcntl
     run_dir = Path(run_dir)
     key = str(run_dir.resolve())
     if key in _HELD:
         return
-    path = run_dir / ".lock"
+    path = run_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

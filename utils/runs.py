@@ -16,11 +16,17 @@ A run folder is self-describing::
 Atomic means: write ``<name>.tmp-<pid>`` in the same folder, flush and fsync,
 then ``os.replace`` it over the target, so a crash never leaves a half file
 and never destroys the previous version.
+
+Writes never follow a link out of the run folder: files are opened with
+``O_NOFOLLOW``, a link at an atomic write's target is replaced (not followed),
+and the folders between the run folder and the file are opened one by one
+with ``O_NOFOLLOW`` (:class:`LinkOutOfRunFolder` names a planted link).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import json
 import math
@@ -42,19 +48,95 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # atomic writes
 # --------------------------------------------------------------------------
 
+class LinkOutOfRunFolder(OSError):
+    """A write would go through a link planted in a run folder (the file
+    itself, or a folder between the run folder and it): refused, naming it."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+LOCK_NAME = ".freqreg-run.lock"
+
+
+def run_root(path: str | os.PathLike) -> Path | None:
+    """The run folder ``path`` lies in: its outermost ancestor holding a
+    :data:`LOCK_NAME` (every folder being written holds one:
+    ``utils.jobs.lock_run_dir``; outermost, so a lock file planted behind a
+    link never moves the root). None outside a run folder."""
+    path = Path(os.path.abspath(path))
+    root = None
+    for parent in path.parents:
+        if os.path.lexists(parent / LOCK_NAME):
+            root = parent
+    return root
+
+
+def _folder_fd(path: Path, root: Path | None | bool = True) -> int:
+    """A descriptor of ``path``'s folder, created as needed. Inside a run
+    folder each folder below the run folder is opened with ``O_NOFOLLOW``,
+    so a link planted there (``figures -> /elsewhere``) raises
+    :class:`LinkOutOfRunFolder` instead of receiving the file. ``root``: the
+    run folder when the caller knows it (True: look it up)."""
+    path = Path(os.path.abspath(path))
+    root = run_root(path) if root is True else root
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path.parent, os.O_RDONLY | _DIRECTORY)
+    fd = os.open(root, os.O_RDONLY | _DIRECTORY)
+    here = root
+    try:
+        for part in path.parent.relative_to(root).parts:
+            here = here / part
+            try:
+                os.mkdir(part, 0o777, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                sub = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            except OSError:
+                if os.path.islink(here):
+                    raise LinkOutOfRunFolder(
+                        errno.ELOOP, f"{here} is a link (to {os.readlink(here)}); a run writes "
+                        f"only inside its folder {root}: replace the link by a real folder") from None
+                raise
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_nofollow(name: str, flags: int, dir_fd: int, path: Path) -> int:
+    try:
+        return os.open(name, flags | _NOFOLLOW, 0o666, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LinkOutOfRunFolder(errno.ELOOP, f"{path.parent / name} is a link; a run never "
+                                     f"writes through a link: remove it") from None
+        raise
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    folder = _folder_fd(path)
+    tmp = f"{path.name}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "wb") as fh:
+        fd = _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, folder, path)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)  # (tests/fault_seam kills a process here)
+        # a link at the target is replaced, never followed (tests/fault_seam kills a process here)
+        os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            os.unlink(tmp, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        os.close(folder)
     return path
 
 
@@ -110,6 +192,11 @@ def write_text(path: Path, text: str) -> Path:
     return _atomic_write_bytes(Path(path), text.encode())
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    """``data`` to ``path``, atomically (figures: rendered to memory first)."""
+    return _atomic_write_bytes(Path(path), data)
+
+
 class JsonlLogger:
     """Append-only JSON-lines log (one flushed line per record). Every record
     starts with ``kind`` (``step``, ``epoch``, ``job``, ``curve``, ``heatmap``
@@ -117,11 +204,19 @@ class JsonlLogger:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._root = run_root(self.path)  # looked up once: the log writes often
+        os.close(_folder_fd(self.path, self._root))
 
     def log(self, kind: str, **record: Any) -> None:
+        """Append one line, never through a link (:class:`LinkOutOfRunFolder`)."""
         line = json.dumps(to_jsonable({"kind": kind, **record}), sort_keys=False)
-        with open(self.path, "a") as fh:
+        folder = _folder_fd(self.path, self._root)
+        try:
+            fd = _open_nofollow(self.path.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, folder,
+                                self.path)
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "a") as fh:
             fh.write(line + "\n")
 
     def drop(self, predicate) -> int:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from utils.runs import write_bytes
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
@@ -59,12 +62,13 @@ def save_figure(fig: Figure, path: Path, pdf: bool = True, dpi: int = 150) -> Pa
     """Save ``fig`` to ``path`` (PNG) and, if ``pdf``, a PDF beside it.
     Returns the PNG path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     names_as_typed(fig)
-    with matplotlib.rc_context(RC):
-        fig.savefig(path, dpi=dpi)
-        if pdf:
-            fig.savefig(path.with_suffix(".pdf"))
+    with matplotlib.rc_context(RC):  # rendered in memory, written atomically, never through a link
+        for target, kwargs in [(path, {"dpi": dpi})] + [(path.with_suffix(".pdf"), {})] * pdf:
+            buf = io.BytesIO()
+            buf.name = str(target)  # what the figure is saved as, for whoever inspects savefig
+            fig.savefig(buf, format=target.suffix.lstrip(".") or "png", **kwargs)
+            write_bytes(target, buf.getvalue())
     return path
 
 

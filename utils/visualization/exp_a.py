@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 
+from utils.runs import write_bytes
+
 from .common import arm_key, arm_style, new_figure, save_figure, short_names, style
 
 PANEL_COLUMNS = 4  # arms per row of panels: 8 arms make two rows, not one 26-inch strip
@@ -169,7 +171,6 @@ def make_fit_gif(path: Path, x, y, preds, frame_steps, y_amp, pred_amp, freqs, a
             sup.set_text(f"{title}\nstep {int(frame_steps[f]):,}")
             canvas.draw()
             frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, np.stack(frames), duration=duration_ms, loop=0)
-    return path
+    path = Path(path)  # encoded in memory, written atomically, never through a link
+    return write_bytes(path, iio.imwrite("<bytes>", np.stack(frames), extension=".gif",
+                                         duration=duration_ms, loop=0))
