@@ -19,20 +19,9 @@ from experiments import exp_a_synthetic as exp_a
 from experiments import exp_b_spectrum_evolution as exp_b
 from experiments import exp_c_robustness as exp_c
 from utils.config import check_types
+from tests.fixtures.runs import one_line as _one_line, run_cli as _run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _run(capsys, *argv):
-    code = main.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- --config types

@@ -11,18 +11,7 @@ import numpy as np
 import pytest
 
 import main
-
-
-def _run(capsys, *argv):
-    code = main.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+from tests.fixtures.runs import one_line as _one_line, run_cli as _run
 
 
 @pytest.fixture(scope="module")
