@@ -177,6 +177,9 @@ p, li, figcaption, summary { overflow-wrap: anywhere; }
 table.verdicts .c-experiment, table.verdicts .c-interval, table.verdicts .c-verdict,
 table.verdicts .c-p_adjusted, table.verdicts th { white-space: nowrap; }
 table.verdicts td { font-size: 13.5px; }
+table.verdicts .c-arm { min-width: 15em; }
+table.verdicts .c-figure { overflow-wrap: anywhere; }
+table.verdicts .c-claim_title { min-width: 9em; }
 ul.glance { padding-left: 1.2rem; margin: .4rem 0 .8rem; }
 ul.glance li { margin: .15rem 0; }
 ul.glance a { font-weight: 600; }

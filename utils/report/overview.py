@@ -52,11 +52,14 @@ def fmt_p(v: Any) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.2g}"
 
 
-def _raw_entries(part: Part) -> dict[tuple[str, str], dict]:
+def _raw_entries(part: Part) -> dict[tuple[str, str, str], dict]:
+    """The summary's raw finding records by (claim, arm, statistic): one arm
+    may be tested on several statistics (experiment A: per frequency)."""
     raw = part.summary.get("findings")
     if not isinstance(raw, list):
         return {}
-    return {(str(e.get("claim")), str(e.get("arm"))): e for e in raw if isinstance(e, dict)}
+    return {(str(e.get("claim")), str(e.get("arm")), str(e.get("statistic"))): e
+            for e in raw if isinstance(e, dict)}
 
 
 def verdict_rows(run: Run, out_dir: Path, *, embed: bool = False) -> list[dict]:
@@ -66,7 +69,7 @@ def verdict_rows(run: Run, out_dir: Path, *, embed: bool = False) -> list[dict]:
         raw = _raw_entries(part)
         for f in part.findings or ():
             row = dataclasses.asdict(f)
-            extra = raw.get((f.claim, f.arm), {})
+            extra = raw.get((f.claim, f.arm, str(f.statistic)), {})
             for key, value in extra.items():
                 if key not in row and isinstance(value, (int, float, str)) \
                         and not isinstance(value, bool):
@@ -142,7 +145,8 @@ def summary_sentences(run: Run, rows: list[dict]) -> list[str]:
         p = f", adjusted p {r['p_adjusted']}" if r.get("p_adjusted") else ""
         lead = (f"{CLAIM_TITLES[claim]}: {r['verdict']} for {r['arm']} ({number}{p})"
                 if len(mine) == 1 else
-                f"{CLAIM_TITLES[claim]}: {tally} over {len(mine)} arms; the clearest is "
+                f"{CLAIM_TITLES[claim]}: {tally} over {len(mine)} tests of "
+                f"{len({(x['experiment'], x['arm']) for x in mine})} arms; the clearest is "
                 f"{r['arm']}, {r['verdict']} ({number}{p})")
         out.append(lead + ".")
     if without and tested:
