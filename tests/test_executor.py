@@ -189,7 +189,9 @@ def test_every_experiment_is_bitwise_the_same_through_a_pool(quick_all, tmp_path
     done = run_main(tmp_path, *_flags(workers=2))
     assert done.returncode == 0, done.stderr[-2000:]
     two = next(tmp_path.glob("*_all_quick"))
-    assert "[exp B] [8/8]" in done.stdout and "[exp C] [8/8]" in done.stdout  # a line per job
+    b = json.loads((quick_all / "config.json").read_text())["experiments"]["b"]
+    n = len(b["arms"]) * len(b["seeds"])  # one line per (arm, seed) job, in B and in C
+    assert f"[exp B] [{n}/{n}]" in done.stdout and f"[exp C] [{n}/{n}]" in done.stdout
     for part, name in SCIENCE.items():
         a, b = _arrays(quick_all / part / name), _arrays(two / part / name)
         assert sorted(a) == sorted(b), part

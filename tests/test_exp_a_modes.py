@@ -303,7 +303,8 @@ def test_noise_table_shows_the_prediction_only_when_given():
 
 @pytest.mark.slow
 def test_gd_theory_with_label_noise_predicts_towards_the_noise(tmp_path):
-    run_dir, summary = _run(tmp_path, *GD_TINY, "--set", "steps=300", "--set", "arms=baseline",
+    tiny = [a.replace("steps=3000", "steps=300") for a in GD_TINY]  # one --set per field
+    run_dir, summary = _run(tmp_path, *tiny, "--set", "arms=baseline",
                             "--set", "noise_freqs=3", "--set", "noise_amplitudes=0.5")
     th = np.load(run_dir / "exp_a_theory.npz")
     nz = np.load(run_dir / "exp_a_noise.npz")
