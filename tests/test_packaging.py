@@ -129,4 +129,6 @@ def test_console_command_runs_the_same_main(tmp_path):
     bad = subprocess.run([str(exe), "--experiment", "a", "--threads", "0"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "main.py: error: --threads: expected an integer >= 1, got 0"
+    # the same one line as main.py's, under the name the user typed
+    assert bad.stderr.strip() == ("freqreg: error: --threads: expected an integer >= 1 and "
+                                  "<= 1024, got 0")
