@@ -172,6 +172,8 @@ table.findings td .sub { margin: 0; font-size: 12px; }
 .v-not-supported { background: #eeeeee; color: #333333; border-color: #8a8a8a; }
 .v-contradicted { background: #fde2e2; color: #8b0000; border-color: #b00020; }
 .v-inconclusive { background: #e6ecf7; color: #1f3a68; border-color: #5b7bb5; }
+.v-absent { background: #fff4d6; color: #5c4400; border-color: #b8860b; }
+.v-undetermined { background: #f0e8f7; color: #3f1f5c; border-color: #7e57a8; }
 #summary p.finding { margin: .3rem 0; font-size: 16px; }
 p, li, figcaption, summary { overflow-wrap: anywhere; }
 table.verdicts .c-experiment, table.verdicts .c-interval, table.verdicts .c-verdict,
