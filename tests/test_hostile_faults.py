@@ -219,25 +219,18 @@ def test_checked_before_the_folder(capsys, tmp_path, argv, needle):
     assert _empty(tmp_path / "out")
 
 
-def test_images_too_small_for_the_network(tmp_path):
+@pytest.mark.parametrize("shape, batch_size, match", [
+    ((64, 3, 2, 2), 16, "cannot take images of shape"),      # too small for the poolings
+    ((40, 3, 16, 16), 64, "batch_size: expected at most the 40"),  # batch above the data
+])
+def test_data_the_model_cannot_take_from_python(tmp_path, shape, batch_size, match):
+    """Refused before any folder, through the Python API."""
     import torch
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (64, 3, 2, 2), dtype=torch.uint8, generator=g)
-    y = torch.arange(64) % 4
-    with pytest.raises(ValueError, match="cannot take images of shape"):
-        main.run_experiment("b", {"seeds": (0,), "epochs": 1, "batch_size": 16,
-                             "n_train": None, "n_test": None},
-                            data=(x, y, x, y), dataset_id="tiny", out=tmp_path / "out",
-                            log_to_stdout=False)
-    assert _empty(tmp_path / "out")
-
-
-def test_batch_above_the_data_from_python(tmp_path):
-    import torch
-    x = torch.zeros(40, 3, 16, 16, dtype=torch.uint8)
-    y = torch.arange(40) % 4
-    with pytest.raises(ValueError, match="batch_size: expected at most the 40"):
-        main.run_experiment("b", {"seeds": (0,), "epochs": 1, "batch_size": 64,
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    y = torch.arange(shape[0]) % 4
+    with pytest.raises(ValueError, match=match):
+        main.run_experiment("b", {"seeds": (0,), "epochs": 1, "batch_size": batch_size,
                              "n_train": None, "n_test": None},
                             data=(x, y, x, y), dataset_id="tiny", out=tmp_path / "out",
                             log_to_stdout=False)
