@@ -37,8 +37,8 @@ Optional parts, used when present:
     -> folder): how an experiment reads another's output of the same run
     (C evaluates that run's B).
 
-``main.py`` derives its ``--experiment`` choices and the order of ``all`` from
-:data:`MODULES`; nothing else lists the experiments.
+The command line (:mod:`experiments.cli`) derives its ``--experiment`` choices
+and the order of ``all`` from :data:`MODULES`; nothing else lists the experiments.
 """
 
 from __future__ import annotations

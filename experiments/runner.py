@@ -36,24 +36,31 @@ from utils.report.loading import load_run
 def split_overrides(items, letters: list[str]) -> dict[str, dict[str, str]]:
     """``--set`` items (``key=value`` strings or ``(key, value)`` pairs) ->
     experiment -> {field: text}; ``a.lr=...`` names one experiment, a bare
-    key goes to every experiment of the run that has the field."""
+    key goes to every experiment of the run that has the field. One field
+    set twice (``lr=`` and ``a.lr=``, in either order, even to one value) is
+    refused: the later would win silently."""
     mods = registry()
     overrides: dict[str, dict[str, str]] = {k: {} for k in letters}
+    first: dict[tuple[str, str], str] = {}  # (letter, field) -> the item that set it
     for item in items:
         key, value = split_override(item) if isinstance(item, str) else item
         prefix, _, rest = key.partition(".")
         if rest and prefix in mods:
             if prefix not in letters:
                 raise ValueError(f"--set {key}={value}: experiment {prefix} is not part of this run")
-            overrides[prefix][rest] = value
-            continue
-        owners = [k for k in letters
-                  if key in {f.name for f in dataclasses.fields(mods[k].Config)}]
-        if not owners:
+            targets = [(prefix, rest)]
+        else:
+            targets = [(k, key) for k in letters
+                       if key in {f.name for f in dataclasses.fields(mods[k].Config)}]
+        if not targets:
             raise ValueError(f"--set {key}={value}: unknown config key {key!r} for experiment(s) "
                              f"{', '.join(letters)}")
-        for k in owners:
-            overrides[k][key] = value
+        for k, field in targets:
+            if (k, field) in first:
+                raise ValueError(f"--set {first[k, field]} and --set {key}={value} both set "
+                                 f"experiment {k}'s {field}; give it once")
+            first[k, field] = f"{key}={value}"
+            overrides[k][field] = value
     return overrides
 
 

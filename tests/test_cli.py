@@ -3,6 +3,7 @@
 import pytest
 
 import main
+from experiments import cli
 
 
 def _run(capsys, *argv):
@@ -56,17 +57,17 @@ def test_help_states_defaults(capsys):
 
 
 def test_dash_and_underscore_spellings_agree():
-    p = main.build_parser()
+    p = cli.build_parser()
     assert p.parse_args(["--l2-reg", "0.01"]).l2_reg == p.parse_args(["--l2_reg", "0.01"]).l2_reg
 
 
 def test_flags_and_overrides_reach_the_config():
     from experiments import runner
-    args = main.build_parser().parse_args(
+    args = cli.build_parser().parse_args(
         ["--epochs", "777", "--l2_reg", "0.003", "--dropout", "0.2", "--seeds", "4",
          "--set", "width=32", "--set", "a.lr=0.004", "--quick"])
     cfg = runner.build_configs(["a"], "cpu", quick=args.quick,
-                               changes=main.config_changes(main.flag_values(args, "cpu"), ["a"]),
+                               changes=cli.config_changes(cli.flag_values(args, "cpu"), ["a"]),
                                overrides=runner.split_overrides(args.overrides, ["a"]))["a"]
     assert (cfg.steps, cfg.l2_reg, cfg.dropout, cfg.seeds) == (777, 0.003, 0.2, (0, 1, 2, 3))
     assert (cfg.width, cfg.lr) == (32, 0.004)
@@ -104,7 +105,7 @@ def test_version_comes_from_the_package_metadata(capsys):
 def test_usage_names_the_command_typed(capsys):
     assert main.main(["--bogus"], prog="freqreg") == 2
     assert capsys.readouterr().err.startswith("freqreg: error:")
-    assert main.build_parser("freqreg").format_usage().startswith("usage: freqreg")
+    assert cli.build_parser("freqreg").format_usage().startswith("usage: freqreg")
 
 
 def test_compare_of_one_folder_leaves_no_folder(capsys, tmp_path):
@@ -115,5 +116,5 @@ def test_compare_of_one_folder_leaves_no_folder(capsys, tmp_path):
 
 def test_arm_help_lists_every_knob():
     from utils.regimen import _KNOBS
-    text = " ".join(main.build_parser().format_help().split())
+    text = " ".join(cli.build_parser().format_help().split())
     assert all(knob in text for knob in _KNOBS)

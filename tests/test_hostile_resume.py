@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import main
+from experiments import cli
 from tests.fixtures.runs import one_line as _one_line, run_cli as _run
 
 
@@ -111,9 +112,9 @@ def test_a_changed_thread_count_is_refused(capsys, tmp_path, ref):
 def test_resume_of_a_quick_run_stays_in_process(tmp_path, ref):
     saved = json.loads((ref / "config.json").read_text())["launch"]
     assert saved["workers"] == 1
-    args = main.build_parser().parse_args(["--resume", str(ref)])
-    assert main.build_launch(main.launch_fields(args), saved, resuming=True).workers == 1
-    args = main.build_parser().parse_args(["--resume", str(ref), "--workers", "2"])
-    assert main.build_launch(main.launch_fields(args), saved, resuming=True).workers == 2
-    args = main.build_parser().parse_args(["--config", str(ref)])
-    assert main.build_launch(main.launch_fields(args), saved).workers == 0  # a new run: this machine's pool
+    args = cli.build_parser().parse_args(["--resume", str(ref)])
+    assert cli.build_launch(cli.launch_fields(args), saved, resuming=True).workers == 1
+    args = cli.build_parser().parse_args(["--resume", str(ref), "--workers", "2"])
+    assert cli.build_launch(cli.launch_fields(args), saved, resuming=True).workers == 2
+    args = cli.build_parser().parse_args(["--config", str(ref)])
+    assert cli.build_launch(cli.launch_fields(args), saved).workers == 0  # a new run: this machine's pool

@@ -45,8 +45,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_main_command_uses_existing_flags():
-    import main
-    parser = main.build_parser()
+    from experiments import cli
+    parser = cli.build_parser()
     main_cmd = next(c.strip() for c in _commands() if "main.py" in c)
     argv = main_cmd.split("main.py", 1)[1].split()
     parser.parse_args(argv)          # raises (exit 2) on a stale flag
