@@ -55,6 +55,33 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # --------------------------------------------------------------------------
+# the dispatch
+# --------------------------------------------------------------------------
+
+def _main(argv, state) -> int:
+    """Parse, resolve, hand to :mod:`experiments.runner`."""
+    from experiments import cli, runner
+    args = cli.parse_args(argv, state["prog"])
+    cli.trust_model_code(args)
+    import matplotlib
+    matplotlib.use("Agg")  # chosen here, never at import of a library module
+    if args.report:
+        return runner.rebuild_report(Path(args.report))
+    if args.compare:
+        return runner.compare(args.compare, Path(args.out), state)
+    if args.resume:
+        return runner.resume(Path(args.resume), state, cli.resume_launch(args))
+    run = cli.plan(args)
+    if args.print_config:
+        print(json.dumps({"experiments": {k: dataclasses.asdict(c) for k, c in run.cfgs.items()},
+                          "launch": run.launch.record()}, indent=1, default=str))
+        return 0
+    return runner.start(run.experiment, run.letters, run.cfgs, run.launch, Path(args.out), state,
+                        argv=sys.argv[1:] if argv is None else list(argv), device=run.device,
+                        quick=run.quick)
+
+
+# --------------------------------------------------------------------------
 # the one error boundary
 # --------------------------------------------------------------------------
 
@@ -185,6 +212,10 @@ def _main_boundary(argv, state) -> int:
         return EXIT_RUN_FAILED
 
 
+# --------------------------------------------------------------------------
+# the same path from Python
+# --------------------------------------------------------------------------
+
 def _refuse_in_a_worker() -> None:
     """A script that calls run_experiment without an ``if __name__ ==
     '__main__':`` guard is imported again by every pool worker (spawn), which
@@ -261,29 +292,6 @@ def run_experiment(experiment: str = "all", overrides: dict | None = None, *,
     finally:
         release_run_dirs()
     return Path(state["run_dir"])
-
-
-def _main(argv, state) -> int:
-    """Parse, resolve, hand to :mod:`experiments.runner`."""
-    from experiments import cli, runner
-    args = cli.parse_args(argv, state["prog"])
-    cli.trust_model_code(args)
-    import matplotlib
-    matplotlib.use("Agg")  # chosen here, never at import of a library module
-    if args.report:
-        return runner.rebuild_report(Path(args.report))
-    if args.compare:
-        return runner.compare(args.compare, Path(args.out), state)
-    if args.resume:
-        return runner.resume(Path(args.resume), state, cli.resume_launch(args))
-    run = cli.plan(args)
-    if args.print_config:
-        print(json.dumps({"experiments": {k: dataclasses.asdict(c) for k, c in run.cfgs.items()},
-                          "launch": run.launch.record()}, indent=1, default=str))
-        return 0
-    return runner.start(run.experiment, run.letters, run.cfgs, run.launch, Path(args.out), state,
-                        argv=sys.argv[1:] if argv is None else list(argv), device=run.device,
-                        quick=run.quick)
 
 
 def cli() -> None:
