@@ -36,7 +36,7 @@ from utils import runs
 from utils.config import config_from_fields, Range, check_numbers
 from utils.optim import lr_multiplier
 from utils.progress import Progress
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
+from utils.regimen import Regimen, build_regimens, shorthand_arms
 
 @dataclass(frozen=True)
 class Config:
@@ -137,15 +137,6 @@ def build_arms(cfg: Config) -> list[Regimen]:
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
                           cfg.sweep, allowed=KNOBS, placements=PLACEMENTS)
-
-
-def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
-    """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
-
-
-def describe(arm: Regimen, cfg: Config | None = None) -> str:
-    return arm.label()
 
 
 def validate(cfg: Config) -> None:
