@@ -1,5 +1,7 @@
-"""What does experiment C's perturbed evaluation cost beyond the forward
-pass? Prints images/s, seconds per heat map and ratios; asserts nothing.
+"""Question 4, evaluation and heat map: what does experiment C's perturbed
+evaluation cost beyond the forward pass? Prints images/s, seconds per heat
+map and ratios; asserts nothing. (B's spectrum tracking, a measurement made
+during training, is timed against B's epoch in ``bench_train.py``.)
 
 Set-up as C's ``cpu`` preset runs it over B's CPU run: 12 SmallCNNs
 (16-32-64, k1=5, channels_last, float32, eval mode; random weights, which
@@ -20,15 +22,17 @@ heat map, evaluation batches of 1,000.
 Target: each >= 0.80 x the bare forward pass.
 
 Run from the repository root: ``python benchmarks/bench_eval.py``
-(``--repeats 1 --models 2`` for a smoke run).
+(``--smoke``: one round, 2 models, 100 curve images, 4 heat-map images).
 """
 
 from __future__ import annotations
 
 import time
 
-from common import (base_parser, interleave, load_b_data, print_table, round_ratios, setup,
-                    spread, verdict)
+import dataclasses
+
+from common import (base_parser, interleave, load_b_data, print_ratio, print_table, round_ratios,
+                    setup, spread)
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 
@@ -48,16 +52,20 @@ def main(argv=None) -> None:
     p.add_argument("--dataset", default="cifar10-jpeg",
                    help="cifar10-jpeg, falling back to synthetic when missing (default cifar10-jpeg)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.models, args.heatmap_models = 1, 2, 1
     setup(args)
     device = torch.device("cpu")
     b_cfg, data = load_b_data(exp_b.preset(exp_b.Config(dataset=args.dataset), "cpu"))
     cfg = exp_c.preset(exp_c.Config(), "cpu")
+    if args.smoke:
+        cfg = dataclasses.replace(cfg, n_eval=100, heatmap_n=4)
     P, bs = data.image_shape[-1], cfg.eval_batch_size
     models = {}
     for i in range(args.models):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(i)
-            m = exp_b.new_model(b_cfg, data, 0.0)
+            m = exp_b.new_model(b_cfg, data, None)
         models[i // 3, i % 3] = training.place_model(m, device, channels_last=True).eval()
     ev = dict(mean=data.mean, std=data.std, device=device, amp_dtype=None, channels_last=True)
     idx = exp_c._subset(data.test_y, cfg.n_eval, cfg.noise_seed)
@@ -132,10 +140,10 @@ def main(argv=None) -> None:
     print_table(f"heat map ({images} images per model): seconds per model, median [q1, q3]",
                 ["variant", "s/model", "images/s", "bare / this"], rows)
     print()
-    for name, num, den in (("C curves, whole call / bare", res["C curves (evaluate_curves), whole call"], curves_ref),
-                           ("C heat map / bare (speed)", heat_ref, res["C heat map, s per model"])):
-        r = round_ratios(num, den)
-        print(f"{name}: {r.format('.3f')}  {verdict(r.median, TARGET)}")
+    print_ratio("C curves, whole call / bare forward",
+                round_ratios(res["C curves (evaluate_curves), whole call"], curves_ref), TARGET)
+    print_ratio("C heat map / bare forward (speed)",
+                round_ratios(heat_ref, res["C heat map, s per model"]), TARGET)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""How much does experiment B's training loop cost beyond the bare network
-step, and how does it compare with the usual torchvision DataLoader pipeline?
-Prints images/s and ratios; asserts nothing.
+"""Question 1, training loop against bare step: how much does experiment B's
+training loop cost beyond the bare network step, and where does its epoch
+go? Prints images/s and ratios; asserts nothing. (Its data pipeline against
+torchvision's DataLoader: ``bench_data.py``.)
 
 Variants, each on the same 10,000 training images (a stratified subset of
 the JPEG copy of CIFAR-10, or the synthetic set where that is missing), the
@@ -18,69 +19,54 @@ batch 256, channels_last, float32:
   pre-normalised float tensor: no augmentation, no penalty, no metrics.
 * ``engine ...``: ``utils.training.train_one_epoch`` alone, with and without
   crop + flip and the penalty, to show where the difference goes.
-* ``DataLoader, k workers``: a ``torchvision.datasets.CIFAR10``-style dataset
-  of PIL images built from the same uint8 arrays, per-image
-  ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor``,
-  ``Normalize``, through ``torch.utils.data.DataLoader`` (shuffle,
-  drop_last, persistent workers), k in {0, 1, 2}; the best k is compared.
 
-Targets: B's loop >= 0.90 x the bare step; B's loop >= 2 x the best DataLoader.
+Then where B's epoch goes (training, test evaluation, spectrum tracking,
+input-gradient spectrum, history, checkpoint, metrics), each call timed in
+place inside ``train_job``.
+
+Targets: B's loop >= 0.90 x the bare step; spectrum tracking < 1% of an epoch.
 
 Run from the repository root: ``python benchmarks/bench_train.py``
-(``--repeats 1 --epochs 1 --n-train 2048`` for a smoke run).
+(``--smoke``: one round of one epoch on 512 images).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
 
-from common import (base_parser, interleave, load_b_data, print_table, round_ratios, setup,
-                    spread, verdict)
+from common import (b_model_factory, base_parser, engine_rate, interleave, load_b_cpu,
+                    print_ratio, print_table, round_ratios, setup, spread)
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 import torch.nn.functional as F  # noqa: E402
 
 from experiments import exp_b_spectrum_evolution as exp_b  # noqa: E402
+from utils import frequency as fq  # noqa: E402
 from utils import runs, training  # noqa: E402
-from utils.optim import make_optimizer, make_schedule  # noqa: E402
 from utils.regimen import Regimen  # noqa: E402
 
 TARGET_VS_BARE = 0.90
-TARGET_VS_DATALOADER = 2.0
-
-
-class PILDataset(torch.utils.data.Dataset):
-    """What ``torchvision.datasets.CIFAR10`` does per item: an (H, W, C)
-    uint8 array turned into a PIL image, then the transform."""
-
-    def __init__(self, x_uint8: torch.Tensor, y: torch.Tensor, transform):
-        self.data = x_uint8.permute(0, 2, 3, 1).contiguous().numpy()
-        self.targets = y.tolist()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-        mode = "L" if self.data.shape[-1] == 1 else "RGB"
-        img = Image.fromarray(self.data[i].squeeze(-1) if mode == "L" else self.data[i], mode=mode)
-        return self.transform(img), self.targets[i]
 
 
 # Where B's epoch loop spends its time: (owner, attribute) of every call that
-# train_job makes once per epoch, timed by wrapping it for one call.
+# train_job makes once per epoch, timed by wrapping it for one call. The
+# snapshot's three (evaluation and the two spectra) also run once at init.
 PHASES = {
     "train_one_epoch": (training, "train_one_epoch"),
     "test evaluation": (training, "evaluate"),
+    "spectrum tracking": (exp_b, "spectra_record"),
+    "input-gradient spectrum": (fq, "input_gradient_spectrum"),
     "history .npz": (exp_b, "save_history"),
     "checkpoint": (exp_b.ckpt, "save_checkpoint"),
     "metrics.jsonl": (runs.JsonlLogger, "log"),
 }
+
+
+SNAPSHOT = ("test evaluation", "spectrum tracking", "input-gradient spectrum")
+TARGET_TRACKING = 0.01   # spectrum tracking: under 1% of an epoch
 
 
 @contextlib.contextmanager
@@ -107,28 +93,22 @@ def timed_phases(totals: dict[str, float]):
             setattr(owner, attr, originals[name])
 
 
-def load(args) -> tuple[exp_b.Config, object]:
-    base = exp_b.Config(dataset=args.dataset, device="cpu", progress=False, arms=("l2",), seeds=(0,))
-    cfg = dataclasses.replace(exp_b.preset(base, "cpu"), epochs=args.epochs, n_train=args.n_train)
-    return load_b_data(cfg)
-
-
 def main(argv=None) -> None:
     p = base_parser(__doc__.splitlines()[0], repeats=5)
     p.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default 2)")
     p.add_argument("--n-train", type=int, default=10_000, help="training images (default 10000)")
     p.add_argument("--dataset", default="cifar10-jpeg",
                    help="cifar10-jpeg, falling back to synthetic when missing (default cifar10-jpeg)")
-    p.add_argument("--workers", default="0,1,2",
-                   help="DataLoader num_workers values to try (default 0,1,2)")
     p.add_argument("--no-breakdown", action="store_true",
                    help="skip the train_one_epoch-only variants (default: run them)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.epochs, args.n_train = 1, 1, 512
     setup(args)
-    cfg, data = load(args)
+    cfg, data = load_b_cpu(args.dataset, args.epochs, args.n_train)
     arm = next(a for a in exp_b.build_arms(cfg) if a.name == "l2")
     init = exp_b.initial_state(cfg, data, 0)
-    device = torch.device("cpu")
+    fresh = b_model_factory(cfg, data, init)
     x_tr, y_tr = data.train_x, data.train_y
     tensors = (x_tr, y_tr, data.test_x, data.test_y)
     bs, epochs = cfg.batch_size, cfg.epochs
@@ -140,11 +120,6 @@ def main(argv=None) -> None:
           f"SmallCNN {cfg.widths}, k1={cfg.k1}; batch {bs}; {epochs} epoch(s) = {images} images "
           f"per measurement; B arm {arm.label()}")
 
-    def fresh(dropout: float = 0.0) -> torch.nn.Module:
-        m = exp_b.new_model(cfg, data, dropout)
-        m.load_state_dict(init)
-        return training.place_model(m, device, channels_last=True).train()
-
     loop_rate: list[float] = []
     phase_rounds: list[dict[str, float]] = []
 
@@ -154,10 +129,11 @@ def main(argv=None) -> None:
             t0 = time.perf_counter()
             with timed_phases({}) as phases:
                 out = exp_b.train_job(cfg, data, arm, 0, init, Path(tmp), tensors, metrics,
-                                      resume=False, log=lambda s: None)
+                                      resume=False)
             wall = time.perf_counter() - t0
-        # The snapshot at initialisation (one evaluation) is outside the epoch loop.
-        phases["test evaluation"] *= cfg.epochs / (cfg.epochs + 1)
+        # The snapshot at initialisation is outside the epoch loop.
+        for name in SNAPSHOT:
+            phases[name] *= cfg.epochs / (cfg.epochs + 1)
         phases["other"] = out["seconds"] - sum(phases.values())
         phase_rounds.append({k: v / cfg.epochs for k, v in phases.items()})
         loop_rate.append(out["images"] / out["seconds"])
@@ -179,55 +155,13 @@ def main(argv=None) -> None:
         return n_steps * bs / (time.perf_counter() - t0)
 
     def engine(augment: bool, l2: float):
-        def run() -> float:
-            model = fresh()
-            arm = Regimen(name="arm", l2=l2, augment="crop_flip" if augment else "none")
-            opt = make_optimizer(model, arm, lr=cfg.lr, momentum=cfg.momentum)
-            sched = make_schedule(opt, cfg.schedule, total_steps=steps * epochs)
-            t0 = time.perf_counter()
-            for e in range(epochs):
-                training.train_one_epoch(model, x_tr, y_tr, optimizer=opt, scheduler=sched,
-                                         batch_size=bs, mean=data.mean, std=data.std, epoch=e,
-                                         seed=0, regimen=arm, device=device, channels_last=True)
-            return images / (time.perf_counter() - t0)
-        return run
-
-    def dataloader(workers: int):
-        import torchvision.transforms as T
-
-        transform = T.Compose([T.RandomCrop(x_tr.shape[-1], padding=4), T.RandomHorizontalFlip(),
-                               T.ToTensor(), T.Normalize(data.mean, data.std)])
-        dataset = PILDataset(x_tr, y_tr, transform)
-
-        def run() -> float:
-            model = fresh()
-            opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                  nesterov=True)
-            t0 = time.perf_counter()
-            loader = torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=True,
-                                                 drop_last=True, num_workers=workers,
-                                                 persistent_workers=workers > 0)
-            n = 0
-            for _ in range(epochs):
-                for xb, yb in loader:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                    loss = F.cross_entropy(model(xb), yb)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    n += xb.shape[0]
-            rate = n / (time.perf_counter() - t0)
-            del loader  # stops the persistent workers
-            return rate
-        return run
+        arm = Regimen(name="arm", l2=l2, augment="crop_flip" if augment else "none")
+        return lambda: engine_rate(cfg, data, fresh(), arm, epochs)
 
     variants = {"B train_job (l2 arm), whole call": b_train_job, "bare step": bare}
     if not args.no_breakdown:
         variants["engine: crop+flip, L2 penalty"] = engine(True, cfg.l2_reg)
         variants["engine: no augmentation, no L2"] = engine(False, 0.0)
-    worker_counts = [int(k) for k in args.workers.split(",") if k.strip()]
-    for k in worker_counts:
-        variants[f"DataLoader, {k} workers"] = dataloader(k)
 
     bare(4 * bs)  # warm-up: oneDNN primitives and the allocator
     engine(True, cfg.l2_reg)()
@@ -250,24 +184,14 @@ def main(argv=None) -> None:
 
     loop = round_ratios(res["B train_job (l2 arm), epoch loop"], res["bare step"])
     whole = round_ratios(res["B train_job (l2 arm), whole call"], res["bare step"])
-    dl_names = [n for n in res if n.startswith("DataLoader")]
     print()
-    print(f"B epoch loop / bare step:  {loop.format('.3f')}  {verdict(loop.median, TARGET_VS_BARE)}")
-    print(f"B whole call / bare step:  {whole.format('.3f')}  (includes the snapshot at init)")
-    bare_no_eval = round_ratios(no_eval, res["bare step"])
-    print(f"B epoch loop without its per-epoch test evaluation / bare step:  "
-          f"{bare_no_eval.format('.3f')}  {verdict(bare_no_eval.median, TARGET_VS_BARE)}")
-    if dl_names:
-        best = max(dl_names, key=lambda n: spread(res[n]).median)
-        vs_dl = round_ratios(res["B train_job (l2 arm), epoch loop"], res[best])
-        print(f"B epoch loop / {best}:  {vs_dl.format('.2f')}  "
-              f"{verdict(vs_dl.median, TARGET_VS_DATALOADER)}  (B also evaluates 2,000 test "
-              f"images per epoch; the DataLoader loop evaluates nothing)")
-        engine_name = "engine: crop+flip, L2 penalty"
-        if engine_name in res:
-            like = round_ratios(res[engine_name], res[best])
-            print(f"{engine_name} / {best} (the same training work):  {like.format('.2f')}  "
-                  f"{verdict(like.median, TARGET_VS_DATALOADER)}")
+    print_ratio("B whole call / bare step", whole, note="(includes the snapshot at init)")
+    print_ratio("B epoch loop without its per-epoch test evaluation / bare step",
+                round_ratios(no_eval, res["bare step"]), TARGET_VS_BARE)
+    print_ratio("spectrum tracking (conv1 spectrum + SSR, per epoch) / B epoch",
+                spread([p["spectrum tracking"] / sum(p.values()) for p in phase_rounds]),
+                TARGET_TRACKING, higher_is_better=False, fmt=".4f")
+    print_ratio("B epoch loop / bare step", loop, TARGET_VS_BARE)
 
 
 if __name__ == "__main__":

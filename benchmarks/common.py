@@ -1,6 +1,11 @@
-"""Timing helpers shared by the benchmarks: the repository root on
-``sys.path``, thread settings, interleaved repeats, median and interquartile
-range, ratios per round, and plain-text tables.
+"""The harness every benchmark shares: the repository root on ``sys.path``,
+the common flags (``--repeats``, ``--threads``, ``--smoke``) and the
+environment line, interleaved repeats, median and interquartile range,
+ratios per round, plain-text tables, and the one ``ratio |`` line each
+script prints for the question it exists for.
+
+``--smoke`` runs a script at tiny sizes to check that it works; its numbers
+mean nothing.
 
 Benchmarks print numbers and ratios; they never assert. Variants are run in
 rounds, and each round runs every variant once in an order rotated by one
@@ -56,26 +61,36 @@ def spread(values) -> Spread:
     return Spread(statistics.median(v), q1, q3, len(v))
 
 
-def base_parser(description: str, repeats: int) -> argparse.ArgumentParser:
-    """``--repeats`` and ``--threads``, the flags every benchmark takes."""
+def base_parser(description: str, repeats: int | None = None,
+                threads: bool = True) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: ``--smoke``, and ``--repeats`` (where
+    variants run in interleaved rounds) and ``--threads`` (where this
+    process does the work) when they apply."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--repeats", type=int, default=repeats,
-                   help=f"interleaved rounds; each round runs every variant once (default {repeats})")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's own choice, "
-                        f"{torch.get_num_threads()} here)")
+    if repeats is not None:
+        p.add_argument("--repeats", type=int, default=repeats,
+                       help=f"interleaved rounds; each round runs every variant once "
+                            f"(default {repeats})")
+    if threads:
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch intra-op threads (default: torch's own choice, "
+                            f"{torch.get_num_threads()} here)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes, to check the script runs; the numbers mean nothing "
+                        "(default off)")
     return p
 
 
 def setup(args: argparse.Namespace) -> None:
-    """Apply ``--threads`` and print what the numbers were measured under."""
-    if args.repeats < 1:
+    """Check and apply the common flags; print what the numbers were measured under."""
+    if getattr(args, "repeats", 1) < 1:
         raise SystemExit(f"--repeats: expected >= 1, got {args.repeats}")
-    if args.threads is not None:
+    if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             raise SystemExit(f"--threads: expected >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    print(environment_line())
+    print(environment_line() + (" | SMOKE: tiny sizes, numbers mean nothing"
+                                if args.smoke else ""))
 
 
 def environment_line() -> str:
@@ -115,6 +130,48 @@ def load_b_data(cfg):
         return cfg, exp_b.load_data(cfg)
 
 
+def load_b_cpu(dataset: str, epochs: int, n_train: int):
+    """``(cfg, data)`` of B's CPU preset, l2 arm, seed 0, with ``epochs`` and
+    ``n_train`` training images (bench_train, bench_data)."""
+    import dataclasses
+
+    from experiments import exp_b_spectrum_evolution as exp_b
+
+    base = exp_b.Config(dataset=dataset, device="cpu", progress=False, arms=("l2",), seeds=(0,))
+    return load_b_data(dataclasses.replace(exp_b.preset(base, "cpu"), epochs=epochs,
+                                           n_train=n_train))
+
+
+def b_model_factory(cfg, data, init: dict):
+    """``fresh()``: B's model for ``cfg`` with the initial weights ``init``
+    (``exp_b.initial_state``), on the CPU, channels_last, in train mode."""
+    from experiments import exp_b_spectrum_evolution as exp_b
+    from utils import training
+
+    def fresh() -> torch.nn.Module:
+        m = exp_b.new_model(cfg, data, None)
+        m.load_state_dict(init)
+        return training.place_model(m, torch.device("cpu"), channels_last=True).train()
+    return fresh
+
+
+def engine_rate(cfg, data, model, regimen, epochs: int) -> float:
+    """Training images/s of ``utils.training.train_one_epoch`` over ``epochs``
+    epochs of ``data``'s training set, as B runs it on the CPU."""
+    from utils import training
+    from utils.optim import make_optimizer, make_schedule
+
+    steps = training.steps_per_epoch(data.train_x.shape[0], cfg.batch_size)
+    opt = make_optimizer(model, regimen, lr=cfg.lr, momentum=cfg.momentum)
+    sched = make_schedule(opt, cfg.schedule, total_steps=steps * epochs)
+    t0 = time.perf_counter()
+    for e in range(epochs):
+        training.train_one_epoch(model, data.train_x, data.train_y, optimizer=opt, scheduler=sched,
+                                 batch_size=cfg.batch_size, mean=data.mean, std=data.std, epoch=e,
+                                 seed=0, regimen=regimen, device="cpu", channels_last=True)
+    return steps * cfg.batch_size * epochs / (time.perf_counter() - t0)
+
+
 def interleave(variants: dict[str, Callable[[], float]], repeats: int,
                log: Callable[[str], None] = print) -> dict[str, list[float]]:
     """Run every variant once per round, ``repeats`` rounds, the order rotated
@@ -146,6 +203,16 @@ def round_ratios(num: list[float], den: list[float]) -> Spread:
 def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     ok = value >= target if higher_is_better else value <= target
     return f"{'MET' if ok else 'MISSED'} (target {'>=' if higher_is_better else '<='} {target:g})"
+
+
+def print_ratio(question: str, value: Spread | float, target: float | None = None,
+                higher_is_better: bool = True, fmt: str = ".3f", note: str = "") -> None:
+    """The line a benchmark exists for, in one form for all of them:
+    ``ratio | <question>: <median [q1, q3]>  MET/MISSED (target ...)``."""
+    r = value if isinstance(value, Spread) else Spread(float(value), float(value),
+                                                        float(value), 1)
+    judged = "" if target is None else "  " + verdict(r.median, target, higher_is_better)
+    print(f"ratio | {question}: {r.format(fmt)}{judged}{'  ' + note if note else ''}", flush=True)
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:

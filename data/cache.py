@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import threading
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from utils.runs import atomic_write
 
 DATA_ENV = "FREQREG_DATA"
 CACHE_ENV = "FREQREG_CACHE"
@@ -67,29 +68,14 @@ def host_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
 
 
 def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically.
-
-    A temporary file in the same folder is renamed over the target only once
-    it is complete, so a crash or a second process never leaves a half
-    written cache that a later run would trust. Nothing is written through a
-    link: the temporary file is created new (``O_EXCL``), changed through its
-    descriptor only, and a link at ``path`` is replaced, not followed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            # mkstemp makes the file private (0600); a cache is ordinary data.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(f.fileno(), 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` atomically
+    (:func:`utils.runs.atomic_write`: streamed to a temporary file in the same
+    folder, renamed over the target once complete, never through a link), so
+    a crash or a second process never leaves a half written cache that a
+    later run would trust."""
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+    return Path(path)
 
 
 class CacheEntryUnreadable(ValueError):

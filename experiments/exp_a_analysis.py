@@ -123,7 +123,7 @@ def summarise(cfg: Config, arms: list[Regimen], m: dict
         rho = fq.spectral_bias_order(freqs, m["t"][a], m["learned"][a], cfg.steps)
         n_pts = fq.learned_points(m["learned"][a])
         of = f"of {m['learned'][a].size}"
-        arm_sum = {"label": core.describe(arm, cfg), "l2": arm.l2, "dropout": arm.dropout,
+        arm_sum = {"label": arm.label(), "l2": arm.l2, "dropout": arm.dropout,
                    "spearman_k_vs_t": float(rho) if np.isfinite(rho) else None,
                    "spearman_n_learned": n_pts,
                    "spearman_text": (f"{rho:+.2f} (n = {n_pts} learned {of})" if np.isfinite(rho)
@@ -250,7 +250,7 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
     arr = np.load(run_dir / "exp_a_arrays.npz")
     gif = np.load(run_dir / "exp_a_gif.npz")
     arms = core.build_arms(cfg)
-    labels = [core.describe(a, cfg) for a in arms]
+    labels = [a.label() for a in arms]
     steps, n_seeds = arr["steps"], len(cfg.seeds)
     figs = run_dir / "figures"
     title = (f"Experiment A: MLP {cfg.depth}x{cfg.width} {cfg.activation} fits "

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,8 @@ from models.mlp import MLP
 from utils import runs
 from utils.config import config_from_fields, Range, check_numbers
 from utils.optim import lr_multiplier
-from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
+from utils.progress import Progress
+from utils.regimen import Regimen, build_regimens, shorthand_arms
 
 @dataclass(frozen=True)
 class Config:
@@ -137,15 +137,6 @@ def build_arms(cfg: Config) -> list[Regimen]:
     base = base_regimen(cfg)
     return build_regimens(cfg.arms, base, shorthand_arms(base, cfg.l2_reg, cfg.dropout),
                           cfg.sweep, allowed=KNOBS, placements=PLACEMENTS)
-
-
-def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
-    """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
-
-
-def describe(arm: Regimen, cfg: Config | None = None) -> str:
-    return arm.label()
 
 
 def validate(cfg: Config) -> None:
@@ -618,15 +609,9 @@ def train_stack(cfg: Config, pairs: Sequence[tuple[Regimen, int]], name: str = "
     """One stack as a job of the launcher: its results stacked (``preds``
     ``(J, C, N)``, ``loss`` ``(J, C)``), with a progress line on stderr at
     most every ``PROGRESS_SECONDS`` (pool workers write there too)."""
-    t0 = [time.perf_counter()]
-
-    def progress(step: int, steps: int) -> None:
-        now = time.perf_counter()
-        if now - t0[0] >= PROGRESS_SECONDS and step < steps:
-            t0[0] = now
-            print(f"  [exp A] {name}: step {step:,}/{steps:,}", file=sys.stderr, flush=True)
-
-    out = train_jobs(cfg, pairs, progress=progress, progress_every=50)
+    lines = Progress(cfg.steps, f"  [exp A] {name}: step", show=False, every=PROGRESS_SECONDS)
+    out = train_jobs(cfg, pairs, progress=lambda step, steps: lines.update(step - lines.done),
+                     progress_every=50)
     return {"preds": np.stack([r["preds"] for r in out]),
             "loss": np.stack([r["loss"] for r in out]),
             "seconds": float(sum(r["seconds"] for r in out))}

@@ -93,7 +93,7 @@ def render_figures(cfg, run_dir) -> list[Path]:
                              hm["delta_train"].mean(axis=1), hm["delta_heldout"].mean(axis=1),
                              hm["spectrum_k"], hm["amp_train"].mean(axis=1),
                              hm["amp_heldout"].mean(axis=1), cfg.freqs,
-                             [exp_a.describe(a, cfg) for a in arms], cfg.eps,
+                             [a.label() for a in arms], cfg.eps,
                              f"Experiment A trained on the even points: training vs held-out "
                              f"points, mean over {len(cfg.seeds)} seeds")]
 

@@ -131,7 +131,7 @@ def render_figures(cfg, run_dir) -> list[Path]:
     return [viz.plot_noise_curves(run_dir / "figures" / "exp_a_noise_curves.png", nz["steps"],
                                   arr["delta"].mean(axis=1), nz["noise_delta"].mean(axis=1),
                                   cfg.freqs, cfg.noise_freqs,
-                                  [exp_a.describe(a, cfg) for a in arms], cfg.eps,
+                                  [a.label() for a in arms], cfg.eps,
                                   f"Experiment A with label noise at k = "
                                   f"{', '.join(map(str, cfg.noise_freqs))}: signal vs clean "
                                   f"target (solid), towards the noise (dashed); mean over "

@@ -28,7 +28,7 @@ from experiments.exp_a_core import Config, config_from_run, validate  # noqa: F4
 from utils import runs, stats, tidy, verdicts
 from utils.executor import Job, Launch, run_jobs
 from utils.jobs import JobStore
-from utils.regimen import Regimen
+from utils.regimen import Regimen, sweep_axis
 from utils.tables import format_table
 
 NAME = "exp_a"
@@ -115,7 +115,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     per_arm, rows, records, warnings = analysis.summarise(cfg, arms, m)
     findings = analysis.findings_a(cfg, arms, m, per_arm)
     analysis.write_table(run_dir / "learning_times.csv", records)
-    dose.save_axis(run_dir, core.dose_axis(cfg, arms), [a.name for a in arms])
+    dose.save_axis(run_dir, sweep_axis(arms, cfg.sweep, core.base_regimen(cfg)), [a.name for a in arms])
 
     frames = analysis.pick_frames(steps.size, cfg.gif_frames)
     runs.save_npz(run_dir / "exp_a_gif.npz", frames=frames, target_amp=m["target_amp"],

@@ -204,7 +204,7 @@ def render_figures(cfg, run_dir) -> list[Path]:
     run_dir = Path(run_dir)
     arms = exp_a.build_arms(cfg)
     arr, th = np.load(run_dir / "exp_a_arrays.npz"), np.load(run_dir / FILE)
-    labels = [f"{exp_a.describe(a, cfg)}\n[{model_label(cfg, a)}]" for a in arms]
+    labels = [f"{a.label()}\n[{model_label(cfg, a)}]" for a in arms]
     ref = "" if cfg.optimizer == "gd" else " (reference only: theory is for GD)"
     figs = run_dir / "figures"
     return [

@@ -165,15 +165,6 @@ def build_arms(cfg: Config) -> list[Regimen]:
                           cfg.sweep, placements=("classifier", "conv"))
 
 
-def dose_axis(cfg: Config, arms: list[Regimen]) -> dict | None:
-    """The sweep's strength axis (arm index per value), or None."""
-    return sweep_axis(arms, cfg.sweep, base_regimen(cfg))
-
-
-def describe(arm: Regimen, cfg: Config | None = None) -> str:
-    return arm.label()
-
-
 def validate(cfg: Config) -> None:
     from data.images import DATASET_NAMES
     from models import MODELS, check_model_trusted, resolve_model_factory
@@ -581,7 +572,7 @@ def run(cfg: Config, run_dir: Path, log=print, resume: bool = False,
     summary["wall_seconds"] = {"training": train_seconds, "jobs": jobs_wall,
                                "train_images_per_s": images / max(train_seconds, 1e-9),
                                "train_images_per_s_all_jobs": images / max(jobs_wall, 1e-9)}
-    dose.save_axis(run_dir, dose_axis(cfg, arms), [a.name for a in arms])
+    dose.save_axis(run_dir, sweep_axis(arms, cfg.sweep, base_regimen(cfg)), [a.name for a in arms])
     with np.load(run_dir / analysis.ARRAYS) as z:
         dose_table = dose.b_table(run_dir, {k: z[k] for k in ("ssr_base_norm", "test_acc", "hff",
                                                            "ig_hff")})

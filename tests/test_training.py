@@ -323,13 +323,18 @@ def test_non_finite_loss_names_step_and_epoch(data, check_every, calls_at_raise)
     assert issubclass(NonFiniteLoss, FloatingPointError)
 
 
-def test_nan_weight_stops_at_first_step(data):
+@pytest.mark.parametrize("call, error, match", [
+    (lambda model, x, y: run(model, x, y), NonFiniteLoss, "at step 0 "),
+    (lambda model, x, y: evaluate(model, x, y, mean=MEAN, std=STD, device="cpu"), ValueError,
+     "model: produced non-finite logits"),
+], ids=["train", "evaluate"])
+def test_a_nan_weight_stops_training_at_its_first_step_and_evaluation(data, call, error, match):
     x, y = data
     model = tiny_model()
     with torch.no_grad():
         model.fc.weight[0, 0] = float("nan")
-    with pytest.raises(NonFiniteLoss, match="at step 0 "):
-        run(model, x, y)
+    with pytest.raises(error, match=match):
+        call(model, x, y)
 
 
 def test_train_rejects_bad_input(data):
@@ -439,15 +444,6 @@ def test_evaluate_through_the_library_forward_equals_the_old_loop(data, channels
     assert evaluate(model, x, y, **kw) == old
     assert torch.equal(predict(model, x, **kw), old_preds)
     assert model.training  # the caller's mode is kept
-
-
-def test_evaluate_refuses_non_finite_logits(data):
-    x, y = data
-    model = tiny_model()
-    with torch.no_grad():
-        model.fc.weight[0, 0] = float("nan")
-    with pytest.raises(ValueError, match="model: produced non-finite logits"):
-        evaluate(model, x, y, mean=MEAN, std=STD, device="cpu")
 
 
 def test_evaluate_rejects_bf16_on_cpu(data):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from utils.jobs import JobStore
+from utils.progress import Progress
 
 LAUNCHERS = ("local", "slurm", "ray")
 MAX_THREADS = 1024  # CPU threads of one job: more than any one machine's cores
@@ -204,53 +204,6 @@ def local_workers(launch: Launch, device: str, n_jobs: int) -> int:
 
 
 # --------------------------------------------------------------------------
-# progress
-# --------------------------------------------------------------------------
-
-class Progress:
-    """One bar over a run's jobs (terminal only) and a line per job."""
-
-    def __init__(self, total: int, label: str, log: Callable[[str], Any], show: bool | None):
-        self.log, self.label, self.total, self.done, self.t0 = log, label, total, 0, time.perf_counter()
-        show = sys.stderr.isatty() if show is None else show
-        self.bar = None
-        if show and total:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=label, unit="job", file=sys.stderr,
-                            dynamic_ncols=True, leave=False)
-
-    def line(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.clear()
-        self.log(text)
-        if self.bar is not None:
-            self.bar.refresh()
-
-    def finished(self, text: str) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        elapsed = time.perf_counter() - self.t0
-        self.line(f"  {self.label} [{self.done}/{self.total}] {text}"
-                  + (f" (eta {_eta(elapsed, self.done, self.total)})"
-                     if self.done < self.total else ""))
-
-    def tick(self) -> None:
-        """Redraw the bar (its elapsed time and rate) while jobs run."""
-        if self.bar is not None:
-            self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _eta(elapsed: float, done: int, total: int) -> str:
-    left = elapsed / max(done, 1) * (total - done)
-    return f"{left:.0f} s" if left < 120 else f"{left / 60:.1f} min"
-
-
-# --------------------------------------------------------------------------
 # the entry point
 # --------------------------------------------------------------------------
 
@@ -283,11 +236,17 @@ def run_jobs(jobs: list[Job], launch: Launch | None = None, *, device: str = "cp
             out[job.name] = saved
         else:
             todo.append(job)
-    progress = Progress(len(jobs), label, log, launch.progress)
-    try:
+    progress = Progress(len(jobs), label, show=launch.progress, unit="job", log=log)
+
+    def line(text: str) -> None:
+        progress.update()
+        eta = f" (eta {progress.eta()})" if progress.done < progress.total else ""
+        progress.write(f"  {label} [{progress.done}/{progress.total}] {text}{eta}")
+
+    with progress:
         for job in jobs:
             if job.name in out:
-                progress.finished(f"{job.name}: kept from the interrupted run")
+                line(f"{job.name}: kept from the interrupted run")
         if todo:
             backend = {"local": _run_local, "slurm": _run_slurm, "ray": _run_ray}[launch.launcher]
             store_dir = str(store.folder) if store is not None else None
@@ -299,12 +258,10 @@ def run_jobs(jobs: list[Job], launch: Launch | None = None, *, device: str = "cp
                 seconds = float(own) if isinstance(own, (int, float)) or (
                     hasattr(own, "ndim") and own.ndim == 0) else seconds
                 text = headline(job, result) if headline else "done"
-                progress.finished(f"{job.name}: {text} ({seconds:.1f} s)")
-            finished.tick = progress.tick
+                line(f"{job.name}: {text} ({seconds:.1f} s)")
+            finished.tick = progress.refresh
 
             backend(todo, launch, device, store_dir, finished, run_dir)
-    finally:
-        progress.close()
     return out
 
 
@@ -442,4 +399,4 @@ def _run_ray(todo, launch, device, store_dir, finished, run_dir) -> None:
 
 
 __all__ = ["Job", "Launch", "LAUNCHERS", "LauncherUnavailable", "WorkerDied", "local_workers",
-           "run_jobs", "Progress"]
+           "run_jobs"]

@@ -13,9 +13,10 @@ A run folder is self-describing::
         figures/        PNG/PDF/GIF
         checkpoints/    model states (atomic)
 
-Atomic means: write ``<name>.tmp-<pid>`` in the same folder, flush and fsync,
-then ``os.replace`` it over the target, so a crash never leaves a half file
-and never destroys the previous version.
+Atomic means (:func:`atomic_write`, the one atomic writer of the repository,
+also behind checkpoints and the data cache): write ``<name>.tmp-<pid>`` in
+the same folder, flush and fsync, then ``os.replace`` it over the target, so
+a crash never leaves a half file and never destroys the previous version.
 
 Writes never follow a link out of the run folder: files are opened with
 ``O_NOFOLLOW``, a link at an atomic write's target is replaced (not followed),
@@ -25,9 +26,9 @@ with ``O_NOFOLLOW`` (:class:`LinkOutOfRunFolder` names a planted link).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
-import io
 import json
 import math
 import os
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -119,14 +120,29 @@ def _open_nofollow(name: str, flags: int, dir_fd: int, path: Path) -> int:
         raise
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """The one atomic writer: a binary file object whose contents replace
+    ``path`` only when the ``with`` block ends without an error.
+
+    It writes ``<name>.tmp-<pid>`` in the same folder (created as needed;
+    never through a link: ``O_NOFOLLOW``, and inside a run folder every
+    folder below it opened with ``O_NOFOLLOW`` too), flushes and fsyncs it,
+    then ``os.replace``-s it over ``path`` (a link there is replaced, not
+    followed). On an error the temporary file is removed and ``path`` keeps
+    its previous version. Stream into it (``np.savez(f, ...)``,
+    ``torch.save(obj, f)``, ``f.write(data)``)::
+
+        with atomic_write(run_dir / "arrays.npz") as f:
+            np.savez_compressed(f, a=a)
+    """
     path = Path(path)
     folder = _folder_fd(path)
     tmp = f"{path.name}.tmp-{os.getpid()}"
     try:
         fd = _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, folder, path)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         # a link at the target is replaced, never followed (tests/fault_seam kills a process here)
@@ -137,7 +153,6 @@ def _atomic_write_bytes(path: Path, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         os.close(folder)
-    return path
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -163,8 +178,7 @@ def to_jsonable(obj: Any) -> Any:
 
 def write_json(path: Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n"
-    return _atomic_write_bytes(Path(path), text.encode())
+    return write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -174,27 +188,29 @@ def read_json(path: Path) -> Any:
 
 def save_npz(path: Path, **arrays: Any) -> Path:
     """Save arrays to a compressed ``.npz`` file, atomically."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    return _atomic_write_bytes(Path(path), buf.getvalue())
+    with atomic_write(path) as fh:
+        np.savez_compressed(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+    return Path(path)
 
 
 def save_torch(path: Path, obj: Any) -> Path:
     """``torch.save`` to ``path`` atomically (checkpoints)."""
     import torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return _atomic_write_bytes(Path(path), buf.getvalue())
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
+    return Path(path)
 
 
 def write_text(path: Path, text: str) -> Path:
-    return _atomic_write_bytes(Path(path), text.encode())
+    return write_bytes(path, text.encode())
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
     """``data`` to ``path``, atomically (figures: rendered to memory first)."""
-    return _atomic_write_bytes(Path(path), data)
+    with atomic_write(path) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 class JsonlLogger:

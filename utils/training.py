@@ -15,7 +15,6 @@ uninterrupted one exactly without saving any RNG state.
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from typing import Callable, Sequence
 
@@ -27,6 +26,7 @@ from utils.optim import (L2_MODES, SCHEDULES, SGDL2, l2_params, l2_penalty, make
                          make_schedule)
 # one forward for evaluation and one set of rules for engine and library
 from utils.frequency._eval import Predictor, channel_stats, check_amp, check_batch_size, eval_mode
+from utils.progress import Progress
 from utils.regimen import Regimen
 
 __all__ = ["L2_MODES", "SCHEDULES", "SGDL2", "NonFiniteLoss", "device_settings", "evaluate",
@@ -132,13 +132,6 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
 
 
-def _progress(iterable, total: int, enabled: bool, desc: str):
-    if not (enabled and sys.stderr.isatty()):
-        return iterable
-    from tqdm import tqdm
-    return tqdm(iterable, total=total, desc=desc, leave=False)
-
-
 # --------------------------------------------------------------------------
 # train / evaluate
 # --------------------------------------------------------------------------
@@ -179,6 +172,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
       non-finite loss raises :class:`NonFiniteLoss` naming the first bad
       step (0-based, counted over epochs: ``epoch * steps + i``).
     - ``amp_dtype``: ``torch.bfloat16`` (CUDA only) or ``None``.
+    - ``progress``: a bar over the steps when stderr is a terminal.
     Returned ``loss`` is the mean cross-entropy; ``objective`` adds the penalty.
     """
     device = torch.device(device)
@@ -224,9 +218,10 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     model.train()
     start = time.perf_counter()
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    bar = Progress(steps, f"epoch {epoch}", show=None if progress else False)
+    with torch.random.fork_rng(devices=cuda_devices), bar:
         torch.manual_seed(stream_seed(seed, epoch, "dropout"))
-        for i in _progress(range(steps), steps, progress, f"epoch {epoch}"):
+        for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             xb, yb = x[idx], y[idx]
             if augment is not None:
@@ -257,6 +252,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                 bad_value = torch.where(newly_bad, value, bad_value)
             if (i + 1) % check_every == 0:
                 check()
+            bar.update()
     check()
     seconds = time.perf_counter() - start
     images = steps * batch_size

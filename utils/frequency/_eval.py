@@ -213,25 +213,3 @@ def check_label_range(labels: torch.Tensor, classes: int) -> None:
     if lo < 0 or hi >= classes:
         raise ValueError(f"labels: expected classes in [0, {classes - 1}] (the model has "
                          f"{classes} outputs), got labels in [{lo}, {hi}]")
-
-
-def report_progress(progress, total: int):
-    """``progress``: False/None (silent), a callable ``progress(done, total)``,
-    or True for a tqdm bar on stderr (the caller asked for it; the library
-    never prints on its own). Returns ``(update(n), close())``."""
-    if progress is None or progress is False:
-        return (lambda n: None), (lambda: None)
-    if progress is True:
-        from tqdm.auto import tqdm  # only when asked: tqdm is not a library dependency
-        bar = tqdm(total=total, leave=False)
-        return bar.update, bar.close
-    if not callable(progress):
-        raise ValueError(f"progress: expected False, True (a tqdm bar) or a callable "
-                         f"progress(done, total), got {describe(progress)}")
-    done = [0]
-
-    def update(n: int) -> None:
-        done[0] += n
-        progress(done[0], total)
-
-    return update, (lambda: None)

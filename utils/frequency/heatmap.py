@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
-                    report_progress, resolve_device)
+                    resolve_device)
 from ._grid import as_real_tensor, check_positive, check_unit_range, describe
 from ._rng import resolve_indices
+from ..progress import Progress
 from .basis import assemble_heatmap, distinct_positions, fourier_basis, perturb_with_basis
 
 __all__ = ["fourier_heatmap", "HeatmapDifference", "paired_heatmap_difference"]
@@ -48,8 +49,9 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
         device: where the model runs; default the device of its parameters.
         indices: ``(B,)`` the images' indices in their dataset (default
             ``0..B-1``): an image gets the same signs whatever its batch.
-        progress: False, True (a tqdm bar on stderr), or a callable
-            ``progress(done, total)`` counting evaluated (image, basis) pairs.
+        progress: False, True (a tqdm bar on stderr), None (a bar on a
+            terminal only), or a callable ``progress(done, total)`` counting
+            evaluated (image, basis) pairs (:class:`utils.progress.Progress`).
         amp_dtype: ``None`` or ``torch.bfloat16`` (CUDA only).
         channels_last: feed the model channels_last tensors.
 
@@ -84,7 +86,7 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
     errors = torch.zeros(n, dtype=torch.int64)
     per_call = max(1, batch_size // n)
     K = min(n, batch_size)
-    update, close = report_progress(progress, B * n)
+    bar = Progress(B * n, show=progress)
     try:
         with eval_mode(model):
             predict.check_labels(x01, y)
@@ -96,9 +98,9 @@ def fourier_heatmap(model, images, labels, *, v: float = 4.0, seed=0, mean=None,
                                                indices=idx[i0:i1], basis_ids=ids[k0:k1])
                     pred = predict(batch.flatten(0, 1))
                     errors[k0:k1] += (pred.view(k1 - k0, i1 - i0) != y[i0:i1]).sum(dim=1)
-                    update((k1 - k0) * (i1 - i0))
+                    bar.update((k1 - k0) * (i1 - i0))
     finally:
-        close()
+        bar.close()
     return assemble_heatmap(errors.double() / B, P)
 
 

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from ._eval import (Predictor, check_batch_size, check_labels, check_model, eval_mode,
-                    report_progress, resolve_device)
+                    resolve_device)
 from ._grid import CORNER, as_real_tensor, check_unit_range, describe
 from ._rng import resolve_indices
+from ..progress import Progress
 from .filters import FILTER_FAMILIES, filter_images, gaussian_f50
 from .noise import (GAUSSIAN_SIGMAS, IMPULSE_AMOUNTS, SHOT_LAMBDAS, SPECKLE_CS, add_noise,
                     frequency_bands)
@@ -174,8 +175,9 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
         device, amp_dtype, channels_last: as in :func:`fourier_heatmap`.
         indices: ``(N,)`` dataset indices of the images (fix the noise;
             default ``0..N-1``).
-        progress: False, True (tqdm bar) or ``progress(done, total)``
-            counting evaluated images over all levels.
+        progress: False, True (a tqdm bar on stderr), None (a bar on a
+            terminal only) or ``progress(done, total)`` counting evaluated
+            images over all levels (:class:`utils.progress.Progress`).
 
     Returns:
         ``{name: {"x", "levels", "acc", "loss"}}``: float64 arrays, one entry
@@ -212,12 +214,12 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
     predict = Predictor(model, C, mean=mean, std=std, device=dev, amp_dtype=amp_dtype,
                         channels_last=channels_last)
     runs = sum(len(c.levels) - bool(c.clean_first) for c in curves) + 1
-    update, close = report_progress(progress, runs * N)
+    bar = Progress(runs * N, show=progress)
 
     def evaluate(perturb) -> tuple[float, float]:
         correct, loss = predict.evaluate(
             images, y, bs, None if perturb is None else
-            (lambda xb, span: perturb(xb, idx[span[0]:span[1]])), update)
+            (lambda xb, span: perturb(xb, idx[span[0]:span[1]])), bar.update)
         return correct / N, loss / N
 
     out = {}
@@ -233,5 +235,5 @@ def robustness_curves(model, images, labels, curves=None, *, mean=None, std=None
                                "levels": np.asarray(c.levels, dtype=np.float64),
                                "acc": res[:, 0], "loss": res[:, 1]}
     finally:
-        close()
+        bar.close()
     return out
