@@ -269,7 +269,7 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
                                    title + f"\nresidual spectrum, mean over {n_seeds} seeds"),
         viz.make_fit_gif(figs / "exp_a_fitting.gif", arr["x"], arr["y"],
                          arr["preds"][:, 0][:, gif["frames"]], steps[gif["frames"]],
-                         gif["target_amp"], gif["pred_amp"], cfg.freqs, [a.name for a in arms],
+                         gif["target_amp"], gif["pred_amp"], cfg.freqs, labels,
                          f"Experiment A, seed {cfg.seeds[0]}", duration_ms=cfg.gif_frame_ms),
     ] + render_mode_figures(cfg, run_dir)
 
