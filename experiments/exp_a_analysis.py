@@ -29,8 +29,9 @@ from utils.visualization import exp_a as viz
 
 # Figure -> one sentence on what to look for (used by the HTML report).
 FIGURE_CAPTIONS = {
-    "exp_a_fitting.gif": "The fit over training (seed 0): top, target and network over x; "
-                         "bottom, |H_k| against |Y_k|. Low frequencies appear first.",
+    "exp_a_fitting.gif": "The fit over training (seed 0), one cell per arm: above, target and "
+                         "network over x; below, |H_k| against |Y_k|. Low frequencies appear "
+                         "first.",
     "exp_a_frequency_curves.png": "Relative error per target frequency against step: the "
                                   "order in which the curves cross eps is the order of learning.",
     "exp_a_gain_curves.png": "Gain per frequency: a plateau below 1 means the regulariser "
