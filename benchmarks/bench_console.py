@@ -15,6 +15,9 @@
     python benchmarks/bench_console.py                 # everything (minutes)
     python benchmarks/bench_console.py --only a --only all --skip-signals
 
+C alone evaluates a finished B run: one quick B run is trained first (not
+timed) and both C runs evaluate its models (``--set c.b_run=...``).
+
 Prints numbers, never asserts. Every run writes into a temporary folder that
 is removed afterwards.
 """
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import REPO_ROOT, base_parser, environment_line, print_table, spread
 
@@ -132,6 +136,21 @@ def command(experiment: str, quick: bool, out: str, *extra: str) -> list[str]:
             "--out", out, *extra]
 
 
+def train_b(scratch: str) -> str:
+    """A finished quick B run (the models C's timings evaluate); its folder."""
+    out = tempfile.mkdtemp(dir=scratch)
+    t0 = time.perf_counter()
+    done = subprocess.run(command("b", True, out, "--progress", "off"), cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"training B's quick models for C failed ({done.returncode}): "
+                         f"{done.stderr.strip().splitlines()[-1:]}")
+    (run,) = Path(out).iterdir()
+    print(f"  (B's quick models for C trained in {time.perf_counter() - t0:.0f} s: {run})",
+          flush=True)
+    return str(run)
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
@@ -158,13 +177,17 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="bench_console_")
     try:
         if not args.skip_latency:
-            rows = []
+            rows, b_run = [], None
             for exp in args.only or EXPERIMENTS:
                 for quick in sizes:
                     outs, progs, what = [], [], ""
+                    models = []
+                    if exp == "c":  # C alone evaluates the models of a finished B run
+                        b_run = b_run or train_b(scratch)
+                        models = ["--set", f"c.b_run={b_run}"]
                     for r in range(args.repeats):
                         out = tempfile.mkdtemp(dir=scratch)
-                        seen = watch(command(exp, quick, out, *threads), args.timeout)
+                        seen = watch(command(exp, quick, out, *threads, *models), args.timeout)
                         shutil.rmtree(out, ignore_errors=True)
                         print(f"  {exp:>3s} {'--quick' if quick else 'default'}: first output "
                               f"{_fmt(seen.first_output)} s, first progress "

@@ -67,3 +67,25 @@ def test_console_harness_kills_the_run_at_its_first_progress_line():
     seen = bench_console.watch([sys.executable, "-c", FAKE_RUN], timeout=30)
     assert seen.progress_text.startswith("[exp A] [1/2]")
     assert seen.returncode is None and seen.exit_seconds is None  # killed, not signalled
+
+
+def test_c_jobs_report_progress_at_most_every_period(monkeypatch, capsys):
+    """C's job (one model: curves, then the heat map) says how far it is on
+    stderr, as A's stacks do, at most every PROGRESS_SECONDS over its stages,
+    never for a finished stage."""
+    from experiments import exp_c_robustness as exp_c
+    period = exp_c.PROGRESS_SECONDS
+    clock = [100.0]
+    monkeypatch.setattr(exp_c.time, "perf_counter", lambda: clock[0])
+    stage = exp_c.job_progress("l2_seed3")
+    curves = stage("curves")
+    calls = [(0.6, curves, 10, 100), (1.1, curves, 20, 100),   # the second after one period
+             (1.5, stage("heat map"), 5, 50),                  # too soon after the last line
+             (2.3, None, 50, 50), (2.3, None, 40, 50)]         # finished: silent; then a line
+    heat = calls[2][1]
+    for at, fn, done, total in calls:
+        clock[0] = 100.0 + at * period
+        (fn or heat)(done, total)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["  [exp C] l2_seed3: curves 20/100 images",
+                   "  [exp C] l2_seed3: heat map 40/50 images"]
