@@ -29,8 +29,9 @@ from utils.visualization import exp_a as viz
 
 # Figure -> one sentence on what to look for (used by the HTML report).
 FIGURE_CAPTIONS = {
-    "exp_a_fitting.gif": "The fit over training (seed 0): top, target and network over x; "
-                         "bottom, |H_k| against |Y_k|. Low frequencies appear first.",
+    "exp_a_fitting.gif": "The fit over training (seed 0), one cell per arm: above, target and "
+                         "network over x; below, |H_k| against |Y_k|. Low frequencies appear "
+                         "first.",
     "exp_a_frequency_curves.png": "Relative error per target frequency against step: the "
                                   "order in which the curves cross eps is the order of learning.",
     "exp_a_gain_curves.png": "Gain per frequency: a plateau below 1 means the regulariser "
@@ -269,7 +270,7 @@ def render_figures(run_dir: Path, cfg: Config | None = None) -> list[Path]:
                                    title + f"\nresidual spectrum, mean over {n_seeds} seeds"),
         viz.make_fit_gif(figs / "exp_a_fitting.gif", arr["x"], arr["y"],
                          arr["preds"][:, 0][:, gif["frames"]], steps[gif["frames"]],
-                         gif["target_amp"], gif["pred_amp"], cfg.freqs, [a.name for a in arms],
+                         gif["target_amp"], gif["pred_amp"], cfg.freqs, labels,
                          f"Experiment A, seed {cfg.seeds[0]}", duration_ms=cfg.gif_frame_ms),
     ] + render_mode_figures(cfg, run_dir)
 

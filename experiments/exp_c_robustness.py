@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -391,6 +392,26 @@ def _b_inputs(b_dir: Path, data: ImageData | None) -> tuple:
     return _DATA[key]
 
 
+PROGRESS_SECONDS = 5.0  # a job's progress line on stderr at most this often (as A's steps)
+
+
+def job_progress(name: str):
+    """``stage(what)`` -> ``progress(done, total)`` for the library's
+    evaluations of job ``name``: a line on stderr (pool workers write there
+    too) at most every :data:`PROGRESS_SECONDS`, over all its stages."""
+    last = [time.perf_counter()]
+
+    def stage(what: str):
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] >= PROGRESS_SECONDS and done < total:
+                last[0] = now
+                print(f"  [exp C] {name}: {what} {done:,}/{total:,} images", file=sys.stderr,
+                      flush=True)
+        return progress
+    return stage
+
+
 def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
                    data: ImageData | None = None) -> dict:
     """Everything C measures on one of B's models: clean accuracy on B's
@@ -398,6 +419,7 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
     perturbed images depend only on image index, level and ``noise_seed``,
     so every model sees the same ones whatever process makes them."""
     t_job = time.perf_counter()
+    stage = job_progress(f"{arm}_seed{seed}")
     b_dir = Path(b_dir)
     b_summary, b_cfg, data = _b_inputs(b_dir, data)
     entry = next(e for e in b_summary["checkpoints"] if e["arm"] == arm and e["seed"] == seed)
@@ -416,12 +438,14 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
     idx = _subset(data.test_y, cfg.n_eval, cfg.noise_seed)
     out.update(evaluate_curves(model, make_curves(cfg, data.image_shape[-1]),
                                data.test_x[idx].to(device).float().div_(255.0), data.test_y[idx],
-                               idx, batch_size=cfg.eval_batch_size, ev=ev))
+                               idx, batch_size=cfg.eval_batch_size, ev=ev,
+                               progress=stage("noise and filter curves")))
     hidx = _subset(data.test_y, cfg.heatmap_n, cfg.noise_seed)  # same draw: inside idx
     t0 = time.perf_counter()
     out["heat"] = fourier_heatmap(model, data.test_x[hidx].to(device).float().div_(255.0),
                                   data.test_y[hidx], indices=hidx, v=cfg.heatmap_v,
-                                  seed=cfg.noise_seed, batch_size=cfg.eval_batch_size, **ev)
+                                  seed=cfg.noise_seed, batch_size=cfg.eval_batch_size,
+                                  progress=stage("Fourier heat map"), **ev)
     out["heat_seconds"] = time.perf_counter() - t0
     if data.dataset_id.startswith("synthetic") and "conflict_x" in data.extra:
         pred = training.predict(model, data.extra["conflict_x"], batch_size=cfg.eval_batch_size,
@@ -433,15 +457,16 @@ def evaluate_model(cfg: Config, b_dir: str, arm: str, seed: int,
 
 
 def evaluate_curves(model, curves: list[Curve], x01, y, idx, *, batch_size: int,
-                    ev: dict) -> dict:
+                    ev: dict, progress=False) -> dict:
     """One model on the clean images and on every level of every curve,
     through :func:`utils.frequency.robustness_curves`: ``acc_<curve>``,
     ``loss_<curve>`` (L,), ``clean_eval``, the images evaluated and the
-    seconds the call took (perturbing included)."""
+    seconds the call took (perturbing included). ``progress``: as the
+    library's (``progress(done, total)`` in images)."""
     clean = Curve("clean", "clean images", "", (0.0,), (0.0,), lambda x, i, j: x, True)
     t0 = time.perf_counter()
     res = fq.robustness_curves(model, x01, y, [clean, *curves], indices=idx,
-                               batch_size=batch_size, **ev)
+                               batch_size=batch_size, progress=progress, **ev)
     out = {"eval_seconds": time.perf_counter() - t0, "clean_eval": float(res["clean"]["acc"][0]),
            "images": len(idx) * (1 + sum(len(c.levels) - c.clean_first for c in curves))}
     for c in curves:

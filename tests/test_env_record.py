@@ -56,7 +56,6 @@ def test_build_and_threads(tmp_path, monkeypatch, one_thread):
     assert runs.cpu_record()["torch_threads"] == 2
 
 
-@pytest.mark.slow  # env_record imports torchvision: 15-25 s under load here
 def test_env_json_carries_the_cpu_record():
     env = json.loads(json.dumps(runs.to_jsonable(runs.env_record("cpu", [0, 1]))))
     for key in ("cpu_model", "isa_flags", "cpu_capability", "blas", "mkl", "mkldnn",

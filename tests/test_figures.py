@@ -17,9 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from experiments import exp_b_analysis
 from utils import frequency as fq
 from utils import runs
+from utils.visualization import exp_a as viz_a
 from utils.visualization import exp_b as viz_b
 from utils.visualization import exp_c as viz_c
-from utils.visualization.common import split_label, style
+from utils.visualization.common import PANEL_COLUMNS, layout_problems, split_label, style
 
 P, CUT, A, S, E1 = 16, 0.3, 8, 2, 4   # grid, HFF cut, arms, seeds, epochs + init
 NAMES = [f"arm{i}" for i in range(A)]
@@ -185,14 +186,29 @@ LONG_ARMS = ["baseline", "l2_small_penalty_on_every_weight:l2=1e-5",
 
 def _layout_of_a_run(tmp_path_factory, monkeypatch_cls, extra):
     """{png name: layout problems} of every figure a quick ``all`` run saves
-    (checked on the Figure as it is saved, so nothing is missed)."""
+    (checked on the Figure as it is saved, so nothing is missed), and of the
+    first and last frames of A's GIF (as they are drawn)."""
     from matplotlib.figure import Figure
 
     import main
-    from utils.visualization.common import layout_problems
 
     found = {}
     original = Figure.savefig
+    fit_figure = viz_a.fit_figure
+
+    def checked_frames(x, y, preds, *args, **kw):
+        fig, show = fit_figure(x, y, preds, *args, **kw)
+        last = len(preds[0]) - 1
+
+        def show_checked(f, step):
+            pixels = show(f, step)
+            if f in (0, last):
+                with style():
+                    found[f"exp_a_fitting.gif frame {f}"] = layout_problems(fig)
+            return pixels
+        return fig, show_checked
+
+    monkeypatch_cls.setattr(viz_a, "fit_figure", checked_frames)
 
     def checked(self, fname, *args, **kw):
         name = str(getattr(fname, "name", fname))  # save_figure renders into a named buffer
@@ -230,10 +246,86 @@ def layout_eight_long_arms(tmp_path_factory):
 def test_no_figure_has_text_off_the_canvas_or_overlapping(run, request):
     found = dict(request.getfixturevalue(run))
     del found["run folder"]
-    # every experiment's figures were checked, not just some
+    # every experiment's figures were checked, not just some, and both ends of the GIF
     assert {name.split("_")[1] for name in found} == {"a", "b", "c"}, sorted(found)
+    assert len([name for name in found if name.startswith("exp_a_fitting.gif frame")]) == 2, \
+        sorted(found)
     bad = {name: problems for name, problems in found.items() if problems}
     assert not bad, "\n".join(f"{n}: {p}" for n, ps in bad.items() for p in ps[:5])
+
+
+def _columns(fig) -> int:
+    """How many panels side by side the figure has (visible axes, colour bars aside)."""
+    return len({round(ax.get_position().x0, 3) for ax in fig.axes
+                if ax.get_visible() and ax.get_label() != "<colorbar>"})
+
+
+def _key_texts(fig) -> list[str]:
+    return [t.get_text().replace("\n   ", " ") for leg in fig.legends
+            if leg.get_title().get_text() == "key" for t in leg.get_texts()]
+
+
+def _a_labels(arms):
+    from experiments import exp_a_core as core
+    cfg = core.Config(arms=tuple(arms))
+    return [core.describe(a, cfg) for a in core.build_arms(cfg)]
+
+
+@pytest.mark.parametrize("arms", [["baseline"], "default", LONG_ARMS], ids=["1", "default", "8-long"])
+def test_gif_frames_are_a_grid_with_a_key_and_no_clipped_or_overlapping_text(arms):
+    """A's GIF, first and last frame, laid out like A's static figures: at most
+    PANEL_COLUMNS arms a row (8 arms no longer make a 26-inch strip), short
+    names over the cells, each regimen once in the key below."""
+    from experiments import exp_a_core as core
+    labels = _a_labels(core.Config().arms if arms == "default" else arms)
+    A, F, N, K = len(labels), 3, 64, 24
+    x = 2 * np.pi * np.arange(N) / N
+    y = np.sin(5 * x) + np.sin(20 * x)
+    preds = y + np.random.default_rng(0).normal(0, 0.3, (A, F, N))
+    amp = lambda v: (np.abs(np.fft.rfft(v, axis=-1)) * 2 / N)[..., :K + 1]  # noqa: E731
+    fig, show = viz_a.fit_figure(x, y, preds, amp(y), amp(preds), (5, 20), labels, "Experiment A")
+    sizes = set()
+    for f, step in ((0, 1), (F - 1, 123_456)):
+        pixels = show(f, step)
+        sizes.add(pixels.shape)
+        with style():
+            assert layout_problems(fig) == [], (f, layout_problems(fig))
+        assert fig._suptitle.get_text().endswith(f"step {step:,}")
+    assert len(sizes) == 1  # every frame the same size: the layout is fixed
+    rows = -(-A // PANEL_COLUMNS)
+    assert _columns(fig) == -(-A // rows)  # a cell is one column (fit above spectrum)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [split_label(lab)[0] for lab in labels]
+    assert _key_texts(fig) == [": ".join(split_label(lab)) for lab in labels]
+
+
+LONG_C_LABELS = [f"{name} (L2 penalty {i}e-4*sum||W||^2, dropout p=0.{i}, crop+flip)"
+                 for i, name in enumerate(a.split(":")[0] for a in LONG_ARMS)]
+
+
+@pytest.mark.parametrize("n", [1, 5, 8])
+def test_heatmaps_wrap_into_a_grid_without_clipped_or_overlapping_text(tmp_path, saved, n):
+    """C's Fourier heat maps and their difference to the baseline: at most
+    PANEL_COLUMNS maps a row, rows filled evenly, the seed noise marked on the
+    difference's colour bar, nothing clipped or overlapping."""
+    P = 12
+    f = np.fft.fftshift(np.fft.fftfreq(P))
+    maps = np.random.default_rng(n).uniform(0.3, 0.6, (n, P, P))
+    title = "Experiment C (test-12): Fourier heat maps (12x12 bases, v = 4, 64 images), mean over 2 seeds"
+    viz_c.plot_heatmaps(tmp_path / "h.png", maps, f, LONG_C_LABELS[:n], title)
+    figs = [saved["h.png"]]
+    if n > 1:
+        viz_c.plot_heatmaps(tmp_path / "d.png", maps[1:] - maps[0], f, LONG_C_LABELS[1:n],
+                            title, diverging=True, label="error rate - baseline's", noise=0.02)
+        figs.append(saved["d.png"])
+        (bar,) = [ax for ax in figs[1].axes if ax.get_label() == "<colorbar>"]
+        assert sorted(line.get_ydata()[0] for line in bar.lines) == [-0.02, 0.02]
+        assert "seed noise 0.020" in bar.get_ylabel()
+    for fig, count in zip(figs, (n, n - 1)):
+        rows = -(-count // PANEL_COLUMNS)
+        assert _columns(fig) == -(-count // rows)
+        with style():
+            assert layout_problems(fig) == [], layout_problems(fig)
 
 
 def test_layout_check_sees_clipped_and_overlapping_text():

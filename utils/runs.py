@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import importlib.metadata
 import json
 import math
 import os
@@ -408,10 +409,12 @@ def env_record(device: str, seeds: Iterable[int]) -> dict:
         "seeds": list(seeds),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    for mod in ("torchvision", "matplotlib", "scipy", "imageio"):
+    for dist in ("torchvision", "matplotlib", "scipy", "imageio"):
+        # read from the installed metadata: importing torchvision (for its
+        # __version__) cost 3-12 s before a run's first progress line
         try:
-            rec[mod] = __import__(mod).__version__
-        except Exception:  # recorded, not required
-            rec[mod] = None
+            rec[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:  # recorded, not required
+            rec[dist] = None
     rec.update(git_state())
     return rec

@@ -58,6 +58,35 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+PANEL_COLUMNS = 4  # arms per row of panels: 8 arms make two rows, not one 26-inch strip
+
+
+def arm_panels(n_arms: int, width: float, height: float, extra_width: float = 0.0,
+               stacked: int = 1, sharey: bool = True):
+    """A grid with one cell per arm, at most :data:`PANEL_COLUMNS` cells a
+    row, the rows filled evenly (5 arms: 3 + 2, not 4 + 1); a cell is ``stacked`` panels one above the other (``width`` x
+    ``height`` inches per cell). Panels of one kind share their y axis
+    (``sharey``): all of them when ``stacked == 1``, row by row otherwise.
+    Cells left over in the last row are hidden.
+
+    Returns:
+        (figure, the arms' panels in order: an axes each when ``stacked == 1``,
+        else an array of its ``stacked`` axes, top first; the panel grid
+        ``(rows * stacked, cols)``, whose column 0 carries the y labels).
+    """
+    rows = -(-n_arms // PANEL_COLUMNS)
+    cols = -(-n_arms // rows)
+    fig = new_figure(width * cols + extra_width, height * rows)
+    share = (sharey and stacked > 1 and "row") or sharey
+    grid = fig.subplots(rows * stacked, cols, sharey=share, squeeze=False)
+    cells = [grid[r * stacked:(r + 1) * stacked, c] for r in range(rows) for c in range(cols)]
+    for cell in cells[n_arms:]:
+        for ax in cell:
+            ax.set_visible(False)
+    cells = cells[:n_arms]
+    return fig, [c[0] for c in cells] if stacked == 1 else cells, grid
+
+
 def save_figure(fig: Figure, path: Path, pdf: bool = True, dpi: int = 150) -> Path:
     """Save ``fig`` to ``path`` (PNG) and, if ``pdf``, a PDF beside it.
     Returns the PNG path."""

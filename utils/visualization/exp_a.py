@@ -8,26 +8,12 @@ import imageio.v3 as iio
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
 
 from utils.runs import write_bytes
 
-from .common import arm_key, arm_style, new_figure, save_figure, short_names, style
-
-PANEL_COLUMNS = 4  # arms per row of panels: 8 arms make two rows, not one 26-inch strip
-
-
-def _arm_panels(n_arms: int, width: float, height: float, extra_width: float = 0.0):
-    """A grid of one panel per arm (at most :data:`PANEL_COLUMNS` a row), all
-    sharing their y axis; panels left over in the last row are hidden.
-    Returns (figure, the arms' axes in order, the grid)."""
-    cols = min(n_arms, PANEL_COLUMNS)
-    rows = -(-n_arms // cols)
-    fig = new_figure(width * cols + extra_width, height * rows)
-    grid = fig.subplots(rows, cols, sharey=True, squeeze=False)
-    for ax in grid.ravel()[n_arms:]:
-        ax.set_visible(False)
-    return fig, list(grid.ravel()[:n_arms]), grid
-
+from .common import (arm_key, arm_panels, arm_style, names_as_typed, save_figure,
+                     short_names, style)
 
 def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: float,
                           n_seeds: int, title: str, ylabel: str = r"relative error $\Delta_k$",
@@ -45,7 +31,7 @@ def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: flo
     steps = np.asarray(steps, dtype=float)
     keep = steps > 0
     with style():
-        fig, axes, grid = _arm_panels(len(arms), 3.0, 2.6)
+        fig, axes, grid = arm_panels(len(arms), 3.0, 2.6)
         for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
             for j, k in enumerate(freqs):
                 st = arm_style(j)
@@ -91,7 +77,7 @@ def plot_spectrum_heatmaps(path: Path, steps, residual, freqs, arms, title: str)
     vmin = max(vmax * 1e-4, float(finite.min()) if finite.size else 1e-6)
     kk = np.arange(r.shape[-1])
     with style():
-        fig, axes, grid = _arm_panels(len(arms), 3.0, 2.8, extra_width=0.8)
+        fig, axes, grid = arm_panels(len(arms), 3.0, 2.8, extra_width=0.8)
         fig.get_layout_engine().set(wspace=0.08)  # room for the arrows between panels
         mesh = None
         for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
@@ -114,63 +100,83 @@ def plot_spectrum_heatmaps(path: Path, steps, residual, freqs, arms, title: str)
     return out
 
 
+def fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title: str):
+    """The figure of :func:`make_fit_gif`, laid out once, and ``show(f, step)``
+    that sets it to frame ``f`` (titled with ``step``), draws it and returns
+    its RGB pixels. Arms are laid out as A's static figures: a grid of at most
+    :data:`~.common.PANEL_COLUMNS` cells a row, titled by short name, with the
+    regimens in a key below; a cell is the fit over ``x`` above the amplitude
+    spectrum. Arguments as in :func:`make_fit_gif`."""
+    preds, pred_amp = np.asarray(preds), np.asarray(pred_amp)
+    kk = np.arange(len(y_amp))
+    ylim = 1.15 * max(np.abs(y).max(), 1e-9)
+    amp_max = 1.2 * max(float(np.max(y_amp)), 1e-9)
+    with style():
+        fig, cells, grid = arm_panels(len(arms), 3.0, 4.2, extra_width=1.5, stacked=2)
+        fig.set_dpi(64)  # keeps an 80-frame GIF under 2 MB
+        canvas = FigureCanvasAgg(fig)
+        lines, spectra = [], []
+        for a, ((top, bot), arm) in enumerate(zip(cells, short_names(arms))):
+            colour = arm_style(a)["color"]
+            top.plot(x, y, color="0.6", linewidth=1.0)
+            lines += top.plot(x, preds[a, 0], color=colour, linewidth=1.0)
+            top.set_ylim(-ylim, ylim)
+            top.set_xlim(x[0], x[-1])
+            top.set_title(arm, fontsize=8)
+            top.set_xlabel("x (rad)")
+            bot.plot(kk, y_amp, color="0.6", marker="o", markersize=3, linestyle="none")
+            spectra += bot.plot(kk, pred_amp[a, 0], color=colour, linewidth=1.0)
+            for k in freqs:
+                bot.axvline(k, color="0.3", linewidth=0.6, linestyle=":")
+            bot.set_ylim(0, amp_max)
+            bot.set_xlim(0, kk[-1])
+            bot.set_xlabel("frequency k")
+        for top, bot in grid[:, 0].reshape(-1, 2):
+            top.set_ylabel("y(x)")
+            bot.set_ylabel("amplitude")
+        # one legend for every cell, beside them (the arms' key takes the space below)
+        handles = [Line2D([], [], color="0.6", linewidth=1.0),
+                   Line2D([], [], color="0.6", marker="o", markersize=3, linestyle="none"),
+                   Line2D([], [], color=arm_style(0)["color"], linewidth=1.0),
+                   Line2D([], [], color="0.3", linewidth=0.6, linestyle=":")]
+        fig.legend(handles, ["target y(x)", "target |Y_k|", "network h(x), |H_k|\n(colour: arm)",
+                             "target frequencies"], loc="outside right upper", fontsize=7)
+        arm_key(fig, arms)
+        # laid out once, for the widest title: the axes stay put from frame to frame
+        sup = fig.suptitle(f"{title}\nstep {10 ** 9:,}")
+        names_as_typed(fig)
+        canvas.draw()
+        fig.set_layout_engine("none")
+
+    def show(f: int, step: int) -> np.ndarray:
+        for a, (line, spectrum) in enumerate(zip(lines, spectra)):
+            line.set_ydata(preds[a, f])
+            spectrum.set_ydata(pred_amp[a, f])
+        sup.set_text(f"{title}\nstep {int(step):,}")
+        with style():
+            canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    return fig, show
+
+
 def make_fit_gif(path: Path, x, y, preds, frame_steps, y_amp, pred_amp, freqs, arms,
                  title: str, duration_ms: int = 100) -> Path:
-    """Animated fit: top row target and prediction over ``x``; bottom row the
+    """Animated fit: per arm, target and prediction over ``x`` above the
     amplitude spectrum ``|H_k|`` against ``|Y_k|`` with the target bins
-    marked. One column per arm, fixed axes across frames.
+    marked; fixed axes across frames, laid out by :func:`fit_figure`.
 
     Args:
         x, y: ``(N,)`` grid and target.
         preds: ``(A, F, N)`` predictions at ``F`` frames.
         frame_steps: ``(F,)`` step of each frame.
         y_amp: ``(Kmax + 1,)`` target amplitude spectrum; ``pred_amp``: ``(A, F, Kmax + 1)``.
+        arms: ``A`` labels (``name (regimen)``): cells are titled by the short
+            name, the regimens listed in a key under the figure.
         duration_ms: display time per frame, milliseconds (imageio v3 / Pillow).
     """
-    preds = np.asarray(preds)
-    n_arms, n_frames = preds.shape[:2]
-    kk = np.arange(len(y_amp))
-    ylim = 1.15 * max(np.abs(y).max(), 1e-9)
-    amp_max = 1.2 * max(float(np.max(y_amp)), 1e-9)
-    with style():
-        fig = new_figure(3.3 * n_arms, 4.6)
-        fig.set_dpi(64)  # keeps an 80-frame GIF under 2 MB
-        canvas = FigureCanvasAgg(fig)
-        axes = fig.subplots(2, n_arms, squeeze=False)
-        lines, bars = [], []
-        for a, arm in enumerate(arms):
-            top, bot = axes[0, a], axes[1, a]
-            top.plot(x, y, color="0.6", linewidth=1.0, label="target")
-            (ln,) = top.plot(x, preds[a, 0], color=arm_style(a)["color"], linewidth=1.0,
-                             label="network")
-            top.set_ylim(-ylim, ylim)
-            top.set_xlim(x[0], x[-1])
-            top.set_title(arm, fontsize=8)
-            top.set_xlabel("x (rad)")
-            bot.plot(kk, y_amp, color="0.6", marker="o", markersize=3, linestyle="none",
-                     label="|Y_k| target")
-            (bl,) = bot.plot(kk, pred_amp[a, 0], color=arm_style(a)["color"], linewidth=1.0,
-                             label="|H_k| network")
-            for k in freqs:
-                bot.axvline(k, color="0.3", linewidth=0.6, linestyle=":")
-            bot.set_ylim(0, amp_max)
-            bot.set_xlim(0, kk[-1])
-            bot.set_xlabel("frequency k")
-            lines.append(ln)
-            bars.append(bl)
-            if a == 0:
-                top.legend(loc="upper right", fontsize=7)
-                bot.legend(loc="upper right", fontsize=7)
-                bot.set_ylabel("amplitude")
-        sup = fig.suptitle(title)
-        frames = []
-        for f in range(n_frames):
-            for a in range(n_arms):
-                lines[a].set_ydata(preds[a, f])
-                bars[a].set_ydata(pred_amp[a, f])
-            sup.set_text(f"{title}\nstep {int(frame_steps[f]):,}")
-            canvas.draw()
-            frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+    _, show = fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title)
+    frames = np.stack([show(f, step) for f, step in enumerate(frame_steps)])
     path = Path(path)  # encoded in memory, written atomically, never through a link
-    return write_bytes(path, iio.imwrite("<bytes>", np.stack(frames), extension=".gif",
+    return write_bytes(path, iio.imwrite("<bytes>", frames, extension=".gif",
                                          duration=duration_ms, loop=0))

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
-from .common import (arm_key, arm_style, arm_ticks, legend_below, new_figure, save_figure,
-                     short_names, style, wrap_text)
+from .common import (arm_key, arm_panels, arm_style, arm_ticks, legend_below, new_figure,
+                     save_figure, short_names, style, wrap_text)
 
 
 def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
@@ -64,7 +64,8 @@ def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool 
                   label: str = "error rate", noise: float | None = None) -> Path:
     """One Fourier heat map per arm on one shared colour scale, spanning the
     maps' own range (a fixed [0, 1] makes maps whose errors lie in a narrow
-    band look uniform).
+    band look uniform); at most :data:`~.common.PANEL_COLUMNS` maps a row,
+    titled by short name, the regimens in a key below.
 
     Args:
         maps: ``(A, P, P)``, row ``i`` = vertical frequency ``freqs[i]``,
@@ -87,10 +88,8 @@ def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool 
     else:
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         norm, cmap = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-3), "viridis"
-    n = len(arms)
     with style():
-        fig = new_figure(2.4 * n + 1.3, 3.3)
-        axes = fig.subplots(1, n, squeeze=False)[0]
+        fig, axes, grid = arm_panels(len(arms), 2.4, 3.3, extra_width=1.3)
         mesh = None
         for ax, arm, img in zip(axes, short_names(arms), maps):
             mesh = ax.pcolormesh(freqs, freqs, img, norm=norm, cmap=cmap, shading="nearest",
@@ -99,15 +98,16 @@ def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool 
             ax.set_title(arm, fontsize=8)
             ax.set_xlabel("horizontal (c/p)")
             ax.xaxis.set_major_locator(MaxNLocator(3))
-        axes[0].set_ylabel("vertical frequency (c/p)")
+        for ax in grid[:, 0]:
+            ax.set_ylabel("vertical frequency (c/p)")
         if diverging and noise is not None and np.isfinite(noise):
             label = f"{label}\n(dotted: \u00b1 seed noise {noise:.3f})"
-        bar = fig.colorbar(mesh, ax=axes.tolist(), label=label, shrink=0.9)
+        bar = fig.colorbar(mesh, ax=grid.ravel().tolist(), label=label, shrink=0.9)
         if diverging and noise is not None and np.isfinite(noise):
             for level in (-noise, noise):
                 bar.ax.axhline(level, color="k", linewidth=0.8, linestyle=":")
         arm_key(fig, arms)
-        fig.suptitle(title)
+        fig.suptitle(wrap_text(title, fig.get_figwidth() - 0.3, 10))
         out = save_figure(fig, path)
     return out
 

@@ -1,0 +1,91 @@
+"""What the console costs before it talks, and the harness that times it
+(``benchmarks/bench_console.py``)."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_console  # noqa: E402
+
+
+def test_env_record_reads_versions_without_importing_torchvision():
+    """Every run writes env.json before its first job: importing torchvision
+    there (for its version alone) delayed the first progress line by 3-12 s."""
+    code = textwrap.dedent("""
+        import sys
+        from utils import runs
+        rec = runs.env_record("cpu", [0])
+        assert "torchvision" not in sys.modules, "env_record imported torchvision"
+        import matplotlib, scipy, imageio, torchvision
+        for mod in (torchvision, matplotlib, scipy, imageio):
+            # the installed distribution's version: __version__ up to a local build tag
+            assert rec[mod.__name__] == mod.__version__.split("+")[0], (mod, rec[mod.__name__])
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# A stand-in for a pooled run: a bar at zero, then a job line, then it waits
+# to be stopped and names the folder to resume, as main.py does.
+FAKE_RUN = textwrap.dedent("""
+    import signal, sys, time
+    def stop(signum, frame):
+        print("freqreg: interrupted; continue with --resume /tmp/run-x", file=sys.stderr, flush=True)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print("run folder: /tmp/run-x", flush=True)
+    print("\\x1b[2K[exp A]:   0%|          | 0/2 [00:00<?, ?job/s]\\r", end="", file=sys.stderr, flush=True)
+    time.sleep(0.3)
+    print("  [exp A] [1/2] stack0_seed0: train MSE 1e-3", flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_console_harness_times_first_progress_and_the_exit(sig, group):
+    seen = bench_console.watch([sys.executable, "-c", FAKE_RUN], timeout=30, send=sig,
+                               to_group=group)
+    # a bar at 0/2 is output, not progress; the job line [1/2] is progress
+    assert seen.first_output is not None and seen.first_progress is not None
+    assert seen.first_output < seen.first_progress
+    assert seen.progress_text.startswith("[exp A] [1/2]")
+    assert seen.returncode == 128 + sig
+    assert seen.exit_seconds is not None and seen.exit_seconds < 30
+    assert "--resume /tmp/run-x" in seen.last_line
+
+
+def test_console_harness_kills_the_run_at_its_first_progress_line():
+    seen = bench_console.watch([sys.executable, "-c", FAKE_RUN], timeout=30)
+    assert seen.progress_text.startswith("[exp A] [1/2]")
+    assert seen.returncode is None and seen.exit_seconds is None  # killed, not signalled
+
+
+def test_c_jobs_report_progress_at_most_every_period(monkeypatch, capsys):
+    """C's job (one model: curves, then the heat map) says how far it is on
+    stderr, as A's stacks do, at most every PROGRESS_SECONDS over its stages,
+    never for a finished stage."""
+    from experiments import exp_c_robustness as exp_c
+    period = exp_c.PROGRESS_SECONDS
+    clock = [100.0]
+    monkeypatch.setattr(exp_c.time, "perf_counter", lambda: clock[0])
+    stage = exp_c.job_progress("l2_seed3")
+    curves = stage("curves")
+    calls = [(0.6, curves, 10, 100), (1.1, curves, 20, 100),   # the second after one period
+             (1.5, stage("heat map"), 5, 50),                  # too soon after the last line
+             (2.3, None, 50, 50), (2.3, None, 40, 50)]         # finished: silent; then a line
+    heat = calls[2][1]
+    for at, fn, done, total in calls:
+        clock[0] = 100.0 + at * period
+        (fn or heat)(done, total)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["  [exp C] l2_seed3: curves 20/100 images",
+                   "  [exp C] l2_seed3: heat map 40/50 images"]
