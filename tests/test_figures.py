@@ -18,6 +18,7 @@ from experiments import exp_b_analysis
 from utils import frequency as fq
 from utils import runs
 from utils.visualization import exp_a as viz_a
+from utils.visualization import exp_a_theory as viz_theory
 from utils.visualization import exp_b as viz_b
 from utils.visualization import exp_c as viz_c
 from utils.visualization.common import PANEL_COLUMNS, layout_problems, split_label, style
@@ -40,7 +41,7 @@ def saved(monkeypatch):
         figures[path.name] = fig
         return path
 
-    for module in (viz_b, viz_c):
+    for module in (viz_a, viz_theory, viz_b, viz_c):
         monkeypatch.setattr(module, "save_figure", capture)
     return figures
 
@@ -297,6 +298,38 @@ def test_gif_frames_are_a_grid_with_a_key_and_no_clipped_or_overlapping_text(arm
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == [split_label(lab)[0] for lab in labels]
     assert _key_texts(fig) == [": ".join(split_label(lab)) for lab in labels]
+
+
+@pytest.mark.parametrize("arms", [["baseline"], ["baseline", "l2"], LONG_ARMS],
+                         ids=["1", "2", "8-long"])
+def test_a_static_and_mode_figures_fit_at_any_number_of_arms(tmp_path, saved, arms):
+    """A's curves, residual map and the modes' figures (theory, label noise,
+    held-out points) on A's arm grid: a title wider than one arm's figure is
+    wrapped, the legend beside the panels clears it, nothing else collides."""
+    labels = _a_labels(arms)
+    A, C, K, freqs = len(labels), 12, 3, (5, 20, 50)
+    rng = np.random.default_rng(A)
+    steps = np.geomspace(1, 1e4, C)
+    d = rng.uniform(0, 1, (A, C, K))
+    title = ("Experiment A: MLP 4x256 relu fits sin(5x) + sin(20x) + sin(50x)\n"
+             "per-frequency relative error (eval mode, full grid)")
+    viz_a.plot_frequency_curves(tmp_path / "fc.png", steps, d, 0.9 * d, 1.1 * d, freqs, labels,
+                                0.1, 2, title)
+    viz_a.plot_spectrum_heatmaps(tmp_path / "sh.png", steps, rng.uniform(0, 1, (A, C, 65)),
+                                 freqs, labels, title)
+    viz_theory.plot_theory_overlay(tmp_path / "th.png", steps, d, 0.9 * d, freqs, labels, 0.1,
+                                   title)
+    viz_theory.plot_noise_curves(tmp_path / "nc.png", steps, d, d[..., :2], freqs, (30, 40),
+                                 labels, 0.1, title)
+    viz_theory.plot_heldout(tmp_path / "ho.png", steps, d, 1.1 * d, np.arange(65),
+                            rng.uniform(0, 1, (A, 65)), rng.uniform(0, 1, (A, 65)), freqs,
+                            labels, 0.1, title)
+    rows = -(-A // PANEL_COLUMNS)
+    for name in ("fc.png", "sh.png", "th.png", "nc.png", "ho.png"):
+        fig = saved[name]
+        assert _columns(fig) == -(-A // rows), name
+        with style():
+            assert layout_problems(fig) == [], (name, layout_problems(fig))
 
 
 LONG_C_LABELS = [f"{name} (L2 penalty {i}e-4*sum||W||^2, dropout p=0.{i}, crop+flip)"

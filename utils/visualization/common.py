@@ -218,6 +218,14 @@ def wrap_text(text: str, inches: float, fontsize: float = 9) -> str:
     return textwrap.fill(str(text), max(10, int(inches * 72 / (0.56 * fontsize))))
 
 
+def suptitle(fig: Figure, title: str, fontsize: float = 10, margin: float = 0.3):
+    """``fig``'s title, each of its lines wrapped to the figure's width (less
+    ``margin`` inches): a title wider than a one-arm figure runs off the canvas."""
+    width = fig.get_figwidth() - margin
+    return fig.suptitle("\n".join(wrap_text(line, width, fontsize) for line in str(title).split("\n")),
+                        fontsize=fontsize)
+
+
 def integer_ticks(axis) -> None:
     """Ticks at whole numbers only (an epoch axis with 3 epochs otherwise
     gets 0.5, 1.5, ...). ``axis``: ``ax.xaxis`` or ``ax.yaxis``."""

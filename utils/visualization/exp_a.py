@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from utils.runs import write_bytes
 
 from .common import (arm_key, arm_panels, arm_style, names_as_typed, save_figure,
-                     short_names, style)
+                     short_names, style, suptitle)
 
 def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: float,
                           n_seeds: int, title: str, ylabel: str = r"relative error $\Delta_k$",
@@ -31,7 +31,7 @@ def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: flo
     steps = np.asarray(steps, dtype=float)
     keep = steps > 0
     with style():
-        fig, axes, grid = arm_panels(len(arms), 3.0, 2.6)
+        fig, axes, grid = arm_panels(len(arms), 3.0, 2.6, extra_width=1.3)  # + the legend
         for a, (ax, arm) in enumerate(zip(axes, short_names(arms))):
             for j, k in enumerate(freqs):
                 st = arm_style(j)
@@ -53,9 +53,9 @@ def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: flo
             ax.set_ylabel(ylabel)
         # colour = frequency: one legend for every panel, beside them (the
         # arms' key takes the space below; two legends there overlap)
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=8)
         arm_key(fig, arms)
-        fig.suptitle(f"{title}\nmean and 95% interval over {n_seeds} seeds")
+        suptitle(fig, f"{title}\nmean and 95% interval over {n_seeds} seeds")
         out = save_figure(fig, path)
     return out
 
@@ -95,7 +95,7 @@ def plot_spectrum_heatmaps(path: Path, steps, residual, freqs, arms, title: str)
             ax.set_ylabel("frequency k (cycles per period)")
         fig.colorbar(mesh, ax=grid.ravel().tolist(), label=r"residual amplitude $2|H_k-Y_k|/N$")
         arm_key(fig, arms)
-        fig.suptitle(title + "\n(arrows: target frequencies; dark = no error)")
+        suptitle(fig, title + "\n(arrows: target frequencies; dark = no error)")
         out = save_figure(fig, path)
     return out
 
@@ -140,10 +140,10 @@ def fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title: str):
                    Line2D([], [], color=arm_style(0)["color"], linewidth=1.0),
                    Line2D([], [], color="0.3", linewidth=0.6, linestyle=":")]
         fig.legend(handles, ["target y(x)", "target |Y_k|", "network h(x), |H_k|\n(colour: arm)",
-                             "target frequencies"], loc="outside right upper", fontsize=7)
+                             "target frequencies"], loc="outside right center", fontsize=7)
         arm_key(fig, arms)
         # laid out once, for the widest title: the axes stay put from frame to frame
-        sup = fig.suptitle(f"{title}\nstep {10 ** 9:,}")
+        sup = suptitle(fig, f"{title}\nstep {10 ** 9:,}")
         names_as_typed(fig)
         canvas.draw()
         fig.set_layout_engine("none")

@@ -11,7 +11,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
 from .common import (arm_key, arm_panels, arm_style, arm_ticks, legend_below, new_figure,
-                     save_figure, short_names, style, wrap_text)
+                     save_figure, short_names, style, suptitle, wrap_text)
 
 
 def plot_curve_panels(path: Path, panels: list[dict], arms, title: str, *,
@@ -107,7 +107,7 @@ def plot_heatmaps(path: Path, maps, freqs, arms, title: str, *, diverging: bool 
             for level in (-noise, noise):
                 bar.ax.axhline(level, color="k", linewidth=0.8, linestyle=":")
         arm_key(fig, arms)
-        fig.suptitle(wrap_text(title, fig.get_figwidth() - 0.3, 10))
+        suptitle(fig, title)
         out = save_figure(fig, path)
     return out
 
