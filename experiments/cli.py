@@ -528,22 +528,23 @@ def refuse_arm_flags_with_config(args, saved: dict, letters) -> None:
     """The arms a saved config compares are that run's definition: the arm
     flags (``--arm``, ``--sweep``, and ``--l2_reg``/``--dropout``, the
     strengths of its shorthand arms) beside ``--config`` would mix two
-    definitions (``--arm`` kept the saved sweep, ``--l2_reg`` went unread
-    when no saved arm is a shorthand), so they are refused in one line naming
-    both sources and the saved values. ``--set FIELD=...`` changes one saved
-    field, explicitly."""
+    definitions (``--arm`` would keep the saved sweep, ``--l2_reg`` go
+    unread when no saved arm is a shorthand), so they are refused in one line
+    naming both sources and the saved values. ``--set FIELD=...`` changes one
+    saved field, explicitly."""
     given = _given(args)
     for dest, fields in (("arm", ("arms", "sweep")), ("sweep", ("arms", "sweep")),
                          ("l2_reg", ("l2_reg",)), ("dropout", ("dropout",))):
         if not saved or dest not in given:
             continue
-        held = "; ".join(f"{k}: " + ", ".join(f"{f} {_saved_value(saved[k][f])}" for f in fields)
+        held = "; ".join(f"{k}: " + ", ".join(f"{f} {_listed(saved[k][f])}" for f in fields)
                          for k in letters
                          if isinstance(saved[k], dict) and all(f in saved[k] for f in fields))
         raise UsageError(f"{_flag(dest)} and --config {args.config} both define the arms "
-                         f"compared; the saved ones are that run's definition ({held or 'see its experiments'}): drop "
-                         f"{_flag(dest)}, change the saved field with --set {fields[0]}=..., or "
-                         f"start a new run without --config")
+                         f"compared; the saved ones are that run's definition "
+                         f"({held or 'see its experiments'}): drop {_flag(dest)}, change the "
+                         f"saved field with --set {fields[0]}=..., or start a new run without "
+                         f"--config")
 
 
 def refuse_unread_strengths(cfgs: dict, overrides: dict) -> None:
@@ -557,12 +558,13 @@ def refuse_unread_strengths(cfgs: dict, overrides: dict) -> None:
             if field in fields and arms is not None and not {a.strip() for a in arms} & set(readers):
                 raise UsageError(f"--set {field}={fields[field]}: the strength of the shorthand "
                                  f"arms {' and '.join(readers)}, and experiment {k}'s arms "
-                                 f"({_saved_value(arms)}) include none: give the value in an arm "
+                                 f"({_listed(arms)}) include none: give the value in an arm "
                                  f"(NAME:{'l2' if field == 'l2_reg' else 'dropout'}=...) or add "
                                  f"the arm {readers[0]}")
 
 
-def _saved_value(value) -> str:
+def _listed(value) -> str:
+    """A config value as a message shows it (a list comma-joined, empty: none)."""
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "none"
     return str(value) if value != "" else "none"
