@@ -1,4 +1,4 @@
-"""ResNet-18 CIFAR training speed on one GPU: our engine against a bare loop
+"""Question 7, the GPU: ResNet-18 CIFAR training speed on one GPU: our engine against a bare loop
 and against the card's own matmul speed. Prints images/s and ratios and
 writes them to ``<out>/bench_gpu.json``; asserts nothing.
 
@@ -29,12 +29,11 @@ a CPU) to check it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from common import environment_line, spread
+from common import base_parser, print_ratio, round_ratios, setup, spread
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
 import torch.nn.functional as F  # noqa: E402
@@ -130,10 +129,9 @@ class Variant:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], repeats=3, threads=False)
     p.add_argument("--out", default="results/bench_gpu", help="folder for bench_gpu.json "
                    "(default results/bench_gpu)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default 2)")
     p.add_argument("--n-images", type=int, default=50_000, help="training images (default 50000)")
     p.add_argument("--batch", type=int, default=512, help="batch size (default 512, the gpu preset)")
@@ -142,8 +140,6 @@ def main(argv=None) -> None:
                    "(default: run them)")
     p.add_argument("--budget-s", type=float, default=480.0,
                    help="start no new round after this many seconds (default 480)")
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny sizes on whatever device there is, to check the script (default off)")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     if not torch.cuda.is_available() and not args.smoke:
@@ -157,7 +153,7 @@ def main(argv=None) -> None:
     amp = training.device_settings(device)["amp_dtype"]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    print(environment_line())
+    setup(args)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"# device {name}; CUDA {torch.version.cuda}; autocast {amp}; ResNet-18 batch "
           f"{args.batch}; {args.n_images} images; {args.epochs} epoch(s) per measurement")
@@ -211,6 +207,10 @@ def main(argv=None) -> None:
     verdict = "MET" if summary[best]["median"] >= TARGET_IMAGES_PER_S else "MISSED"
     print(f"\nbest engine variant: {best}, {summary[best]['median']:,.0f} images/s: {verdict} "
           f"(target >= {TARGET_IMAGES_PER_S:,})")
+    print_ratio(f"{best} images/s / the {TARGET_IMAGES_PER_S:,} target",
+                summary[best]["median"] / TARGET_IMAGES_PER_S, 1.0, fmt=".2f")
+    print_ratio(f"{best} / {best.replace('engine', 'bare')}",
+                round_ratios(rates[best], rates[best.replace("engine", "bare")]), 0.90)
     result.update(summary=summary, best=best, verdict=verdict,
                   wall_s=time.perf_counter() - t_start)
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""Peak resident memory of ``python main.py --experiment all``. Prints GiB;
+"""Question 6, memory: peak resident memory of ``python main.py --experiment all``. Prints GiB;
 asserts nothing.
 
 Runs the command as a child process with ``--out`` in a temporary folder
@@ -11,14 +11,13 @@ Runs the command as a child process with ``--out`` in a temporary folder
   than that; Linux only).
 
 Target: under 4 GiB. The default is the real default run (about 20 minutes
-on the 2-core CPU); ``--quick`` passes ``--quick`` for a smoke check.
+on the 2-core CPU); ``--smoke`` passes ``--quick`` to main.py instead.
 
-Run from the repository root: ``python benchmarks/bench_memory.py [--quick]``.
+Run from the repository root: ``python benchmarks/bench_memory.py [--smoke]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_ROOT, environment_line, verdict
+from common import REPO_ROOT, base_parser, print_ratio, setup
 
 TARGET_GIB = 4.0
 KIB_PER_GIB = 1024 ** 2
@@ -73,18 +72,16 @@ def tree_rss_kib(pid: int) -> int:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="pass --quick to main.py (seconds instead of ~20 minutes; default: off)")
+    p = base_parser(__doc__.splitlines()[0], threads=False)
     p.add_argument("--keep", action="store_true",
                    help="keep the run folder and print where it is (default: delete it)")
     p.add_argument("extra", nargs="*",
                    help="more main.py arguments after --, e.g. -- --dataset synthetic (default none)")
     args = p.parse_args(argv)
-    print(environment_line())
+    setup(args)
     out = Path(tempfile.mkdtemp(prefix="bench_memory_"))
     cmd = [sys.executable, "main.py", "--experiment", "all", "--out", str(out),
-           *(["--quick"] if args.quick else []), *args.extra]
+           *(["--quick"] if args.smoke else []), *args.extra]
     print("# " + " ".join(cmd))
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
@@ -104,10 +101,12 @@ def main(argv=None) -> None:
         print(f"main.py exited with {child.returncode}; its stderr ends:\n{stderr[-2000:]}")
         raise SystemExit(1)
     print(f"wall time {wall:.0f} s")
-    print(f"peak RSS, largest single process: {process_peak / KIB_PER_GIB:.2f} GiB  "
-          f"{verdict(process_peak / KIB_PER_GIB, TARGET_GIB, higher_is_better=False)}")
-    print(f"peak RSS, whole process tree (sampled every 0.2 s): {tree_peak / KIB_PER_GIB:.2f} GiB  "
-          f"{verdict(tree_peak / KIB_PER_GIB, TARGET_GIB, higher_is_better=False)}")
+    print(f"peak RSS, largest single process: {process_peak / KIB_PER_GIB:.2f} GiB; "
+          f"whole process tree (sampled every 0.2 s): {tree_peak / KIB_PER_GIB:.2f} GiB")
+    print_ratio("peak RSS of the largest process / 4 GiB", process_peak / KIB_PER_GIB / TARGET_GIB,
+                1.0, higher_is_better=False, fmt=".2f")
+    print_ratio("peak RSS of the whole process tree / 4 GiB", tree_peak / KIB_PER_GIB / TARGET_GIB,
+                1.0, higher_is_better=False, fmt=".2f")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""How far float32 results move when only the arithmetic's order changes.
+"""Beside the seven speed questions: how far float32 results move when only
+the arithmetic's order changes.
 
 Runs the quick A and B configurations (``main.py --experiment a|b --quick``)
 three ways on this machine: in one process at 1 thread (the reference), in
@@ -13,13 +14,12 @@ models.
 
     python benchmarks/bench_spread.py [--out DIR] [--set a.steps=...]
 
-Prints numbers; never asserts.
+``--smoke``: A for 300 steps, B for one epoch of 512 images. Prints numbers;
+never asserts.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import REPO_ROOT as ROOT, base_parser, print_ratio, setup
+
+SMOKE = {"a": ["--set", "steps=300"],
+         "b": ["--set", "epochs=1", "--set", "n_train=512", "--set", "n_test=256"]}
 WAYS = {"1 thread, in-process": dict(threads=1, workers=1),
         "2 threads, in-process": dict(threads=2, workers=1),
         "1 thread, pool of 2": dict(threads=1, workers=2)}
@@ -66,21 +69,20 @@ def _maxdiff(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = base_parser(__doc__.splitlines()[0], threads=False)
     p.add_argument("--out", type=Path, default=None, help="keep the runs here (default: temp)")
     p.add_argument("--set", action="append", default=[], help="extra --set for both runs")
     args = p.parse_args(argv)
+    setup(args)
     extra = [x for s in args.set for x in ("--set", s)]
     root = args.out or Path(tempfile.mkdtemp(prefix="bench_spread_"))
-    with open("/proc/loadavg") if Path("/proc/loadavg").exists() else open(os.devnull) as fh:
-        load = fh.read().split()[:3]
-    print(f"# bench_spread: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, load {' '.join(load)}; runs in {root}")
+    print(f"# runs in {root}")
     got = {}
     for way, kw in WAYS.items():
         for exp, name in (("a", "exp_a_arrays.npz"), ("b", "exp_b_arrays.npz")):
+            more = extra + (SMOKE[exp] if args.smoke else [])
             got[way, exp] = _arrays(_run(exp, root / f"{exp}_{kw['threads']}t_{kw['workers']}w",
-                                         extra=extra, **kw) / name)
+                                         extra=more, **kw) / name)
     ref = next(iter(WAYS))
     print(f"\n{'against ' + ref:<32} {'A bitwise':>9} {'A t_k':>14} {'B bitwise':>9} "
           f"{'B SSR_norm':>11} {'B test acc':>10} {'B conv1':>9}")
@@ -96,6 +98,16 @@ def main(argv=None) -> int:
           f"{np.nanmax(got[ref, 'a']['t_learn']):.0f} steps; B SSR_norm last epoch "
           f"{np.nanmin(b0['ssr_base_norm'][..., -1]):.3g}..{np.nanmax(b0['ssr_base_norm'][..., -1]):.3g}; "
           f"B test acc {b0['test_acc'][..., -1].min():.3f}..{b0['test_acc'][..., -1].max():.3f}")
+    print()
+    pool = "1 thread, pool of 2"
+    same = sum(_bitwise(got[ref, e], got[pool, e]) for e in ("a", "b"))
+    print_ratio("experiments whose arrays the pool reproduces bitwise / experiments", same / 2,
+                1.0, fmt=".2f")
+    two = "2 threads, in-process"
+    span = float(np.nanmax(b0["ssr_base_norm"][..., -1]) - np.nanmin(b0["ssr_base_norm"][..., -1]))
+    d = np.nanmax(np.abs(b0["ssr_base_norm"][..., -1] - got[two, "b"]["ssr_base_norm"][..., -1]))
+    print_ratio("largest |B SSR_norm difference|, 2 threads vs 1, / the spread over arms and seeds",
+                float(d) / span if span > 0 else float("nan"), fmt=".3g")
     return 0
 
 

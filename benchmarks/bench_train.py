@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (b_model_factory, base_parser, engine_rate, interleave, load_b_cpu,
+from common import (add_b_flags, b_model_factory, base_parser, engine_rate, interleave, load_b_cpu,
                     print_ratio, print_table, round_ratios, setup, spread)
 
 import torch  # noqa: E402  (common puts the repository root on sys.path first)
@@ -95,17 +95,14 @@ def timed_phases(totals: dict[str, float]):
 
 def main(argv=None) -> None:
     p = base_parser(__doc__.splitlines()[0], repeats=5)
-    p.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default 2)")
-    p.add_argument("--n-train", type=int, default=10_000, help="training images (default 10000)")
-    p.add_argument("--dataset", default="cifar10-jpeg",
-                   help="cifar10-jpeg, falling back to synthetic when missing (default cifar10-jpeg)")
+    add_b_flags(p)
     p.add_argument("--no-breakdown", action="store_true",
                    help="skip the train_one_epoch-only variants (default: run them)")
     args = p.parse_args(argv)
     if args.smoke:
-        args.repeats, args.epochs, args.n_train = 1, 1, 512
+        args.repeats = 1
     setup(args)
-    cfg, data = load_b_cpu(args.dataset, args.epochs, args.n_train)
+    cfg, data = load_b_cpu(args)
     arm = next(a for a in exp_b.build_arms(cfg) if a.name == "l2")
     init = exp_b.initial_state(cfg, data, 0)
     fresh = b_model_factory(cfg, data, init)

@@ -130,16 +130,27 @@ def load_b_data(cfg):
         return cfg, exp_b.load_data(cfg)
 
 
-def load_b_cpu(dataset: str, epochs: int, n_train: int):
-    """``(cfg, data)`` of B's CPU preset, l2 arm, seed 0, with ``epochs`` and
-    ``n_train`` training images (bench_train, bench_data)."""
+def add_b_flags(p: argparse.ArgumentParser) -> None:
+    """``--epochs``, ``--n-train`` and ``--dataset`` of B's CPU set-up
+    (:func:`load_b_cpu`)."""
+    p.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default 2)")
+    p.add_argument("--n-train", type=int, default=10_000, help="training images (default 10000)")
+    p.add_argument("--dataset", default="cifar10-jpeg",
+                   help="cifar10-jpeg, falling back to synthetic when missing (default cifar10-jpeg)")
+
+
+def load_b_cpu(args: argparse.Namespace):
+    """``(cfg, data)`` of B's CPU preset, l2 arm, seed 0, with the flags of
+    :func:`add_b_flags` (``--smoke``: one epoch of 512 images)."""
     import dataclasses
 
     from experiments import exp_b_spectrum_evolution as exp_b
 
-    base = exp_b.Config(dataset=dataset, device="cpu", progress=False, arms=("l2",), seeds=(0,))
-    return load_b_data(dataclasses.replace(exp_b.preset(base, "cpu"), epochs=epochs,
-                                           n_train=n_train))
+    if args.smoke:
+        args.epochs, args.n_train = 1, 512
+    base = exp_b.Config(dataset=args.dataset, device="cpu", progress=False, arms=("l2",), seeds=(0,))
+    return load_b_data(dataclasses.replace(exp_b.preset(base, "cpu"), epochs=args.epochs,
+                                           n_train=args.n_train))
 
 
 def b_model_factory(cfg, data, init: dict):
