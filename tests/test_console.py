@@ -89,3 +89,37 @@ def test_c_jobs_report_progress_at_most_every_period(monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["  [exp C] l2_seed3: curves 20/100 images",
                    "  [exp C] l2_seed3: heat map 40/50 images"]
+
+
+def test_b_jobs_report_steps_at_most_every_period(monkeypatch, capsys):
+    """B's job in a pool worker (no bar there) says its epoch and step on
+    stderr at most every PROGRESS_SECONDS over the whole job."""
+    from experiments import exp_b_spectrum_evolution as exp_b
+    period = exp_b.PROGRESS_SECONDS
+    clock = [0.0]
+    monkeypatch.setattr(exp_b.time, "perf_counter", lambda: clock[0])
+    lines = exp_b.step_progress("l2_seed1", epochs=3)
+    for at, epoch, step in ((0.5, 0, 10), (1.2, 0, 20), (1.9, 1, 5), (2.4, 1, 390), (2.4, 1, 7)):
+        clock[0] = at * period
+        lines(epoch)(step, 390)
+    assert capsys.readouterr().err.splitlines() == [
+        "  [exp B] l2_seed1: epoch 1/3, step 20/390",
+        "  [exp B] l2_seed1: epoch 2/3, step 7/390"]
+
+
+def test_train_one_epoch_calls_a_progress_callable_after_every_step():
+    import torch
+
+    from utils import training
+    N, bs = 23, 4
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (N, 1, 4, 4), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 3, (N,), generator=g)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = []
+    out = training.train_one_epoch(model, x, y, optimizer=opt, scheduler=None, batch_size=bs,
+                                   mean=[0.5], std=[0.25], epoch=0, seed=0, device="cpu",
+                                   progress=lambda step, steps: calls.append((step, steps)))
+    assert out["steps"] == N // bs
+    assert calls == [(i, N // bs) for i in range(1, N // bs + 1)]

@@ -132,11 +132,21 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype
 
 
-def _progress(iterable, total: int, enabled: bool, desc: str):
+def _progress(iterable, total: int, enabled, desc: str):
+    """``enabled``: True for a tqdm bar (on a terminal), or a callable
+    ``progress(step, total)`` called after each step."""
+    if callable(enabled):
+        return _calling(iterable, total, enabled)
     if not (enabled and sys.stderr.isatty()):
         return iterable
     from tqdm import tqdm
     return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def _calling(iterable, total: int, progress):
+    for i, item in enumerate(iterable):
+        yield item
+        progress(i + 1, total)
 
 
 # --------------------------------------------------------------------------
@@ -149,7 +159,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                     regimen: Regimen | None = None, augment: Callable | None = None,
                     device: torch.device | str,
                     amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-                    progress: bool = False, check_every: int = 50) -> dict:
+                    progress=False, check_every: int = 50) -> dict:
     """One pass over a random permutation of ``(x, y)``; returns
     ``{loss, objective, acc, steps, seconds, images_per_s, lr}``.
 
@@ -179,6 +189,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
       non-finite loss raises :class:`NonFiniteLoss` naming the first bad
       step (0-based, counted over epochs: ``epoch * steps + i``).
     - ``amp_dtype``: ``torch.bfloat16`` (CUDA only) or ``None``.
+    - ``progress``: True for a tqdm bar when stderr is a terminal, or a
+      callable ``progress(step, steps)`` called after every step.
     Returned ``loss`` is the mean cross-entropy; ``objective`` adds the penalty.
     """
     device = torch.device(device)
