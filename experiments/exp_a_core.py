@@ -616,9 +616,10 @@ def stack_key(cfg: Config, arms: Sequence[Regimen], members: Sequence[tuple[int,
 
 def train_stack(cfg: Config, pairs: Sequence[tuple[Regimen, int]], name: str = "") -> dict:
     """One stack as a job of the launcher: its results stacked (``preds``
-    ``(J, C, N)``, ``loss`` ``(J, C)``), with a progress line on stderr at
-    most every ``PROGRESS_SECONDS`` (pool workers write there too)."""
-    t0 = [time.perf_counter()]
+    ``(J, C, N)``, ``loss`` ``(J, C)``), with a progress line on stderr
+    ``FIRST_PROGRESS_SECONDS`` into the job, then at most every
+    ``PROGRESS_SECONDS`` (pool workers write there too)."""
+    t0 = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
 
     def progress(step: int, steps: int) -> None:
         now = time.perf_counter()
@@ -626,13 +627,14 @@ def train_stack(cfg: Config, pairs: Sequence[tuple[Regimen, int]], name: str = "
             t0[0] = now
             print(f"  [exp A] {name}: step {step:,}/{steps:,}", file=sys.stderr, flush=True)
 
-    out = train_jobs(cfg, pairs, progress=progress, progress_every=50)
+    out = train_jobs(cfg, pairs, progress=progress, progress_every=10)
     return {"preds": np.stack([r["preds"] for r in out]),
             "loss": np.stack([r["loss"] for r in out]),
             "seconds": float(sum(r["seconds"] for r in out))}
 
 
 PROGRESS_SECONDS = 5.0
+FIRST_PROGRESS_SECONDS = 1.0  # the first line: the job has started, and how fast it goes
 
 
 # --------------------------------------------------------------------------

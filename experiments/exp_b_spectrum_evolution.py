@@ -360,14 +360,16 @@ def job_paths(run_dir: Path, arm: Regimen | str, seed: int) -> tuple[Path, Path]
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
 
 
-PROGRESS_SECONDS = 5.0  # a pool worker's progress line on stderr at most this often (as A's)
+PROGRESS_SECONDS = 5.0        # a pool worker's progress lines on stderr (as A's): the first
+FIRST_PROGRESS_SECONDS = 1.0  # this far into the job, then at most every PROGRESS_SECONDS
 
 
 def step_progress(name: str, epochs: int):
     """``for_epoch(epoch)`` -> ``progress(step, steps)`` of job ``name``: a
-    line on stderr (pool workers write there too) at most every
-    :data:`PROGRESS_SECONDS` over the whole job, never for a finished epoch."""
-    last = [time.perf_counter()]
+    line on stderr (pool workers write there too) :data:`FIRST_PROGRESS_SECONDS`
+    into the job, then at most every :data:`PROGRESS_SECONDS`, never for a
+    finished epoch."""
+    last = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
 
     def for_epoch(epoch: int):
         def progress(step: int, steps: int) -> None:
