@@ -141,3 +141,10 @@ def test_a_stacks_report_their_first_step_soon(monkeypatch, capsys):
                       freqs=(2, 5), n_points=64)
     core.train_stack(cfg, [(core.build_arms(cfg)[0], 0)], name="stack0_seed0")
     assert capsys.readouterr().err.splitlines() == ["  [exp A] stack0_seed0: step 10/30"]
+
+
+def test_console_harness_reports_a_run_that_ends_before_any_progress():
+    seen = bench_console.watch([sys.executable, "-c", "print('main.py: error: no B run'); "
+                                "raise SystemExit(2)"], timeout=30)
+    assert seen.first_progress is None and seen.returncode == 2
+    assert seen.last_line == "main.py: error: no B run"
