@@ -38,12 +38,14 @@ def test_env_record_reads_versions_without_importing_torchvision():
 FAKE_RUN = textwrap.dedent("""
     import signal, sys, time
     def stop(signum, frame):
-        print("freqreg: interrupted; continue with --resume /tmp/run-x", file=sys.stderr, flush=True)
+        print("freqreg: interrupted; continue with --resume /tmp/run-x", file=sys.stderr,
+              flush=True)
         sys.exit(128 + signum)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print("run folder: /tmp/run-x", flush=True)
-    print("\\x1b[2K[exp A]:   0%|          | 0/2 [00:00<?, ?job/s]\\r", end="", file=sys.stderr, flush=True)
+    print("\\x1b[2K[exp A]:   0%|          | 0/2 [00:00<?, ?job/s]\\r", end="", file=sys.stderr,
+          flush=True)
     time.sleep(0.3)
     print("  [exp A] [1/2] stack0_seed0: train MSE 1e-3", flush=True)
     time.sleep(60)
