@@ -52,7 +52,7 @@ class Seen:
     first_progress: float | None = None
     progress_text: str = ""
     exit_seconds: float | None = None    # after the signal, when one was sent
-    returncode: int | None = None
+    returncode: int | None = None       # after the signal, or when it ended on its own
     last_line: str = ""
 
 
@@ -108,6 +108,8 @@ def watch(argv: list[str], timeout: float, send: int | None = None,
                         os.killpg(proc.pid, send)
                     else:
                         proc.send_signal(send)
+        if signalled_at is None and proc.poll() is not None:  # ended on its own
+            seen.returncode = proc.returncode
         if signalled_at is not None and proc.poll() is not None:
             proc.wait()
             seen.exit_seconds = time.perf_counter() - t0 - signalled_at
@@ -195,7 +197,9 @@ def main() -> None:
                               flush=True)
                         outs.append(seen.first_output)
                         progs.append(seen.first_progress)
-                        what = seen.progress_text or f"(none in {args.timeout:g} s)"
+                        what = seen.progress_text or (
+                            f"(exited {seen.returncode} first: {seen.last_line[:40]})"
+                            if seen.returncode is not None else f"(none in {args.timeout:g} s)")
                     rows.append([f"{exp} {'--quick' if quick else '(default sizes)'}",
                                  _spread(outs), _spread(progs), what[:60]])
             print_table("Seconds from the command to its first output / first progress line "

@@ -607,17 +607,20 @@ def stack_key(cfg: Config, arms: Sequence[Regimen], members: Sequence[tuple[int,
 
 def train_stack(cfg: Config, pairs: Sequence[tuple[Regimen, int]], name: str = "") -> dict:
     """One stack as a job of the launcher: its results stacked (``preds``
-    ``(J, C, N)``, ``loss`` ``(J, C)``), with a progress line on stderr at
-    most every ``PROGRESS_SECONDS`` (pool workers write there too)."""
-    lines = Progress(cfg.steps, f"  [exp A] {name}: step", show=False, every=PROGRESS_SECONDS)
+    ``(J, C, N)``, ``loss`` ``(J, C)``), with a progress line on stderr
+    ``FIRST_PROGRESS_SECONDS`` into the job, then at most every
+    ``PROGRESS_SECONDS`` (pool workers write there too)."""
+    lines = Progress(cfg.steps, f"  [exp A] {name}: step", show=False, every=PROGRESS_SECONDS,
+                     first=FIRST_PROGRESS_SECONDS)
     out = train_jobs(cfg, pairs, progress=lambda step, steps: lines.update(step - lines.done),
-                     progress_every=50)
+                     progress_every=10)
     return {"preds": np.stack([r["preds"] for r in out]),
             "loss": np.stack([r["loss"] for r in out]),
             "seconds": float(sum(r["seconds"] for r in out))}
 
 
 PROGRESS_SECONDS = 5.0
+FIRST_PROGRESS_SECONDS = 1.0  # the first line: the job has started, and how fast it goes
 
 
 # --------------------------------------------------------------------------

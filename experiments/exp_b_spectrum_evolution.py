@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ class Config:
     device: str = "cpu"
     compile: bool = False                 # torch.compile on CUDA
     progress: bool = True                 # per-epoch tqdm bars when stderr is a terminal (jobs in
-                                          # this process; pool workers stay quiet)
+                                          # this process); otherwise a step line every 5 s
 
     def quick(self) -> "Config":
         """Every axis shrunk, same code path."""
@@ -350,6 +351,28 @@ def job_paths(run_dir: Path, arm: Regimen | str, seed: int) -> tuple[Path, Path]
     return (run_dir / "checkpoints" / f"{stem}.pt", run_dir / "history" / f"{stem}.npz")
 
 
+PROGRESS_SECONDS = 5.0        # a pool worker's progress lines on stderr (as A's): the first
+FIRST_PROGRESS_SECONDS = 1.0  # this far into the job, then at most every PROGRESS_SECONDS
+
+
+def step_progress(name: str, epochs: int):
+    """``for_epoch(epoch)`` -> ``progress(step, steps)`` of job ``name``: a
+    line on stderr (pool workers write there too) :data:`FIRST_PROGRESS_SECONDS`
+    into the job, then at most every :data:`PROGRESS_SECONDS`, never for a
+    finished epoch."""
+    last = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
+
+    def for_epoch(epoch: int):
+        def progress(step: int, steps: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] >= PROGRESS_SECONDS and step < steps:
+                last[0] = now
+                print(f"  [exp B] {name}: epoch {epoch + 1}/{epochs}, step {step:,}/{steps:,}",
+                      file=sys.stderr, flush=True)
+        return progress
+    return for_epoch
+
+
 def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict, run_dir: Path,
               tensors, metrics: runs.JsonlLogger, resume: bool) -> dict:
     """Train one (arm, seed); record conv1 at init and after every epoch.
@@ -405,12 +428,16 @@ def train_job(cfg: Config, data: ImageData, arm: Regimen, seed: int, init: dict,
     model = training.maybe_compile(model, cfg.compile and device.type == "cuda")
     t0 = time.perf_counter()
     n_images = 0
+    # a bar on this process's terminal; from a pool worker (or without a
+    # terminal) a line now and then: a default epoch on a CPU takes minutes
+    bar = multiprocessing.parent_process() is None and sys.stderr.isatty()
+    lines = step_progress(f"{arm.name}_seed{seed}", cfg.epochs)
     for epoch in range(start, cfg.epochs):
         tr = training.train_one_epoch(
             model, x_tr, y_tr, optimizer=opt, scheduler=sched, batch_size=cfg.batch_size,
             mean=data.mean, std=data.std, epoch=epoch, seed=seed, regimen=arm, device=device,
             amp_dtype=settings["amp_dtype"], channels_last=settings["channels_last"],
-            progress=cfg.progress and multiprocessing.parent_process() is None)
+            progress=cfg.progress and (True if bar else lines(epoch)))
         n_images += tr["steps"] * cfg.batch_size
         rec = snapshot(epoch + 1, tr)
         history.append(rec)

@@ -392,14 +392,16 @@ def _b_inputs(b_dir: Path, data: ImageData | None) -> tuple:
     return _DATA[key]
 
 
-PROGRESS_SECONDS = 5.0  # a job's progress line on stderr at most this often (as A's steps)
+PROGRESS_SECONDS = 5.0        # a job's progress lines on stderr (as A's steps): the first
+FIRST_PROGRESS_SECONDS = 1.0  # this far into the job, then at most every PROGRESS_SECONDS
 
 
 def job_progress(name: str):
     """``stage(what)`` -> ``progress(done, total)`` for the library's
     evaluations of job ``name``: a line on stderr (pool workers write there
-    too) at most every :data:`PROGRESS_SECONDS`, over all its stages."""
-    last = [time.perf_counter()]
+    too) :data:`FIRST_PROGRESS_SECONDS` into the job, then at most every
+    :data:`PROGRESS_SECONDS` over all its stages."""
+    last = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
 
     def stage(what: str):
         def progress(done: int, total: int) -> None:

@@ -272,7 +272,8 @@ def _a_labels(arms):
     return [core.describe(a, cfg) for a in core.build_arms(cfg)]
 
 
-@pytest.mark.parametrize("arms", [["baseline"], "default", LONG_ARMS], ids=["1", "default", "8-long"])
+@pytest.mark.parametrize("arms", [["baseline"], "default", LONG_ARMS],
+                         ids=["1", "default", "8-long"])
 def test_gif_frames_are_a_grid_with_a_key_and_no_clipped_or_overlapping_text(arms):
     """A's GIF, first and last frame, laid out like A's static figures: at most
     PANEL_COLUMNS arms a row (8 arms no longer make a 26-inch strip), short
@@ -344,7 +345,8 @@ def test_heatmaps_wrap_into_a_grid_without_clipped_or_overlapping_text(tmp_path,
     P = 12
     f = np.fft.fftshift(np.fft.fftfreq(P))
     maps = np.random.default_rng(n).uniform(0.3, 0.6, (n, P, P))
-    title = "Experiment C (test-12): Fourier heat maps (12x12 bases, v = 4, 64 images), mean over 2 seeds"
+    title = ("Experiment C (test-12): Fourier heat maps (12x12 bases, v = 4, 64 images), "
+             "mean over 2 seeds")
     viz_c.plot_heatmaps(tmp_path / "h.png", maps, f, LONG_C_LABELS[:n], title)
     figs = [saved["h.png"]]
     if n > 1:

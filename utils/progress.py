@@ -32,20 +32,22 @@ class Progress:
       * ``False``: no bar;
       * a callable ``show(done, total)``: called after every update.
     every: when no bar is drawn, seconds between plain lines
-      ``"<desc> <done>/<total>"`` (0: none).
+      ``"<desc> <done>/<total>"`` (0: none); ``first``: seconds before the
+      first of them (default ``every``).
     log: where :meth:`write` (and those lines) go; a line is printed above
       the bar, which is redrawn under it.
     """
 
     def __init__(self, total: int, desc: str = "", *, show: bool | None | Callable = None,
-                 unit: str = "it", every: float = 0.0,
+                 unit: str = "it", every: float = 0.0, first: float | None = None,
                  log: Callable[[str], Any] = _stderr):
         if not (show is None or isinstance(show, bool) or callable(show)):
             raise ValueError(f"progress: expected None, False, True (a tqdm bar) or a callable "
                              f"progress(done, total), got {type(show).__name__} {show!r}")
         self.total, self.desc, self.every, self.log = total, desc, every, log
         self.done = 0
-        self.t0 = self._last_line = time.perf_counter()
+        self.t0 = time.perf_counter()
+        self._last_line = self.t0 - every + (every if first is None else first)
         self.callback = None if show is None or isinstance(show, bool) else show
         if show is None:
             show = sys.stderr.isatty()

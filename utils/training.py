@@ -142,7 +142,7 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                     regimen: Regimen | None = None, augment: Callable | None = None,
                     device: torch.device | str,
                     amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-                    progress: bool = False, check_every: int = 50) -> dict:
+                    progress=False, check_every: int = 50) -> dict:
     """One pass over a random permutation of ``(x, y)``; returns
     ``{loss, objective, acc, steps, seconds, images_per_s, lr}``.
 
@@ -172,7 +172,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
       non-finite loss raises :class:`NonFiniteLoss` naming the first bad
       step (0-based, counted over epochs: ``epoch * steps + i``).
     - ``amp_dtype``: ``torch.bfloat16`` (CUDA only) or ``None``.
-    - ``progress``: a bar over the steps when stderr is a terminal.
+    - ``progress``: True for a tqdm bar when stderr is a terminal, or a
+      callable ``progress(step, steps)`` called after every step.
     Returned ``loss`` is the mean cross-entropy; ``objective`` adds the penalty.
     """
     device = torch.device(device)
@@ -218,7 +219,8 @@ def train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     model.train()
     start = time.perf_counter()
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    bar = Progress(steps, f"epoch {epoch}", show=None if progress else False)
+    bar = Progress(steps, f"epoch {epoch}",
+                   show=progress if callable(progress) else (None if progress else False))
     with torch.random.fork_rng(devices=cuda_devices), bar:
         torch.manual_seed(stream_seed(seed, epoch, "dropout"))
         for i in range(steps):

@@ -64,8 +64,9 @@ PANEL_COLUMNS = 4  # arms per row of panels: 8 arms make two rows, not one 26-in
 def arm_panels(n_arms: int, width: float, height: float, extra_width: float = 0.0,
                stacked: int = 1, sharey: bool = True):
     """A grid with one cell per arm, at most :data:`PANEL_COLUMNS` cells a
-    row, the rows filled evenly (5 arms: 3 + 2, not 4 + 1); a cell is ``stacked`` panels one above the other (``width`` x
-    ``height`` inches per cell). Panels of one kind share their y axis
+    row, the rows filled evenly (5 arms: 3 + 2, not 4 + 1); a cell is
+    ``stacked`` panels one above the other (``width`` x ``height`` inches
+    per cell, ``extra_width`` for a legend beside). Panels of one kind share their y axis
     (``sharey``): all of them when ``stacked == 1``, row by row otherwise.
     Cells left over in the last row are hidden.
 
@@ -77,7 +78,7 @@ def arm_panels(n_arms: int, width: float, height: float, extra_width: float = 0.
     rows = -(-n_arms // PANEL_COLUMNS)
     cols = -(-n_arms // rows)
     fig = new_figure(width * cols + extra_width, height * rows)
-    share = (sharey and stacked > 1 and "row") or sharey
+    share = "row" if sharey and stacked > 1 else sharey  # a fit and a spectrum: not one scale
     grid = fig.subplots(rows * stacked, cols, sharey=share, squeeze=False)
     cells = [grid[r * stacked:(r + 1) * stacked, c] for r in range(rows) for c in range(cols)]
     for cell in cells[n_arms:]:
@@ -222,8 +223,8 @@ def suptitle(fig: Figure, title: str, fontsize: float = 10, margin: float = 0.3)
     """``fig``'s title, each of its lines wrapped to the figure's width (less
     ``margin`` inches): a title wider than a one-arm figure runs off the canvas."""
     width = fig.get_figwidth() - margin
-    return fig.suptitle("\n".join(wrap_text(line, width, fontsize) for line in str(title).split("\n")),
-                        fontsize=fontsize)
+    lines = [wrap_text(line, width, fontsize) for line in str(title).split("\n")]
+    return fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def integer_ticks(axis) -> None:

@@ -15,6 +15,7 @@ from utils.runs import write_bytes
 from .common import (arm_key, arm_panels, arm_style, names_as_typed, save_figure,
                      short_names, style, suptitle)
 
+
 def plot_frequency_curves(path: Path, steps, mean, lo, hi, freqs, arms, eps: float,
                           n_seeds: int, title: str, ylabel: str = r"relative error $\Delta_k$",
                           reference: float | None = None, log_y: bool = False) -> Path:
@@ -144,6 +145,7 @@ def fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title: str):
         arm_key(fig, arms)
         # laid out once, for the widest title: the axes stay put from frame to frame
         sup = suptitle(fig, f"{title}\nstep {10 ** 9:,}")
+        head = sup.get_text().rsplit("\n", 1)[0]  # the title as wrapped to the figure
         names_as_typed(fig)
         canvas.draw()
         fig.set_layout_engine("none")
@@ -152,7 +154,7 @@ def fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title: str):
         for a, (line, spectrum) in enumerate(zip(lines, spectra)):
             line.set_ydata(preds[a, f])
             spectrum.set_ydata(pred_amp[a, f])
-        sup.set_text(f"{title}\nstep {int(step):,}")
+        sup.set_text(f"{head}\nstep {int(step):,}")
         with style():
             canvas.draw()
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
