@@ -147,6 +147,7 @@ def fit_figure(x, y, preds, y_amp, pred_amp, freqs, arms, title: str):
         sup = suptitle(fig, f"{title}\nstep {10 ** 9:,}")
         head = sup.get_text().rsplit("\n", 1)[0]  # the title as wrapped to the figure
         names_as_typed(fig)
+        canvas.draw()  # twice: the layout settles once the tick labels have been drawn
         canvas.draw()
         fig.set_layout_engine("none")
 
