@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from utils import frequency as fq
-from utils import stats
 from utils.config import Range
 from utils.regimen import Regimen
 
@@ -159,6 +158,7 @@ def ci_text(values, bounds=None) -> str:
     """Mean over seeds with its 95% interval (:func:`utils.stats.mean_ci`),
     ``"0.805 [0.661, 0.949]"``, the main table's format; ``"(n = 1)"`` where
     there is no interval."""
+    from utils import stats  # here: scipy.stats costs a pool worker seconds at start-up
     d = stats.summarize(values, bounds=bounds)
     if d["n"] >= 2 and np.isfinite(d["lo"]) and np.isfinite(d["hi"]):
         return f"{d['mean']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]"

@@ -19,14 +19,11 @@ import time
 import zipfile
 from pathlib import Path
 
-from experiments import LETTERS, dose, registry
+from experiments import LETTERS, registry
 from utils import runs
 from utils.config import apply_overrides, config_from_fields, split_override
 from utils.executor import Launch
 from utils.jobs import links_inside, lock_run_dir
-from utils.report import build_comparison, build_report
-from utils.report.closing import closing_lines
-from utils.report.loading import load_run
 
 
 # --------------------------------------------------------------------------
@@ -317,6 +314,9 @@ def _finish(run_dir: Path, letters, registry, wall: float) -> int:
             "experiment": "all", "parts": {k: registry[k].NAME for k in letters},
             "figures": [], "tables": [], "warnings": [], "wall_seconds": {"total": wall},
             "finished": True})
+    from utils.report import build_report  # the report stack (matplotlib, scipy) loads at the end
+    from utils.report.closing import closing_lines
+    from utils.report.loading import load_run
     report = build_report(run_dir)
     # the verdicts and where to read more (utils/report/closing.py); the tables are in the report
     print("\n".join(closing_lines(load_run(run_dir), report, wall)), flush=True)
@@ -350,6 +350,7 @@ def rebuild_report(run_dir: Path) -> int:
             raise ValueError(f"--report {run_dir}: part {k!r} is {sub!r}, not a folder inside "
                              f"the run folder")
     take_folder(run_dir, "--report")
+    from utils.report import build_report
     for k, sub in parts.items():
         try:
             mods[k].render_figures(run_dir / sub)
@@ -368,6 +369,9 @@ def compare(run_dirs: list[str], out_root: Path, state) -> int:
     if len(set(run_dirs)) < 2:
         raise ValueError(f"--compare: expected at least two different run folders, got "
                          f"{len(set(run_dirs))}")
+    from experiments import dose
+    from utils.report import build_comparison
+    from utils.report.loading import load_run
     for d in run_dirs:
         try:
             load_run(Path(d))
