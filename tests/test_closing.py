@@ -32,7 +32,8 @@ def test_closing_block_has_one_line_per_claim_experiment_and_arm(quick_all):
 
 def test_a_run_prints_the_closing_block_not_tables(quick_all, tmp_path, monkeypatch, capsys):
     run_dir = shutil.copytree(quick_all, tmp_path / "run")
-    monkeypatch.setattr(runner, "build_report", lambda d: d / "report.html")
+    import utils.report
+    monkeypatch.setattr(utils.report, "build_report", lambda d: d / "report.html")
     assert runner._finish(run_dir, ["a", "b", "c"], registry(), 3.0) == 0
     out = capsys.readouterr().out
     assert out == "\n".join(closing_lines(load_run(run_dir), run_dir / "report.html", 3.0)) + "\n"
