@@ -39,7 +39,7 @@ def one_thread():
 def quick_all(tmp_path_factory) -> Path:
     """One quick run of every experiment, shared by the whole session:
     ``main.py`` + :data:`tests.fixtures.runs.QUICK_ALL` in a subprocess with
-    OMP_NUM_THREADS=1 (A, B with four arms x two seeds, C on B's models).
+    OMP_NUM_THREADS=1 (A, B with its default arms x two seeds, C on B's models).
     Read-only: a test that changes a run folder copies it first."""
     from tests.fixtures.runs import QUICK_ALL, run_main
 

@@ -25,7 +25,7 @@ TINY = dataclasses.replace(exp_c.Config().quick(), n_eval=48, heatmap_n=3)
 
 @pytest.fixture(scope="module")
 def b_run(quick_all):
-    """The shared quick run's B (four arms, two seeds: 8 small models); read-only."""
+    """The shared quick run's B (its default arms x two seeds: small models); read-only."""
     return quick_all / "exp_b"
 
 

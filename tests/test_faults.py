@@ -5,7 +5,6 @@ here (NaN strengths, resume of an 'all' folder; the image cache lives in
 tests/test_data_hostile.py)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,8 @@ import pytest
 
 import main
 from experiments import exp_a_synthetic as exp_a
-from tests.fixtures.runs import one_line as _one_line, run_cli as _run, QUICK_ALL, run_main
+from tests.fixtures.runs import one_line as _one_line, run_cli as _run, QUICK_ALL, run_main, \
+    subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,47 +81,62 @@ def _arrays(run_dir: Path) -> dict:
     return out
 
 
-def _resume(run_dir: Path, *flags) -> subprocess.CompletedProcess:
+def _resume(run_dir: Path, *flags, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "main.py"), "--resume", str(run_dir),
                            *flags], capture_output=True, text=True, cwd=ROOT, timeout=1200,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env=subprocess_env(env))
+
+
+# One folder killed again and again: the first process dies in its 2nd write
+# (env.json, before any job); each --resume after it dies in its own N-th write
+# (writes counted per process), N picked from the write order of a quick run
+# so that the kill lands in the part named: A's last figure (the GIF), B in the
+# middle of its second job (after that job's first epoch), C among its jobs.
+# The test checks where the temporary lies, so a change in the write order
+# fails here instead of moving a kill silently.
+KILLS = (("exp_a", 22), ("exp_b", 24), ("exp_c", 82))
 
 
 @pytest.mark.slow
 def test_killed_during_writes_then_resumed_equals_uninterrupted(quick_all, tmp_path):
-    """Fault injection: the process dies in the middle of its N-th atomic write
-    (temporary written, target not yet replaced), at several N over A, B and C;
-    --resume then gives arrays bitwise equal to the uninterrupted shared quick
-    run and leaves no temporary file behind."""
+    """Fault injection: a process dies in the middle of its N-th atomic write
+    (temporary written, target not yet replaced): the first run at its start,
+    then each --resume in turn inside A, B and C (one run folder resumed
+    after each kill: every part's resume, and a resume of a resumed run);
+    the last --resume, through the local pool, gives arrays bitwise equal to
+    the uninterrupted shared quick run, every B epoch logged once, and no
+    temporary file left behind."""
     want = _arrays(quick_all)
     b_cfg = json.loads((quick_all / "config.json").read_text())["experiments"]["b"]
     b_epochs = len(b_cfg["arms"]) * len(b_cfg["seeds"]) * b_cfg["epochs"]
-    rng = np.random.default_rng(0)
-    for n in sorted(set(rng.integers(3, 40, size=2).tolist())) + [2]:
-        out = tmp_path / f"kill{n}"
-        killed = run_main(out, *QUICK_ALL, env={"FREQREG_FAULT_AFTER_WRITES": str(n)})
-        assert killed.returncode == 137, (n, killed.stderr[-500:])
-        run_dir = next(out.glob("*_all_quick"))
-        assert list(run_dir.rglob("*.tmp-*")), "the fault left no temporary file to clean"
-        # the last resume through the local pool, the others in one process (quicker)
-        resumed = _resume(run_dir, *([] if n == 2 else ["--workers", "1"]))
-        assert resumed.returncode == 0, (n, resumed.stderr[-800:])
-        assert not list(run_dir.rglob("*.tmp-*"))
-        got = _arrays(run_dir)
-        assert sorted(got) == sorted(want)
-        for k in want:
-            assert np.array_equal(got[k], want[k], equal_nan=True), (n, k)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        assert summary["experiment"] == "all" and summary["finished"]
-        # every epoch of every B job logged exactly once
-        lines = [json.loads(x) for x in (run_dir / "exp_b" / "metrics.jsonl").read_text().splitlines()]
-        epochs = [(r["arm"], r["seed"], r["epoch"]) for r in lines if r["kind"] == "epoch"]
-        assert len(epochs) == len(set(epochs)) == b_epochs
+    killed = run_main(tmp_path, *QUICK_ALL, env={"FREQREG_FAULT_AFTER_WRITES": "2"})
+    assert killed.returncode == 137, killed.stderr[-500:]
+    run_dir = next(tmp_path.glob("*_all_quick"))
+    assert [p.name.split(".tmp-")[0] for p in run_dir.rglob("*.tmp-*")] == ["env.json"]
+    for part, n in KILLS:
+        # the resumes before the last in one process (quicker, and the writes
+        # counted are this process's own)
+        killed = _resume(run_dir, "--workers", "1", env={"FREQREG_FAULT_AFTER_WRITES": str(n)})
+        assert killed.returncode == 137, (part, n, killed.stderr[-500:])
+        tmp = list(run_dir.rglob("*.tmp-*"))
+        assert len(tmp) == 1 and tmp[0].relative_to(run_dir).parts[0] == part, (part, n, tmp)
+    resumed = _resume(run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-800:]
+    assert not list(run_dir.rglob("*.tmp-*"))
+    got = _arrays(run_dir)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert np.array_equal(got[k], want[k], equal_nan=True), k
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["experiment"] == "all" and summary["finished"]
+    # every epoch of every B job logged exactly once
+    lines = [json.loads(x) for x in (run_dir / "exp_b" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [(r["arm"], r["seed"], r["epoch"]) for r in lines if r["kind"] == "epoch"]
+    assert len(epochs) == len(set(epochs)) == b_epochs
     # killed in its very first write (config.json): nothing to continue, said in one line
     killed = run_main(tmp_path / "kill1", *QUICK_ALL, env={"FREQREG_FAULT_AFTER_WRITES": "1"})
     assert killed.returncode == 137
-    run_dir = next((tmp_path / "kill1").glob("*_all_quick"))
-    resumed = _resume(run_dir)
+    resumed = _resume(next((tmp_path / "kill1").glob("*_all_quick")))
     assert resumed.returncode == 2 and "--resume" in _one_line(resumed.stderr)
 
 

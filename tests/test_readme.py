@@ -69,7 +69,9 @@ def test_a_run_writes_only_its_folder_and_a_config_rerun_stays_quick(tmp_path):
     import main
     out = tmp_path / "results"
     before = _git_status()
-    assert main.main(["--experiment", "a", "--quick", "--seed", "0", "--out", str(out)]) == 0
+    from tests.fixtures.runs import SMALL_A
+    assert main.main(["--experiment", "a", "--quick", "--seed", "0", *SMALL_A,
+                      "--out", str(out)]) == 0
     (first,) = out.iterdir()
     assert json.loads((first / "config.json").read_text())["quick"] is True
     # rerunning what the folder records, without --quick, is the same quick run

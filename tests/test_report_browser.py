@@ -20,6 +20,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from tests.fixtures.runs import SMALL_A
 from tests.test_report import FOUR, add_findings, finding, make_all_run
 from utils.report import build_comparison, build_report
 from utils.report.findings import CLAIM_TITLES
@@ -77,7 +78,8 @@ def quick_run(tmp_path_factory):
     import main
 
     out = tmp_path_factory.mktemp("runs")
-    assert main.main(["--experiment", "a", "--quick", "--seed", "0", "--out", str(out)]) == 0
+    assert main.main(["--experiment", "a", "--quick", "--seed", "0", *SMALL_A,
+                      "--out", str(out)]) == 0
     (run,) = [p for p in out.iterdir() if p.name.endswith("_a_quick")]
     build_report(run)
     return run

@@ -10,12 +10,17 @@ import pytest
 
 import main
 
+# A smaller than --quick inside an 'all' run (the checks here do not depend on
+# A's size): as tests.fixtures.runs.SMALL_A, through the a. prefix.
+A_SMALL = ("--set", "a.steps=30", "--set", "a.n_checkpoints=10", "--set", "a.gif_frames=4")
+
 
 @pytest.fixture(scope="module")
 def sweep_all(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     code = main.main(["--experiment", "all", "--quick", "--seeds", "2", "--workers", "1",
-                      "--sweep", "l2=0,1e-3,1e-2", "--set", "b.epochs=2", "--out", str(out)])
+                      "--sweep", "l2=0,1e-3,1e-2", "--set", "b.epochs=2", *A_SMALL,
+                      "--out", str(out)])
     assert code == 0
     return next(out.glob("*_all_quick"))
 
@@ -84,7 +89,7 @@ def test_a_users_model_by_import_path_through_b_and_c(tmp_path):
     spec = "tests.fixtures.user_models:tiny_net"
     code = main.main(["--experiment", "all", "--quick", "--seeds", "1", "--workers", "1",
                       "--arm", "baseline", "--arm", "dropout", "--set", "b.model=" + spec,
-                      "--set", "b.epochs=1", "--set", "a.steps=50", "--out", str(tmp_path)])
+                      "--set", "b.epochs=1", *A_SMALL, "--out", str(tmp_path)])
     assert code == 0
     run = next(tmp_path.glob("*_all_quick"))
     b = json.loads((run / "exp_b" / "summary.json").read_text())
