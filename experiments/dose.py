@@ -10,7 +10,6 @@ subtracted before the interval over seeds is taken.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np

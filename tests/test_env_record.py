@@ -3,7 +3,6 @@ ISA flags, torch's BLAS/oneDNN build and the thread counts (utils/runs.py)."""
 import json
 import platform
 
-import pytest
 import torch
 
 from utils import runs

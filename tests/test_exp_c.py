@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-import main
 from experiments import exp_c_analysis as analysis
 from experiments import exp_c_robustness as exp_c
 from utils import checkpoints as ckpt

@@ -24,7 +24,6 @@ from tests.fixtures.runs import SMALL_A
 from tests.test_report import FOUR, add_findings, finding, make_all_run
 from utils.report import build_comparison, build_report
 from utils.report.findings import CLAIM_TITLES
-from utils.report.loading import CLAIMS
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

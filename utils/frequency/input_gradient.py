@@ -112,7 +112,7 @@ def input_gradient_spectrum(model, images, labels=None, *, cutoff: float = 0.25,
     bs = check_batch_size(batch_size)
     dev = resolve_device(device, model)
     dtype = model_dtype_device(model)[0]
-    B, C, P = x.shape[0], x.shape[1], x.shape[-1]
+    B, P = x.shape[0], x.shape[-1]
     high = high_mask(P, c, torch.device("cpu"), torch.float64)
     energy = torch.zeros(ring_counts(P).size, dtype=torch.float64)
     hff = np.empty(B)

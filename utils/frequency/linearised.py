@@ -31,7 +31,6 @@ Pure numpy/torch: no files, no plotting, no printing, no global RNG.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ._grid import as_float_array, describe
 from .signal1d import dft_coefficients, relative_error, spectral_gain
