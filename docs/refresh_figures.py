@@ -50,9 +50,17 @@ def refresh(run_dir: Path, dest: Path) -> list[Path]:
     for name, src in sources.items():
         shutil.copyfile(src, dest / name)
         copied.append(dest / name)
-    lines = [f"{name} {src.parent.parent.relative_to(run_dir.parent)}\n"
-             for name, src in sorted(sources.items())]
-    (dest / "SOURCE.txt").write_text("".join(lines))
+    # one line per figure; a refresh from one experiment keeps the others' lines
+    record_file = dest / "SOURCE.txt"
+    known = {}
+    if record_file.is_file():
+        for line in record_file.read_text().splitlines():
+            name, _, origin = line.partition(" ")
+            if origin and (dest / name).is_file():
+                known[name] = origin
+    known.update({name: str(src.parent.parent.relative_to(run_dir.parent))
+                  for name, src in sources.items()})
+    record_file.write_text("".join(f"{name} {origin}\n" for name, origin in sorted(known.items())))
     return copied
 
 

@@ -67,7 +67,7 @@ def build_parser(prog: str = "main.py") -> argparse.ArgumentParser:
                    help="a: 1D spectral bias; b: first-layer spectrum on images; "
                         "c: robustness of b's models; all: " + ", ".join(LETTERS)
                         + " in one run folder (default: all, or what --config holds)")
-    g.add_argument("--preset", choices=["study"], default=None, help="study: 10 seeds for B and C (the size a verdict needs; experiments' NAMED_PRESETS; default: none)")
+    g.add_argument("--preset", choices=["study"], default=None, help="study: 10 seeds for B and C (effects of about one SD of the paired differences; each undetermined verdict says how many seeds its SESOI needs; experiments' NAMED_PRESETS; default: none)")
     g.add_argument("--quick", action="store_true",
                    help="same code path with every axis shrunk (smoke test, about a minute for "
                         "all; recorded in config.json; default: off)")

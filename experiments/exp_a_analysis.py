@@ -445,12 +445,13 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
             direction = A_DIRECTIONS[claim][r["kind"]]
             v = ("undetermined" if p_adj is None else
                  vd.verdict(float(r["sign"]), p_adj, r["n"], direction, p_tost))
-            mde = power = None
+            mde = power = needed = None
             if r["kind"] == "gain" and p_adj is not None and v in ("undetermined", "absent"):
                 sd = float(np.nanstd(np.array(r["values"], dtype=float), ddof=1))
                 if sd > 0:
                     mde = stats.minimal_detectable_effect(r["n"], sd, vd.ALPHA / m_tested, vd.POWER)
                     power = stats.paired_power(r["n"], SESOI_GAIN, sd, vd.ALPHA / m_tested)
+                    needed = stats.seeds_for_effect(SESOI_GAIN, sd, vd.ALPHA / m_tested, vd.POWER)
             est = r["shown"] if r["shown"] is not None else vd._fmt(r["estimate"])
             extra = f"; per seed {r['per_seed']}" if r["kind"] == "delay" else ""
             why = ("" if p_adj is not None else
@@ -461,7 +462,7 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
                        else why)
                     + (f", TOST p = {p_tost:.3g} at +-{SESOI_GAIN:g}" if p_tost is not None else "")
                     + (f"; MDE {mde:.3g}, power {power:.2f} at +-{SESOI_GAIN:g}"
-                       if mde is not None else "") + ".")
+                       f"{vd.seeds_needed(needed)}" if mde is not None else "") + ".")
             out.append({"claim": claim, "claim_text": c.text, "arm": r["arm"],
                         "arm_label": per_arm[r["arm"]]["label"], "verdict": v,
                         "statistic": r["statistic"],
@@ -470,7 +471,7 @@ def findings_a(cfg: Config, arms: list[Regimen], m: dict, per_arm: dict) -> list
                         "n": int(r["n"]), "values": r["values"], "p_adjusted": p_adj,
                         "p_tost_adjusted": p_tost,
                         "sesoi": SESOI_GAIN if r["kind"] == "gain" else None,
-                        "mde": mde, "power_at_sesoi": power,
+                        "mde": mde, "power_at_sesoi": power, "seeds_for_sesoi": needed,
                         "secondary": None, "agreement": None,
                         "family": family, "method": f"{method}; {r['method_test']}",
                         "experiment": "A", "dataset_id": dataset, "figure": A_FIGURES[r["kind"]],

@@ -120,11 +120,14 @@ PRESETS = {
 }
 
 
-# Named presets on top of the device's (main.py --preset NAME). "study": the
-# seeds a verdict needs. At 3 seeds the paired t-test detects (power 0.8) only
+# Named presets on top of the device's (main.py --preset NAME). "study": 10
+# seeds, where effects of about one SD become detectable. At 3 seeds the paired t-test detects (power 0.8) only
 # effects of 3.3 to 5.7 SDs of the paired differences (alpha 0.05 alone to
 # alpha 0.05/3, Holm's first step over 3 arms; utils.stats.
-# minimal_detectable_effect); at 10 seeds 1.0 to 1.2.
+# minimal_detectable_effect); at 10 seeds 1.0 to 1.2. Whether that is enough
+# depends on the spread: on synthetic-v2 it decides C's claim, not B's (the
+# input-gradient HFF's SESOI needs about 100-200 seeds there; every
+# undetermined verdict states its own number: utils.stats.seeds_for_effect).
 STUDY_SEEDS = tuple(range(10))
 NAMED_PRESETS = {"study": dict(seeds=STUDY_SEEDS)}
 

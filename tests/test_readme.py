@@ -108,6 +108,17 @@ def test_refresh_figures_copies_a_full_runs_headline_figures(tmp_path):
         assert (dest / name).read_text() == (run / src.split("/")[1] / "figures" / name).read_text()
     assert (dest / "SOURCE.txt").read_text().splitlines() == [
         f"{n} {s}" for n, s in sorted(expected.items())]
+    # a later run of one experiment replaces that experiment's figures and lines only
+    b_run = tmp_path / "20260102-000000_b"
+    (b_run / "figures").mkdir(parents=True)
+    (b_run / "config.json").write_text('{"quick": false, "experiments": {"b": {}}}')
+    for name in mods["b"].STABLE_FIGURES:
+        (b_run / "figures" / name).write_text(f"new b/{name}")
+        expected[name] = b_run.name
+    assert refresh_figures.main([str(b_run), "--dest", str(dest)]) == 0
+    assert (dest / mods["b"].STABLE_FIGURES[0]).read_text().startswith("new b/")
+    assert (dest / "SOURCE.txt").read_text().splitlines() == [
+        f"{n} {s}" for n, s in sorted(expected.items())]
     # an unfinished run (a figure missing) is refused and copies nothing more
     (run / mods["c"].NAME / "figures" / mods["c"].STABLE_FIGURES[0]).unlink()
     assert refresh_figures.main([str(run), "--dest", str(tmp_path / "other")]) == 2

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from utils.stats import (holm, mean_ci, minimal_detectable_effect, paired_difference,
+from utils.stats import (holm, mean_ci, minimal_detectable_effect, seeds_for_effect, paired_difference,
                          paired_power, paired_summary, seed_bootstrap, tost_p,
                          summarize)
 
@@ -213,6 +213,30 @@ def test_power_and_mde_are_inverse_and_match_the_normal_limit():
         minimal_detectable_effect(3, 0.0)
     with pytest.raises(ValueError, match="alpha"):
         paired_power(3, 0.1, 1.0, alpha=1.5)
+
+
+@pytest.mark.parametrize("effect, sd, alpha, power", [
+    (0.02, 0.065, 0.025, 0.8), (-0.3, 0.5, 0.05, 0.8), (1.0, 0.4, 0.05, 0.9), (0.05, 0.3, 0.01, 0.8)])
+def test_seeds_for_an_effect_is_the_fewest_with_that_power(effect, sd, alpha, power):
+    """The planning number: at n the test reaches the power (paired_power, the
+    exact noncentral t), at n - 1 it does not."""
+    n = seeds_for_effect(effect, sd, alpha, power)
+    assert paired_power(n, effect, sd, alpha) >= power - 1e-9
+    if n > 2:
+        assert paired_power(n - 1, effect, sd, alpha) < power
+    # large n: the normal approximation ((z_{1-a/2} + z_power) sd / effect)^2
+    if n > 200:
+        z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
+        assert n == pytest.approx((z * sd / effect) ** 2, rel=0.02)
+
+
+def test_seeds_for_an_effect_refuses_what_has_no_answer():
+    assert seeds_for_effect(1e-6, 1.0, n_max=1000) is None      # beyond n_max: None, not a guess
+    for kw, word in (({"effect": 0.0}, "effect"), ({"effect": float("nan")}, "effect"),
+                     ({"sd": 0.0}, "sd"), ({"alpha": 0.0}, "alpha"), ({"power": 1.0}, "power")):
+        args = {"effect": 0.1, "sd": 1.0, **kw}
+        with pytest.raises(ValueError, match=word):
+            seeds_for_effect(**args)
 
 
 @pytest.mark.parametrize("n", [3, 10])

@@ -12,7 +12,7 @@ from utils.verdicts import EXTRA, PRIMARY, b_claim_arms, claim_verdicts, verdict
 
 SCHEMA = {"claim", "claim_text", "arm", "arm_label", "verdict", "statistic", "estimate", "lo",
           "hi", "n", "values", "p_adjusted", "p_tost_adjusted", "sesoi", "mde", "power_at_sesoi",
-          "family", "method", "experiment", "dataset_id", "figure", "text", "role", "secondary",
+          "seeds_for_sesoi", "family", "method", "experiment", "dataset_id", "figure", "text", "role", "secondary",
           "agreement"}
 SES = verdicts.SESOI_INPUT_GRADIENT_HFF
 
@@ -64,7 +64,9 @@ def test_wide_null_is_undetermined_with_mde_and_power():
     sd = v.std(ddof=1)
     assert f["mde"] == pytest.approx(stats.minimal_detectable_effect(3, sd, 0.05, 0.8))
     assert f["power_at_sesoi"] == pytest.approx(stats.paired_power(3, SES, sd, 0.05))
+    assert f["seeds_for_sesoi"] == stats.seeds_for_effect(SES, sd, 0.05, 0.8)
     assert "minimal detectable effect" in f["text"] and "power" in f["text"]
+    assert f"about {f['seeds_for_sesoi']:,} seeds would detect it" in f["text"]
 
 
 def test_mde_uses_the_holm_first_step_level_in_a_family():

@@ -217,6 +217,32 @@ def minimal_detectable_effect(n: int, sd: float, alpha: float = 0.05,
     return _mde_in_se(n, alpha, float(power)) * sd / math.sqrt(n)
 
 
+def seeds_for_effect(effect: float, sd: float, alpha: float = 0.05, power: float = 0.8,
+                     n_max: int = 100_000) -> int | None:
+    """The fewest pairs ``n`` at which the two-sided paired t-test at level
+    ``alpha`` detects a true mean difference ``effect`` with probability at
+    least ``power``, for differences of standard deviation ``sd`` (a
+    planning number: ``sd`` is usually the one observed so far). None when
+    even ``n_max`` pairs are too few. The smallest ``n`` with
+    ``minimal_detectable_effect(n) <= |effect|``; that MDE falls as ``n``
+    grows, so a bisection finds it."""
+    _check_alpha(alpha)
+    if not 0 < power < 1:
+        raise ValueError(f"power: expected a probability in (0, 1), got {power!r}")
+    if not (math.isfinite(sd) and sd > 0):
+        raise ValueError(f"sd: expected a finite number > 0, got {sd!r}")
+    if not (math.isfinite(effect) and effect != 0):
+        raise ValueError(f"effect: expected a finite non-zero number, got {effect!r}")
+    enough = lambda n: _mde_in_se(n, float(alpha), float(power)) * sd / math.sqrt(n) <= abs(effect)  # noqa: E731
+    if not enough(n_max):
+        return None
+    lo, hi = 1, n_max  # enough(hi) holds; enough(lo) does not (n = 1 has no test)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return hi
+
+
 @functools.lru_cache(maxsize=256)
 def _mde_in_se(n: int, alpha: float, power: float) -> float:
     """The MDE in units of the standard error: a function of ``n``, ``alpha``

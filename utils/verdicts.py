@@ -220,11 +220,12 @@ def _test_family(st: Statistic, arms: list[dict], key: str, alpha: float, level:
                                 r["p_tost_adjusted"], alpha, min_n))
         if s["n"] >= 2 and s["mean"] == 0 and s["sd"] == 0:
             r["verdict"] = "absent"  # every difference exactly 0: the arm changed nothing
-        r["mde"] = r["power_at_sesoi"] = None
+        r["mde"] = r["power_at_sesoi"] = r["seeds_for_sesoi"] = None
         if r["reason"] is None and r["verdict"] in ("undetermined", "absent") and s["sd"] > 0:
             a_eff = alpha / max(m, 1)
             r["mde"] = stats.minimal_detectable_effect(s["n"], s["sd"], a_eff, POWER)
             r["power_at_sesoi"] = stats.paired_power(s["n"], st.sesoi, s["sd"], a_eff)
+            r["seeds_for_sesoi"] = stats.seeds_for_effect(st.sesoi, s["sd"], a_eff, POWER)
         r["m"] = m
     return rows
 
@@ -258,7 +259,7 @@ def _sentence(c: Claim, arm: str, role: str, r: dict, sec: dict | None, alpha: f
         if r["mde"] is not None:
             text += (f"; minimal detectable effect {r['mde']:.3g} at n = {s['n']} "
                      f"(power {POWER:g}, alpha {alpha:g}/{r['m']}), power "
-                     f"{r['power_at_sesoi']:.2f} at the SESOI")
+                     f"{r['power_at_sesoi']:.2f} at the SESOI{seeds_needed(r['seeds_for_sesoi'])}")
         text += "."
     if sec is not None and sec["verdict"] != v and r["reason"] is None:
         text += (f" The secondary statistic ({c.secondary.name}) reads {sec['verdict']} "
@@ -329,6 +330,7 @@ def claim_verdicts(claim: str, arms: list[dict], dataset_id: str, alpha: float =
              "n": int(s["n"]), "values": [_num(x) for x in s["values"]],
              "p_adjusted": r["p_adjusted"], "p_tost_adjusted": r["p_tost_adjusted"],
              "sesoi": c.primary.sesoi, "mde": r["mde"], "power_at_sesoi": r["power_at_sesoi"],
+             "seeds_for_sesoi": r["seeds_for_sesoi"],
              "family": family, "method": method, "experiment": c.experiment,
              "dataset_id": dataset_id, "figure": c.primary.figure, "role": role,
              "secondary": None if rs is None else _secondary_record(c, rs),
@@ -347,13 +349,23 @@ def _ci_text(mean, lo, hi, n) -> str:
     return interval({"mean": mean, "lo": lo, "hi": hi}, "+.3f")
 
 
+def seeds_needed(n: int | None) -> str:
+    """``"; about N seeds would detect it"``: how many paired seeds the SESOI
+    needs at the power and level of the MDE, with the observed spread as
+    the planning value (:func:`utils.stats.seeds_for_effect`)."""
+    if n is None:
+        return "; more than 100,000 seeds would be needed to detect it"
+    return f"; about {n:,} seeds would detect it (at the observed spread)"
+
+
 def mde_text(f: dict) -> str:
     """``MDE x / power y at SESOI z`` for an undetermined or absent finding
     (or a secondary record), a dash otherwise."""
     if f.get("mde") is None:
         return "-"
+    n = f.get("seeds_for_sesoi")
     return (f"MDE {f['mde']:.3g} / power {f['power_at_sesoi']:.2f} at "
-            f"+-{f['sesoi']:g}")
+            f"+-{f['sesoi']:g}" + (f" (~{n:,} seeds for it)" if n is not None else ""))
 
 
 def findings_table(findings: list[dict], experiment: str) -> dict:

@@ -71,7 +71,8 @@ def finding_row(label: str, part: Part, f: Finding) -> dict:
     ``figure`` (run-relative path or None), ``text`` (the full sentence)."""
     sec = f.secondary or {}
     mde = (None if f.mde is None or f.power_at_sesoi is None else
-           f"MDE {fmt_num(f.mde)} / power {f.power_at_sesoi:.2f} at \u00b1{fmt_num(f.sesoi)}")
+           f"MDE {fmt_num(f.mde)} / power {f.power_at_sesoi:.2f} at \u00b1{fmt_num(f.sesoi)}"
+           + ("" if f.seeds_for_sesoi is None else f" (~{f.seeds_for_sesoi:,} seeds for it)"))
     sv = sec.get("verdict")
     return {"run": label or None, "claim": f.claim, "claim_title": CLAIM_TITLES[f.claim],
             "experiment": f.experiment, "dataset": f.dataset_id or part.dataset_id or "built-in",

@@ -75,6 +75,7 @@ class Finding:
     sesoi: float | None = None
     mde: float | None = None
     power_at_sesoi: float | None = None
+    seeds_for_sesoi: int | None = None  # paired seeds that would detect the SESOI (planning)
     secondary: dict | None = None   # {"statistic", "estimate", "lo", "hi", "verdict", ...}
 
 
@@ -188,6 +189,15 @@ def _num(item: dict, key: str) -> float | None:
     return float(v)
 
 
+def _count(item: dict, key: str) -> int | None:
+    v = item.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise _Garbage(f"{key} must be a whole number >= 1 or null, got {v!r}")
+    return v
+
+
 def _text(item: dict, key: str) -> str:
     v = item.get(key)
     if v is None:
@@ -256,6 +266,7 @@ def _finding(item: Any, letter: str, path: Path) -> Finding:
                    dataset_id=_text(item, "dataset_id"), figure=figure, text=_text(item, "text"),
                    p_tost_adjusted=_num(item, "p_tost_adjusted"), sesoi=_num(item, "sesoi"),
                    mde=_num(item, "mde"), power_at_sesoi=_num(item, "power_at_sesoi"),
+                   seeds_for_sesoi=_count(item, "seeds_for_sesoi"),
                    secondary=_secondary(item.get("secondary")))
 
 
