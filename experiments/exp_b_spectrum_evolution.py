@@ -36,6 +36,7 @@ from utils import runs, training
 from utils.config import Range, check_numbers
 from utils.executor import Job, Launch, run_jobs
 from utils.optim import make_optimizer, make_schedule
+from utils.progress import throttle
 from utils.regimen import Regimen, build_regimens, shorthand_arms, sweep_axis
 
 NAME = "exp_b"
@@ -363,13 +364,11 @@ def step_progress(name: str, epochs: int):
     line on stderr (pool workers write there too) :data:`FIRST_PROGRESS_SECONDS`
     into the job, then at most every :data:`PROGRESS_SECONDS`, never for a
     finished epoch."""
-    last = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
+    due = throttle(PROGRESS_SECONDS, FIRST_PROGRESS_SECONDS)
 
     def for_epoch(epoch: int):
         def progress(step: int, steps: int) -> None:
-            now = time.perf_counter()
-            if now - last[0] >= PROGRESS_SECONDS and step < steps:
-                last[0] = now
+            if step < steps and due():
                 print(f"  [exp B] {name}: epoch {epoch + 1}/{epochs}, step {step:,}/{steps:,}",
                       file=sys.stderr, flush=True)
         return progress

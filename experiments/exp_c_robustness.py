@@ -57,6 +57,7 @@ from utils import frequency as fq
 from utils import runs, training
 from utils.executor import Job, Launch, run_jobs
 from utils.jobs import JobStore
+from utils.progress import throttle
 
 NAME = "exp_c"
 STABLE_FIGURES = ("exp_c_robustness.png", "exp_c_heatmaps.png")
@@ -401,13 +402,11 @@ def job_progress(name: str):
     evaluations of job ``name``: a line on stderr (pool workers write there
     too) :data:`FIRST_PROGRESS_SECONDS` into the job, then at most every
     :data:`PROGRESS_SECONDS` over all its stages."""
-    last = [time.perf_counter() - PROGRESS_SECONDS + FIRST_PROGRESS_SECONDS]
+    due = throttle(PROGRESS_SECONDS, FIRST_PROGRESS_SECONDS)
 
     def stage(what: str):
         def progress(done: int, total: int) -> None:
-            now = time.perf_counter()
-            if now - last[0] >= PROGRESS_SECONDS and done < total:
-                last[0] = now
+            if done < total and due():
                 print(f"  [exp C] {name}: {what} {done:,}/{total:,} images", file=sys.stderr,
                       flush=True)
         return progress

@@ -15,11 +15,29 @@ import sys
 import time
 from typing import Any, Callable
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "throttle"]
 
 
 def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def throttle(every: float, first: float | None = None,
+             start: float | None = None) -> Callable[[], bool]:
+    """``due()``: True once ``first`` seconds (default ``every``) have passed
+    since ``start`` (default: now, ``time.perf_counter``), then at most once
+    every ``every`` seconds: when a progress line from a pool worker (whose
+    stderr is a log) may be printed."""
+    start = time.perf_counter() if start is None else start
+    last = [start - every + (every if first is None else first)]
+
+    def due() -> bool:
+        now = time.perf_counter()
+        if now - last[0] < every:
+            return False
+        last[0] = now
+        return True
+    return due
 
 
 class Progress:
@@ -47,7 +65,7 @@ class Progress:
         self.total, self.desc, self.every, self.log = total, desc, every, log
         self.done = 0
         self.t0 = time.perf_counter()
-        self._last_line = self.t0 - every + (every if first is None else first)
+        self._line_due = throttle(every, first, start=self.t0) if every else None
         self.callback = None if show is None or isinstance(show, bool) else show
         if show is None:
             show = sys.stderr.isatty()
@@ -63,11 +81,8 @@ class Progress:
             self.bar.update(n)
         if self.callback is not None:
             self.callback(self.done, self.total)
-        if self.every and self.bar is None and self.done < self.total:
-            now = time.perf_counter()
-            if now - self._last_line >= self.every:
-                self._last_line = now
-                self.write(f"{self.desc} {self.done:,}/{self.total:,}")
+        if self._line_due and self.bar is None and self.done < self.total and self._line_due():
+            self.write(f"{self.desc} {self.done:,}/{self.total:,}")
 
     def write(self, text: str) -> None:
         """A line through ``log``, above the bar."""
