@@ -269,7 +269,7 @@ def _key_texts(fig) -> list[str]:
 def _a_labels(arms):
     from experiments import exp_a_core as core
     cfg = core.Config(arms=tuple(arms))
-    return [core.describe(a, cfg) for a in core.build_arms(cfg)]
+    return [a.label() for a in core.build_arms(cfg)]
 
 
 @pytest.mark.parametrize("arms", [["baseline"], "default", LONG_ARMS],
