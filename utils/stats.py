@@ -221,11 +221,13 @@ def seeds_for_effect(effect: float, sd: float, alpha: float = 0.05, power: float
                      n_max: int = 100_000) -> int | None:
     """The fewest pairs ``n`` at which the two-sided paired t-test at level
     ``alpha`` detects a true mean difference ``effect`` with probability at
-    least ``power``, for differences of standard deviation ``sd`` (a
-    planning number: ``sd`` is usually the one observed so far). None when
-    even ``n_max`` pairs are too few. The smallest ``n`` with
-    ``minimal_detectable_effect(n) <= |effect|``; that MDE falls as ``n``
-    grows, so a bisection finds it."""
+    least ``power`` (:func:`paired_power`, exact noncentral t), for
+    differences of standard deviation ``sd`` (a planning number: ``sd`` is
+    usually the one observed so far). None when more than ``n_max`` pairs
+    would be needed. The normal approximation
+    ``((z_{1-alpha/2} + z_power) sd / effect)^2`` gives the start; the exact
+    power, which grows with ``n``, is then walked to the smallest ``n``
+    (a few steps: t's heavier tails need slightly more pairs than z)."""
     _check_alpha(alpha)
     if not 0 < power < 1:
         raise ValueError(f"power: expected a probability in (0, 1), got {power!r}")
@@ -233,14 +235,18 @@ def seeds_for_effect(effect: float, sd: float, alpha: float = 0.05, power: float
         raise ValueError(f"sd: expected a finite number > 0, got {sd!r}")
     if not (math.isfinite(effect) and effect != 0):
         raise ValueError(f"effect: expected a finite non-zero number, got {effect!r}")
-    enough = lambda n: _mde_in_se(n, float(alpha), float(power)) * sd / math.sqrt(n) <= abs(effect)  # noqa: E731
-    if not enough(n_max):
+    z = float(_st.norm.ppf(1 - alpha / 2) + _st.norm.ppf(power))
+    start = (z * sd / abs(effect)) ** 2
+    if start > n_max:
         return None
-    lo, hi = 1, n_max  # enough(hi) holds; enough(lo) does not (n = 1 has no test)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
-    return hi
+    n = max(2, math.ceil(start))
+    while paired_power(n, effect, sd, alpha) < power:
+        n += 1
+        if n > n_max:
+            return None
+    while n > 2 and paired_power(n - 1, effect, sd, alpha) >= power:
+        n -= 1
+    return n
 
 
 @functools.lru_cache(maxsize=256)
