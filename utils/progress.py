@@ -62,7 +62,7 @@ class Progress:
         if not (show is None or isinstance(show, bool) or callable(show)):
             raise ValueError(f"progress: expected None, False, True (a tqdm bar) or a callable "
                              f"progress(done, total), got {type(show).__name__} {show!r}")
-        self.total, self.desc, self.every, self.log = total, desc, every, log
+        self.total, self.desc, self.log = total, desc, log
         self.done = 0
         self.t0 = time.perf_counter()
         self._line_due = throttle(every, first, start=self.t0) if every else None
